@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * charset.c - labels to iconv names, iconv to UTF-8, uchardet for the rest.
+ *
+ * Labels are aliased the way browsers do (WHATWG Encoding, section 4.2),
+ * because that is what the senders' software meant: "iso-8859-1" mail
+ * written on Windows carries 0x93/0x94 quotes, "gb2312" carries GBK,
+ * "ks_c_5601-1987" carries CP949, "shift_jis" carries CP932. A label not
+ * in the table is upper-cased and tried on iconv directly, which knows
+ * several hundred more; only after that is it unknown.
+ *
+ * iconv descriptors are cached per resolved name, failures included, in a
+ * small LRU: opening one costs a gconv module lookup, and a hostile message
+ * can name a thousand charsets. Every conversion resets the descriptor.
+ *
+ * Errors never stop a conversion: an invalid byte becomes U+FFFD and the
+ * decoder goes on one byte (or one UTF-16/32 unit) further; a truncated
+ * final character becomes U+FFFD. iconv output is validated again and NUL
+ * bytes dropped, because some decoders (UTF-7 notably) can produce NUL or
+ * lone surrogates: whatever the label, what comes out is just text.
+ */
+#include "charset.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdint.h>
+#include <string.h>
+#include <uchardet/uchardet.h>
+
+#include "../util/error.h"
+#include "../util/utf8.h"
+
+#define CACHE_SIZE 16
+#define NAME_MAX_LEN 40
+/* uchardet settles within a few KiB; more only costs time. */
+#define DETECT_MAX (64 * 1024)
+
+struct entry {
+    char name[NAME_MAX_LEN]; /* resolved iconv name; "" when free */
+    iconv_t cd;              /* (iconv_t)-1: iconv does not know it */
+    unsigned long stamp;     /* last use, for LRU eviction */
+};
+
+struct mr_charset_ctx {
+    struct entry cache[CACHE_SIZE];
+    unsigned long tick;
+    uchardet_t det; /* created on first detection */
+};
+
+struct alias {
+    const char *label; /* lower case */
+    const char *name;  /* iconv name */
+};
+
+/* WHATWG labels (and a few mail-only ones) whose iconv name differs from
+ * the upper-cased label, or whose meaning is wider than the label says. */
+static const struct alias aliases[] = {
+    {"utf-8", "UTF-8"},
+    {"utf8", "UTF-8"},
+    {"unicode-1-1-utf-8", "UTF-8"},
+    {"unicode11utf8", "UTF-8"},
+    {"unicode20utf8", "UTF-8"},
+    {"x-unicode20utf8", "UTF-8"},
+    /* Latin-1 and ASCII as windows-1252 (WHATWG "windows-1252"). */
+    {"us-ascii", "WINDOWS-1252"},
+    {"ascii", "WINDOWS-1252"},
+    {"ansi_x3.4-1968", "WINDOWS-1252"},
+    {"iso-ir-6", "WINDOWS-1252"},
+    {"iso646-us", "WINDOWS-1252"},
+    {"us", "WINDOWS-1252"},
+    {"iso-8859-1", "WINDOWS-1252"},
+    {"iso8859-1", "WINDOWS-1252"},
+    {"iso88591", "WINDOWS-1252"},
+    {"iso_8859-1", "WINDOWS-1252"},
+    {"iso_8859-1:1987", "WINDOWS-1252"},
+    {"iso-ir-100", "WINDOWS-1252"},
+    {"latin1", "WINDOWS-1252"},
+    {"latin-1", "WINDOWS-1252"},
+    {"l1", "WINDOWS-1252"},
+    {"cp819", "WINDOWS-1252"},
+    {"ibm819", "WINDOWS-1252"},
+    {"csisolatin1", "WINDOWS-1252"},
+    {"windows-1252", "WINDOWS-1252"},
+    {"cp1252", "WINDOWS-1252"},
+    {"x-cp1252", "WINDOWS-1252"},
+    {"ansi", "WINDOWS-1252"},
+    /* Turkish and Thai supersets, as WHATWG. */
+    {"iso-8859-9", "WINDOWS-1254"},
+    {"iso8859-9", "WINDOWS-1254"},
+    {"iso_8859-9", "WINDOWS-1254"},
+    {"latin5", "WINDOWS-1254"},
+    {"l5", "WINDOWS-1254"},
+    {"iso-8859-11", "WINDOWS-874"},
+    {"tis-620", "WINDOWS-874"},
+    {"dos-874", "WINDOWS-874"},
+    {"iso-8859-8-i", "ISO-8859-8"},
+    {"csiso88598i", "ISO-8859-8"},
+    {"logical", "ISO-8859-8"},
+    {"visual", "ISO-8859-8"},
+    /* Chinese: gb2312 and gbk mail is GBK, and GB18030 contains it. */
+    {"gb2312", "GB18030"},
+    {"gb_2312", "GB18030"},
+    {"gb_2312-80", "GB18030"},
+    {"csgb2312", "GB18030"},
+    {"x-gbk", "GB18030"},
+    {"gbk", "GB18030"},
+    {"cp936", "GB18030"},
+    {"ms936", "GB18030"},
+    {"windows-936", "GB18030"},
+    {"chinese", "GB18030"},
+    {"csiso58gb231280", "GB18030"},
+    {"iso-ir-58", "GB18030"},
+    {"euc-cn", "GB18030"},
+    {"x-euc-cn", "GB18030"},
+    {"gb18030", "GB18030"},
+    {"big5", "BIG5-HKSCS"},
+    {"big5-hkscs", "BIG5-HKSCS"},
+    {"cn-big5", "BIG5-HKSCS"},
+    {"csbig5", "BIG5-HKSCS"},
+    {"x-x-big5", "BIG5-HKSCS"},
+    {"cp950", "BIG5-HKSCS"},
+    /* Korean: everything is the CP949 superset. */
+    {"ks_c_5601-1987", "CP949"},
+    {"ks_c_5601-1989", "CP949"},
+    {"ks_c_5601", "CP949"},
+    {"ksc5601", "CP949"},
+    {"ksc_5601", "CP949"},
+    {"csksc56011987", "CP949"},
+    {"iso-ir-149", "CP949"},
+    {"korean", "CP949"},
+    {"euc-kr", "CP949"},
+    {"cseuckr", "CP949"},
+    {"windows-949", "CP949"},
+    {"cp949", "CP949"},
+    {"uhc", "CP949"},
+    /* Japanese: Shift_JIS mail is Windows-31J (CP932). */
+    {"shift_jis", "CP932"},
+    {"shift-jis", "CP932"},
+    {"x-sjis", "CP932"},
+    {"sjis", "CP932"},
+    {"ms_kanji", "CP932"},
+    {"csshiftjis", "CP932"},
+    {"windows-31j", "CP932"},
+    {"cp932", "CP932"},
+    {"ms932", "CP932"},
+    {"x-ms-cp932", "CP932"},
+    {"euc-jp", "EUC-JP-MS"},
+    {"x-euc-jp", "EUC-JP-MS"},
+    {"cseucpkdfmtjapanese", "EUC-JP-MS"},
+    /* ISO-2022-JP-3 also knows the JIS X 0201 katakana (ESC ( I) that
+     * Japanese mailers emit. */
+    {"iso-2022-jp", "ISO-2022-JP-3"},
+    {"csiso2022jp", "ISO-2022-JP-3"},
+    /* Cyrillic. */
+    {"koi8-r", "KOI8-R"},
+    {"koi8r", "KOI8-R"},
+    {"koi8", "KOI8-R"},
+    {"koi", "KOI8-R"},
+    {"cskoi8r", "KOI8-R"},
+    {"koi8-u", "KOI8-U"},
+    {"koi8-ru", "KOI8-U"},
+    {"ibm866", "IBM866"},
+    {"cp866", "IBM866"},
+    {"866", "IBM866"},
+    {"csibm866", "IBM866"},
+    /* Unicode forms. */
+    {"utf-7", "UTF-7"},
+    {"utf7", "UTF-7"},
+    {"unicode-1-1-utf-7", "UTF-7"},
+    {"csunicode11utf7", "UTF-7"},
+    {"x-utf-7", "UTF-7"},
+    {"utf-16", "UTF-16"},
+    {"utf16", "UTF-16"},
+    {"unicode", "UTF-16"},
+    {"ucs-2", "UTF-16"},
+    {"csunicode", "UTF-16"},
+    {"iso-10646-ucs-2", "UTF-16"},
+    {"utf-16le", "UTF-16LE"},
+    {"utf-16be", "UTF-16BE"},
+    {"unicodefffe", "UTF-16BE"},
+    {"unicodefeff", "UTF-16LE"},
+    {"utf-32", "UTF-32"},
+    {"utf-32le", "UTF-32LE"},
+    {"utf-32be", "UTF-32BE"},
+    /* Macintosh. */
+    {"macintosh", "MACINTOSH"},
+    {"mac", "MACINTOSH"},
+    {"csmacintosh", "MACINTOSH"},
+    {"x-mac-roman", "MACINTOSH"},
+    {"x-mac-ce", "MAC-CENTRALEUROPE"},
+    {"x-mac-centraleurroman", "MAC-CENTRALEUROPE"},
+    {"x-mac-cyrillic", "MAC-CYRILLIC"},
+    {"x-mac-ukrainian", "MAC-CYRILLIC"},
+    {"x-mac-icelandic", "MAC-IS"},
+    {"x-mac-turkish", "MACTURKISH"},
+    {"x-mac-greek", "MACGREEK"},
+    {"x-mac-croatian", "MACCROATIAN"},
+    {"x-mac-romanian", "MACROMANIA"},
+    {"x-mac-arabic", "MACARABIC"},
+    {"x-mac-hebrew", "MACHEBREW"},
+    {"x-mac-thai", "MACTHAI"},
+};
+
+enum label_kind {
+    LABEL_NONE,    /* empty, or a label that means "not known to sender" */
+    LABEL_UTF8ISH, /* utf-8 or us-ascii: trusted only when bytes agree */
+    LABEL_NAMED,   /* resolved to an iconv name */
+    LABEL_UNKNOWN, /* iconv does not know it */
+};
+
+/* Trimmed, unquoted, lower-cased label into buf; 0 when nothing is left,
+ * SIZE_MAX when it cannot be a charset name (too long, odd bytes). */
+static size_t normalize(mr_span label, char *buf, size_t size)
+{
+    mr_span s = mr_span_trim(label);
+    /* charset="utf-8\"" and the like: strip quotes and backslashes that
+     * sloppy quoting left on either side. */
+    while (s.n > 0 && (s.p[0] == '"' || s.p[0] == '\'' || s.p[0] == '\\' ||
+                       mr_is_wsp((unsigned char)s.p[0]))) {
+        s.p++;
+        s.n--;
+    }
+    while (s.n > 0 &&
+           (s.p[s.n - 1] == '"' || s.p[s.n - 1] == '\'' ||
+            s.p[s.n - 1] == '\\' || mr_is_wsp((unsigned char)s.p[s.n - 1])))
+        s.n--;
+    if (s.n == 0)
+        return 0;
+    if (s.n >= size)
+        return SIZE_MAX;
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = mr_lower((unsigned char)s.p[i]);
+        /* The characters of IANA charset names. Anything else, '/' in
+         * particular ("UTF-8//IGNORE" means something to iconv), is not
+         * passed on. */
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':' || c == '+'))
+            return SIZE_MAX;
+        buf[i] = (char)c;
+    }
+    buf[s.n] = '\0';
+    return s.n;
+}
+
+static void upper(const char *in, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; in[i] != '\0' && i + 1 < size; i++)
+        out[i] = (in[i] >= 'a' && in[i] <= 'z') ? (char)(in[i] - 32) : in[i];
+    out[i] = '\0';
+}
+
+/* The iconv descriptor for name, from the cache or opened into it. */
+static struct entry *lookup(struct mr_charset_ctx *ctx, const char *name)
+{
+    struct entry *victim = &ctx->cache[0];
+    ctx->tick++;
+    for (size_t i = 0; i < CACHE_SIZE; i++) {
+        struct entry *e = &ctx->cache[i];
+        if (e->name[0] != '\0' && strcmp(e->name, name) == 0) {
+            e->stamp = ctx->tick;
+            return e;
+        }
+        if (e->stamp < victim->stamp)
+            victim = e;
+    }
+    if (victim->name[0] != '\0' && victim->cd != (iconv_t)-1)
+        iconv_close(victim->cd);
+    snprintf(victim->name, sizeof(victim->name), "%s", name);
+    victim->cd = iconv_open("UTF-8", name);
+    victim->stamp = ctx->tick;
+    return victim;
+}
+
+/* Resolves a normalized label: the table, then iconv itself (also without
+ * an "x-" prefix). Returns the cache entry, or NULL when unknown. */
+static struct entry *resolve(struct mr_charset_ctx *ctx, const char *lab)
+{
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcmp(aliases[i].label, lab) == 0)
+            return lookup(ctx, aliases[i].name);
+    char name[NAME_MAX_LEN];
+    upper(lab, name, sizeof(name));
+    struct entry *e = lookup(ctx, name);
+    if (e->cd != (iconv_t)-1)
+        return e;
+    if (strncmp(lab, "x-", 2) == 0) {
+        upper(lab + 2, name, sizeof(name));
+        e = lookup(ctx, name);
+        if (e->cd != (iconv_t)-1)
+            return e;
+    }
+    return NULL;
+}
+
+static enum label_kind classify(struct mr_charset_ctx *ctx, mr_span label,
+                                struct entry **e_r)
+{
+    char lab[NAME_MAX_LEN];
+    size_t n = normalize(label, lab, sizeof(lab));
+    *e_r = NULL;
+    if (n == 0)
+        return LABEL_NONE;
+    if (n == SIZE_MAX)
+        return LABEL_UNKNOWN;
+    /* RFC 1428 "unknown-8bit" and friends say "I do not know". */
+    if (strcmp(lab, "unknown-8bit") == 0 || strcmp(lab, "x-unknown") == 0 ||
+        strcmp(lab, "unknown") == 0 || strcmp(lab, "x-user-defined") == 0 ||
+        strcmp(lab, "default") == 0)
+        return LABEL_NONE;
+    if (strcmp(lab, "us-ascii") == 0 || strcmp(lab, "ascii") == 0)
+        return LABEL_UTF8ISH;
+    struct entry *e = resolve(ctx, lab);
+    if (e == NULL)
+        return LABEL_UNKNOWN;
+    if (strcmp(e->name, "UTF-8") == 0)
+        return LABEL_UTF8ISH;
+    *e_r = e;
+    return LABEL_NAMED;
+}
+
+struct mr_charset_ctx *mr_charset_ctx_new(void)
+{
+    struct mr_charset_ctx *ctx = mr_xcalloc(1, sizeof(*ctx));
+    for (size_t i = 0; i < CACHE_SIZE; i++)
+        ctx->cache[i].cd = (iconv_t)-1;
+    return ctx;
+}
+
+void mr_charset_ctx_free(struct mr_charset_ctx **ctxp)
+{
+    struct mr_charset_ctx *ctx = *ctxp;
+    if (ctx == NULL)
+        return;
+    for (size_t i = 0; i < CACHE_SIZE; i++)
+        if (ctx->cache[i].cd != (iconv_t)-1)
+            iconv_close(ctx->cache[i].cd);
+    if (ctx->det)
+        uchardet_delete(ctx->det);
+    free(ctx);
+    *ctxp = NULL;
+}
+
+int mr_charset_resolve(struct mr_charset_ctx *ctx, mr_span label, char *name,
+                       size_t size)
+{
+    char lab[NAME_MAX_LEN];
+    size_t n = normalize(label, lab, sizeof(lab));
+    if (n == 0 || n == SIZE_MAX)
+        return MR_ENOTFOUND;
+    struct entry *e = resolve(ctx, lab);
+    if (e == NULL)
+        return MR_ENOTFOUND;
+    if (size > 0)
+        snprintf(name, size, "%s", e->name);
+    return 0;
+}
+
+/* Appends valid UTF-8 text p[0..n) (char-aligned) after a last check. */
+static unsigned emit(struct mr_buf *out, const char *p, size_t n)
+{
+    if (mr_utf8_valid(p, n) && memchr(p, '\0', n) == NULL) {
+        mr_buf_append(out, p, n);
+        return 0;
+    }
+    size_t nuls = 0;
+    for (const char *z = memchr(p, '\0', n); z != NULL;
+         z = memchr(z + 1, '\0', n - (size_t)(z + 1 - p)))
+        nuls++;
+    size_t fixes = mr_utf8_repair(out, p, n, true);
+    unsigned flags = nuls ? MR_CHARSET_NUL : 0;
+    if (fixes > nuls)
+        flags |= MR_CHARSET_INVALID;
+    return flags;
+}
+
+/* glibc's ISO-2022 decoders pass an escape sequence they do not know
+ * through as ESC and the bytes after it; a broken escape is an invalid
+ * sequence like any other. */
+static unsigned emit_iso2022(struct mr_buf *out, const char *p, size_t n)
+{
+    unsigned flags = 0;
+    const char *esc;
+    while ((esc = memchr(p, 0x1B, n)) != NULL) {
+        size_t k = (size_t)(esc - p);
+        flags |= emit(out, p, k) | MR_CHARSET_INVALID;
+        mr_buf_append(out, "\xEF\xBF\xBD", 3);
+        p += k + 1;
+        n -= k + 1;
+    }
+    return flags | emit(out, p, n);
+}
+
+/* Unicode forms without a byte-order mark decode the way their bytes
+ * look: ASCII text in UTF-16LE has its zero bytes at odd offsets. The BOM
+ * is dropped, and the descriptor is then one of fixed byte order, so that
+ * resetting it after an error cannot forget the order. */
+static const char *byte_order(const char *name, const char **in, size_t *n)
+{
+    const unsigned char *p = (const unsigned char *)*in;
+    if (strcmp(name, "UTF-16") == 0) {
+        if (*n >= 2 && p[0] == 0xFF && p[1] == 0xFE) {
+            *in += 2, *n -= 2;
+            return "UTF-16LE";
+        }
+        if (*n >= 2 && p[0] == 0xFE && p[1] == 0xFF) {
+            *in += 2, *n -= 2;
+            return "UTF-16BE";
+        }
+        size_t even = 0, odd = 0, lim = *n < 1024 ? *n : 1024;
+        for (size_t i = 0; i < lim; i++)
+            if (p[i] == 0)
+                (i & 1) ? odd++ : even++;
+        /* RFC 2781 4.3 says big-endian without a BOM; real mail from
+         * Windows is little-endian, and the zeros tell which. */
+        return odd > even ? "UTF-16LE" : "UTF-16BE";
+    }
+    if (strcmp(name, "UTF-32") == 0) {
+        if (*n >= 4 && memcmp(p, "\xFF\xFE\0\0", 4) == 0) {
+            *in += 4, *n -= 4;
+            return "UTF-32LE";
+        }
+        if (*n >= 4 && memcmp(p, "\0\0\xFE\xFF", 4) == 0) {
+            *in += 4, *n -= 4;
+            return "UTF-32BE";
+        }
+        return *n >= 1 && p[0] != 0 ? "UTF-32LE" : "UTF-32BE";
+    }
+    return NULL;
+}
+
+static size_t unit_size(const char *name)
+{
+    if (strncmp(name, "UTF-16", 6) == 0)
+        return 2;
+    if (strncmp(name, "UTF-32", 6) == 0)
+        return 4;
+    return 1;
+}
+
+static unsigned convert(struct mr_charset_ctx *ctx, struct entry *e,
+                        const char *in, size_t n, struct mr_buf *out)
+{
+    const char *bo = byte_order(e->name, &in, &n);
+    if (bo != NULL) {
+        e = lookup(ctx, bo);
+        if (e->cd == (iconv_t)-1) {
+            mr_utf8_repair(out, in, n, true);
+            return MR_CHARSET_INVALID;
+        }
+    }
+    size_t unit = unit_size(e->name);
+    bool iso2022 = strncmp(e->name, "ISO-2022-", 9) == 0;
+    unsigned flags = 0;
+    char tmp[8192];
+    char *ip = (char *)in;
+    size_t il = n;
+    iconv(e->cd, NULL, NULL, NULL, NULL);
+    while (il > 0 && !out->limited) {
+        char *op = tmp;
+        size_t ol = sizeof(tmp);
+        size_t r = iconv(e->cd, &ip, &il, &op, &ol);
+        int err = r == (size_t)-1 ? errno : 0;
+        flags |= iso2022 ? emit_iso2022(out, tmp, (size_t)(op - tmp))
+                         : emit(out, tmp, (size_t)(op - tmp));
+        if (err == 0 || err == E2BIG)
+            continue;
+        if (err == EILSEQ && unit == 1 && (unsigned char)*ip == 0x80 &&
+            strcmp(e->name, "GB18030") == 0) {
+            /* WHATWG gb18030 and CP936 read a lone 0x80 as the euro sign;
+             * glibc's GB18030 does not. */
+            mr_buf_append(out, "\xE2\x82\xAC", 3);
+            ip++;
+            il--;
+            continue;
+        }
+        mr_buf_append(out, "\xEF\xBF\xBD", 3);
+        flags |= MR_CHARSET_INVALID;
+        if (err == EILSEQ) {
+            size_t skip = unit < il ? unit : il;
+            ip += skip;
+            il -= skip;
+            /* Back to the initial shift state: after a broken escape in
+             * ISO-2022-JP the next bytes are more likely ASCII than not. */
+            if (unit == 1)
+                iconv(e->cd, NULL, NULL, NULL, NULL);
+        } else {
+            break; /* EINVAL: the input ends inside a character */
+        }
+    }
+    /* Stateful decoders may hold back a character until the end. */
+    char *op = tmp;
+    size_t ol = sizeof(tmp);
+    if (iconv(e->cd, NULL, NULL, &op, &ol) != (size_t)-1)
+        flags |= emit(out, tmp, (size_t)(op - tmp));
+    return flags;
+}
+
+/* Drops NULs from valid UTF-8. */
+static unsigned copy_utf8(const char *in, size_t n, struct mr_buf *out)
+{
+    if (memchr(in, '\0', n) == NULL) {
+        mr_buf_append(out, in, n);
+        return 0;
+    }
+    mr_utf8_repair(out, in, n, true);
+    return MR_CHARSET_NUL;
+}
+
+static unsigned detect(struct mr_charset_ctx *ctx, const char *in, size_t n,
+                       struct mr_buf *out)
+{
+    const char *guess = NULL;
+    if (ctx->det == NULL)
+        ctx->det = uchardet_new();
+    if (ctx->det != NULL) {
+        uchardet_reset(ctx->det);
+        uchardet_handle_data(ctx->det, in, n < DETECT_MAX ? n : DETECT_MAX);
+        uchardet_data_end(ctx->det);
+        guess = uchardet_get_charset(ctx->det);
+    }
+    struct entry *e = NULL;
+    if (guess != NULL && guess[0] != '\0' && strcmp(guess, "ASCII") != 0) {
+        char lab[NAME_MAX_LEN];
+        size_t ln = normalize(mr_span_cstr(guess), lab, sizeof(lab));
+        if (ln != 0 && ln != SIZE_MAX)
+            e = resolve(ctx, lab);
+    }
+    unsigned flags = MR_CHARSET_DETECTED;
+    if (e != NULL && strcmp(e->name, "UTF-8") == 0)
+        return flags | emit(out, in, n);
+    /* A guess that does not decode cleanly was a bad guess: windows-1252
+     * decodes any byte but five, and is what unlabeled 8-bit mail mostly
+     * is (it is also what uchardet falls back to). */
+    size_t start = out->len;
+    if (e != NULL && strcmp(e->name, "WINDOWS-1252") != 0) {
+        unsigned f = convert(ctx, e, in, n, out);
+        if (!(f & MR_CHARSET_INVALID))
+            return flags | f;
+        mr_buf_truncate(out, start);
+        out->limited = false;
+    }
+    e = lookup(ctx, "WINDOWS-1252");
+    if (e->cd == (iconv_t)-1) {
+        mr_utf8_repair(out, in, n, true);
+        return flags | MR_CHARSET_INVALID;
+    }
+    return flags | convert(ctx, e, in, n, out);
+}
+
+unsigned mr_charset_to_utf8(struct mr_charset_ctx *ctx, mr_span label,
+                            const char *in, size_t n, struct mr_buf *out)
+{
+    if (n == 0 || out->limited)
+        return 0;
+    struct entry *e;
+    enum label_kind kind = classify(ctx, label, &e);
+    if (kind == LABEL_NAMED)
+        return convert(ctx, e, in, n, out);
+    unsigned flags = kind == LABEL_UNKNOWN ? MR_CHARSET_UNKNOWN : 0;
+    if (mr_utf8_valid(in, n))
+        return flags | copy_utf8(in, n, out);
+    return flags | detect(ctx, in, n, out);
+}

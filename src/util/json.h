@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * json.h - the one JSON writer.
+ *
+ * Writes into a caller-owned mr_buf. Strings are escaped per RFC 8259 and
+ * repaired to valid UTF-8 on the way out (invalid bytes become U+FFFD), so
+ * the output is always valid JSON whatever bytes it is given. The writer
+ * tracks commas itself; nesting is bounded by MR_JSON_MAX_DEPTH (deeper
+ * begin calls are ignored and the output stays well-formed up to there is
+ * NOT guaranteed, so callers keep their own structures shallow).
+ * Parsing JSON is jansson's job, never ours.
+ */
+#ifndef MR_JSON_H
+#define MR_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "span.h"
+
+#define MR_JSON_MAX_DEPTH 32
+
+struct mr_json {
+    struct mr_buf *out;
+    int depth;
+    bool pretty;
+    bool need_comma[MR_JSON_MAX_DEPTH];
+    bool after_key;
+};
+
+void mr_json_init(struct mr_json *j, struct mr_buf *out, bool pretty);
+
+void mr_json_obj_begin(struct mr_json *j);
+void mr_json_obj_end(struct mr_json *j);
+void mr_json_arr_begin(struct mr_json *j);
+void mr_json_arr_end(struct mr_json *j);
+/* An object key; the next value call writes its value. */
+void mr_json_key(struct mr_json *j, const char *key);
+
+void mr_json_str(struct mr_json *j, mr_span s); /* NULL pointer -> null */
+void mr_json_cstr(struct mr_json *j, const char *s); /* NULL -> null */
+void mr_json_int(struct mr_json *j, int64_t v);
+void mr_json_uint(struct mr_json *j, uint64_t v);
+void mr_json_bool(struct mr_json *j, bool v);
+void mr_json_null(struct mr_json *j);
+
+/* Appends s as a quoted, escaped JSON string to out. */
+void mr_json_quote(struct mr_buf *out, mr_span s);
+
+#endif

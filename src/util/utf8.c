@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "utf8.h"
+
+#include <string.h>
+
+/* Length of a valid sequence at p, or 0 when invalid (RFC 3629 table 3-7). */
+static size_t seq_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        if (n < 2 || (p[1] & 0xC0) != 0x80)
+            return 0;
+        return 2;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        if (p[1] < lo || p[1] > hi)
+            return 0;
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        if (p[1] < lo || p[1] > hi)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+size_t mr_utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        /* ASCII runs dominate mail text: test eight bytes at a time. */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = seq_len(p + i, n - i);
+        if (l == 0)
+            return i;
+        i += l;
+    }
+    return n;
+}
+
+/* Length of the maximal invalid subpart starting at p (at least 1). */
+static size_t invalid_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t want;
+    if (c >= 0xC2 && c < 0xE0)
+        want = 2;
+    else if (c >= 0xE0 && c < 0xF0)
+        want = 3;
+    else if (c >= 0xF0 && c < 0xF5)
+        want = 4;
+    else
+        return 1;
+    size_t i = 1;
+    while (i < want && i < n) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (i == 1) {
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+            else if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        }
+        if (p[i] < lo || p[i] > hi)
+            break;
+        i++;
+    }
+    return i;
+}
+
+size_t mr_utf8_next(const char *s, size_t n, uint32_t *cp_r)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t l = seq_len(p, n);
+    switch (l) {
+    case 1: *cp_r = p[0]; return 1;
+    case 2: *cp_r = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F); return 2;
+    case 3:
+        *cp_r = ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) |
+                (p[2] & 0x3F);
+        return 3;
+    case 4:
+        *cp_r = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+                ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+        return 4;
+    }
+    *cp_r = 0xFFFD;
+    return invalid_len(p, n);
+}
+
+size_t mr_utf8_repair(struct mr_buf *out, const char *s, size_t n, bool drop_nul)
+{
+    size_t fixes = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t ok = mr_utf8_valid_prefix(s + i, n - i);
+        if (drop_nul) {
+            const char *z = memchr(s + i, '\0', ok);
+            if (z)
+                ok = (size_t)(z - (s + i));
+        }
+        mr_buf_append(out, s + i, ok);
+        i += ok;
+        if (i >= n)
+            break;
+        if (s[i] == '\0') {
+            fixes++;
+            i++;
+            continue;
+        }
+        mr_buf_append(out, "\xEF\xBF\xBD", 3);
+        fixes++;
+        i += invalid_len((const unsigned char *)s + i, n - i);
+    }
+    return fixes;
+}
+
+void mr_utf8_put(struct mr_buf *out, uint32_t cp)
+{
+    char t[4];
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = 0xFFFD;
+    if (cp < 0x80) {
+        t[0] = (char)cp;
+        mr_buf_append(out, t, 1);
+    } else if (cp < 0x800) {
+        t[0] = (char)(0xC0 | (cp >> 6));
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        mr_buf_append(out, t, 2);
+    } else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12));
+        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        mr_buf_append(out, t, 3);
+    } else if (cp <= 0x10FFFF) {
+        t[0] = (char)(0xF0 | (cp >> 18));
+        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[3] = (char)(0x80 | (cp & 0x3F));
+        mr_buf_append(out, t, 4);
+    } else {
+        mr_buf_append(out, "\xEF\xBF\xBD", 3);
+    }
+}
