@@ -86,7 +86,7 @@ fi
 
 echo "fuzz.sh: FAILED (fuzzer exit $rc); log: $log" >&2
 grep -E -A40 '^==[0-9]+==ERROR|runtime error|invariant broken|ALARM|out-of-memory|deadly signal' \
-  "$log" | head -80 >&2 || tail -40 "$log" >&2
+  "$log" | cut -c1-300 | head -80 >&2 || tail -40 "$log" >&2
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
   echo "fuzz.sh: the fuzzer did not stop in time (killed)" >&2
 fi

@@ -6,7 +6,8 @@
  * (with backslash escapes) or RFC 2047 encoded words (also inside quotes),
  * comments anywhere (a comment after a bare address is its name when there
  * is no other: "bob@x.org (Bob)"), groups ("undisclosed-recipients:;",
- * "team: a@x, b@y;" - members are listed, each with its group name), a
+ * "team: a@x, b@y;" - members are listed, each with its group name; an
+ * empty group yields no entry), a
  * missing angle bracket, addresses with no display name, raw UTF-8 (RFC
  * 6532), obsolete routes (<@a,@b:user@c>), and separators ',' or ';'.
  *

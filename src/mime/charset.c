@@ -438,9 +438,87 @@ static size_t unit_size(const char *name)
     return 1;
 }
 
+/*
+ * ISO-2022-JP (RFC 1468) as Japanese mailers really send it carries the NEC
+ * and IBM extensions of CP50220/CP50221 (circled digits, row 13), which
+ * glibc's ISO-2022-JP decoders refuse (zammad mail099). So we shift it to
+ * EUC-JP ourselves - JIS X 0208 pairs get the high bit, JIS X 0201
+ * katakana the SS2 prefix - and let EUC-JP-MS, which has the extensions,
+ * finish. An unknown escape becomes 0xFF, which EUC-JP-MS rejects, so it
+ * ends up as U+FFFD and a flag.
+ */
+static void iso2022jp_to_eucjp(const char *in, size_t n, struct mr_buf *out)
+{
+    enum { ASCII, JIS0208, KANA } mode = ASCII;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == 0x1B) {
+            if (n - i >= 3 && in[i + 1] == '(' &&
+                (in[i + 2] == 'B' || in[i + 2] == 'J' || in[i + 2] == 'H')) {
+                mode = ASCII;
+                i += 3;
+            } else if (n - i >= 3 && in[i + 1] == '$' &&
+                       (in[i + 2] == 'B' || in[i + 2] == '@')) {
+                mode = JIS0208;
+                i += 3;
+            } else if (n - i >= 3 && in[i + 1] == '(' && in[i + 2] == 'I') {
+                mode = KANA;
+                i += 3;
+            } else if (n - i >= 3 && in[i + 1] == '&' && in[i + 2] == '@') {
+                i += 3; /* JIS X 0208-1990 announcer: ESC $ B follows */
+            } else {
+                mr_buf_putc(out, (char)0xFF);
+                i++;
+            }
+            continue;
+        }
+        if (c == 0x0E || c == 0x0F) { /* SO/SI katakana shift (CP50222) */
+            mode = c == 0x0E ? KANA : ASCII;
+            i++;
+            continue;
+        }
+        if (c == '\r' || c == '\n') {
+            mr_buf_putc(out, (char)c);
+            i++;
+            continue;
+        }
+        if (mode == JIS0208 && c >= 0x21 && c <= 0x7E && i + 1 < n) {
+            char pair[2] = {(char)(c | 0x80), (char)(in[i + 1] | 0x80)};
+            mr_buf_append(out, pair, 2);
+            i += 2;
+            continue;
+        }
+        if (mode == JIS0208 && c >= 0x21 && c <= 0x7E) {
+            mr_buf_putc(out, (char)0xFF); /* half a character at the end */
+            i++;
+            continue;
+        }
+        if (mode == KANA && c >= 0x21 && c <= 0x5F) {
+            char pair[2] = {(char)0x8E, (char)(c | 0x80)};
+            mr_buf_append(out, pair, 2);
+            i++;
+            continue;
+        }
+        mr_buf_putc(out, (char)c);
+        i++;
+    }
+}
+
 static unsigned convert(struct mr_charset_ctx *ctx, struct entry *e,
                         const char *in, size_t n, struct mr_buf *out)
 {
+    if (strcmp(e->name, "ISO-2022-JP-3") == 0) {
+        struct entry *euc = lookup(ctx, "EUC-JP-MS");
+        if (euc->cd != (iconv_t)-1) {
+            struct mr_buf tmp;
+            mr_buf_init(&tmp, 0);
+            iso2022jp_to_eucjp(in, n, &tmp);
+            unsigned f = convert(ctx, euc, tmp.p ? tmp.p : "", tmp.len, out);
+            mr_buf_release(&tmp);
+            return f;
+        }
+    }
     const char *bo = byte_order(e->name, &in, &n);
     if (bo != NULL) {
         e = lookup(ctx, bo);
@@ -511,9 +589,15 @@ static unsigned detect(struct mr_charset_ctx *ctx, const char *in, size_t n,
                        struct mr_buf *out)
 {
     const char *guess = NULL;
-    if (ctx->det == NULL)
+    /* With only a few 8-bit bytes (a name in a raw header) uchardet's
+     * guess is noise (it read "k.g\xfcnther" as Central European, zammad
+     * mail105): windows-1252 is then the likeliest by far. */
+    size_t high = 0;
+    for (size_t i = 0; i < n && high < 8; i++)
+        high += (unsigned char)in[i] >= 0x80;
+    if (ctx->det == NULL && high >= 8)
         ctx->det = uchardet_new();
-    if (ctx->det != NULL) {
+    if (ctx->det != NULL && high >= 8) {
         uchardet_reset(ctx->det);
         uchardet_handle_data(ctx->det, in, n < DETECT_MAX ? n : DETECT_MAX);
         uchardet_data_end(ctx->det);
@@ -548,6 +632,19 @@ static unsigned detect(struct mr_charset_ctx *ctx, const char *in, size_t n,
     return flags | convert(ctx, e, in, n, out);
 }
 
+/* Whether in holds at least one valid multi-byte UTF-8 sequence. */
+static bool has_multibyte(const char *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)in[i] < 0xC2)
+            continue;
+        uint32_t cp;
+        if (mr_utf8_next(in + i, n - i, &cp) > 1)
+            return true;
+    }
+    return false;
+}
+
 unsigned mr_charset_to_utf8(struct mr_charset_ctx *ctx, mr_span label,
                             const char *in, size_t n, struct mr_buf *out)
 {
@@ -560,5 +657,13 @@ unsigned mr_charset_to_utf8(struct mr_charset_ctx *ctx, mr_span label,
     unsigned flags = kind == LABEL_UNKNOWN ? MR_CHARSET_UNKNOWN : 0;
     if (mr_utf8_valid(in, n))
         return flags | copy_utf8(in, n, out);
+    /* A utf-8 (or us-ascii) label over text that does hold real UTF-8
+     * sequences is mostly right: a few stray bytes become U+FFFD rather
+     * than the whole text being re-read as another charset (hostile
+     * vector invalid-quoted-printable). */
+    if (kind == LABEL_UTF8ISH && has_multibyte(in, n)) {
+        size_t fixes = mr_utf8_repair(out, in, n, true);
+        return fixes ? MR_CHARSET_INVALID : 0;
+    }
     return flags | detect(ctx, in, n, out);
 }

@@ -10,7 +10,8 @@
  * PST/PDT; military letters are treated as +0000 as RFC 5322 says), common
  * extra names (UTC, CET, CEST, BST, ...), trailing comments "(CEST)",
  * dots instead of colons, ISO 8601 / RFC 3339 dates, asctime() dates
- * ("Mon Jan  6 10:00:00 2025"), and missing zones (taken as UTC, flagged).
+ * ("Mon Jan  6 10:00:00 2025"), and missing zones (taken as UTC, flagged;
+ * an unknown 2-5 letter zone name is treated the same way).
  * Fields are range-checked (leap years included); anything else fails.
  */
 #ifndef MR_DATE_H

@@ -492,6 +492,17 @@ static void name_attachment(struct build *b, struct attachment *at,
     mr_buf_release(&safe);
 }
 
+/* A name from a uuencode "begin 644 name" line: raw bytes, made UTF-8. */
+static void name_attachment_raw(struct build *b, struct attachment *at,
+                                mr_span raw)
+{
+    struct mr_buf nm;
+    mr_buf_init(&nm, 4096);
+    mr_charset_to_utf8(b->cs, MR_SPAN_NULL, raw.p, raw.n, &nm);
+    name_attachment(b, at, nm.p ? nm.p : "", nm.len);
+    mr_buf_release(&nm);
+}
+
 static void add_attachment_bytes(struct build *b, int part, const char *name,
                                  size_t name_len, const char *ctype,
                                  mr_span data, bool uu)
@@ -500,12 +511,7 @@ static void add_attachment_bytes(struct build *b, int part, const char *name,
     mr__part_number(&b->t, part, at->part, sizeof(at->part));
     at->content_type = ctype;
     at->disposition = "attachment";
-    /* A uuencoded name is raw bytes from the text: make it UTF-8. */
-    struct mr_buf nm;
-    mr_buf_init(&nm, 4096);
-    mr_charset_to_utf8(b->cs, MR_SPAN_NULL, name, name_len, &nm);
-    name_attachment(b, at, nm.p ? nm.p : "", nm.len);
-    mr_buf_release(&nm);
+    name_attachment_raw(b, at, mr_span_make(name, name_len));
     struct hash_sink s = {.b = b, .index = b->ev->natts - 1};
     mr_sha256_init(&s.h);
     unsigned fl = 0;
@@ -557,7 +563,13 @@ static void add_attachment(struct build *b, int i, const struct mr_params *disp)
                                         b->opt->limits.max_id_bytes, NULL);
     at->disposition = inline_disp ? "inline" : "attachment";
     const struct mr_param *fn = sender_filename(disp, &p->ctype);
-    name_attachment(b, at, fn ? fn->value : NULL, fn ? fn->value_len : 0);
+    struct mr_uu_block blk;
+    if (fn == NULL && p->cte == MR_CTE_UUENCODE &&
+        mr_uu_find(p->body.p, p->body.n, 0, &blk)) {
+        name_attachment_raw(b, at, blk.name);
+    } else {
+        name_attachment(b, at, fn ? fn->value : NULL, fn ? fn->value_len : 0);
+    }
     if (at->is_message)
         message_summary(b, at, i);
 
@@ -712,6 +724,11 @@ static void classify(struct build *b)
                                strcmp(ct, "text/rfc822-headers") == 0))
             report_original(b, i);
 
+        /* A part sent as x-uuencode is a file, whatever its type says. */
+        if (p->cte == MR_CTE_UUENCODE) {
+            add_attachment(b, i, d ? &disp : NULL);
+            continue;
+        }
         if ((plain || html) && !is_attachment && !named &&
             p->kind == MR__LEAF && !p->opaque_multipart) {
             bool alternative = under(b, i, MR__MULTIPART, "multipart/alternative");

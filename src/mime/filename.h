@@ -8,9 +8,11 @@
  *   (paths, drive letters, UNC, file:// URLs), no "." / ".." components;
  * - has no C0/C1 control characters, no NUL, no bidi controls (U+200E,
  *   U+200F, U+202A-U+202E, U+2066-U+2069) and no other format characters
- *   that hide text (U+200B-U+200D, U+2060, U+FEFF), and no characters
- *   Windows refuses (<>:"|?*), each replaced by '_';
- * - has whitespace runs collapsed and leading/trailing dots and spaces
+ *   that hide text (U+200B-U+200D, U+2060, U+FEFF): these are removed,
+ *   while controls and characters Windows refuses (<>:"|?*) are each
+ *   replaced by '_' (so "a.pdf\0.exe" becomes "a.pdf_.exe");
+ * - has whitespace runs (TAB, CR, LF and Unicode spaces included) collapsed
+ *   to one space and leading/trailing dots and spaces
  *   removed, so "document.pdf      .exe" shows as "document.pdf .exe" and
  *   "evil.exe. " as "evil.exe";
  * - is not a Windows reserved device name (CON, PRN, AUX, NUL, COM1-9,

@@ -108,6 +108,11 @@ size_t mr__header_read(struct mr_arena *a, const char *buf, size_t len,
     size_t pos = 0;
 
     while (pos < len) {
+        /* LF CR line ends: the CR opens no line of its own (hostile vector
+         * nul-bytes-and-bare-cr-lf), but CR LF is still the blank line. */
+        if (pos > 0 && buf[pos] == '\r' && buf[pos - 1] == '\n' &&
+            pos + 1 < len && buf[pos + 1] != '\n')
+            pos++;
         size_t next;
         mr_span line = line_at(buf, len, pos, &next);
         if (line.n == 0) {

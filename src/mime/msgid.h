@@ -6,7 +6,8 @@
  * whitespace and comments removed, internal folding whitespace removed,
  * quoted local parts unquoted where the quotes are not needed. Case is
  * kept (ids are case-sensitive in practice). Ids longer than max_len are
- * rejected (flagged), so index keys stay bounded.
+ * rejected (flagged), so index keys stay bounded; max_len 0 means 998,
+ * the RFC 5322 line limit.
  */
 #ifndef MR_MSGID_H
 #define MR_MSGID_H

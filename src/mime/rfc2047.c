@@ -196,7 +196,13 @@ static bool word_bytes(struct dec *d, const struct word *w)
     unsigned f = 0;
     size_t len;
     if (w->enc == 'b') {
-        len = mr_base64_decode(w->text.p, w->text.n, o, &f);
+        /* Padding is optional in practice and some mailers add too much
+         * ("GyRCO3ZMMzZJGyhC==", zammad mail098): trailing '=' carry no
+         * data, so they are dropped before decoding. */
+        size_t tn = w->text.n;
+        while (tn > 0 && w->text.p[tn - 1] == '=')
+            tn--;
+        len = mr_base64_decode(w->text.p, tn, o, &f);
         if (f & MR_CTE_BAD_CHAR)
             return false;
     } else {

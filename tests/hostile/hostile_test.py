@@ -27,7 +27,8 @@ tenancy are later stages):
 Bounds. Time: 2 s per case for a normal build. An ASan+UBSan build runs
 roughly 2-5x slower and every allocation pays for redzones and quarantine,
 so it gets 10x (20 s); $MR_HOSTILE_TIME_SCALE multiplies both (slow or busy
-machines). Memory: peak RSS (os.wait4) at most the input size (the file is
+machines). Memory: peak RSS (os.wait4; it includes the runner's own RSS,
+which Linux charges to the child from before its exec) at most the input size (the file is
 mmap'ed and its pages count in RSS) plus 64 MiB, and an address-space limit
 (RLIMIT_AS) of 1 GiB, for a normal build. Under ASan the address space
 holds terabytes of shadow reservations (so no RLIMIT_AS) and RSS includes
@@ -152,6 +153,17 @@ def is_asan_binary(path):
         return b"__asan_init" in data
     except OSError:
         return False
+
+
+def own_rss_kb():
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def run_parse(binary, path, time_limit, as_limit, workdir, extra_env):
@@ -596,12 +608,23 @@ def c_bad_qp(res, ev, raw, ctx):
 def c_unknown_cte(res, ev, raw, ctx):
     need_warning(res, ev, "cte_unknown")
     data = b"\x00\x01\x02binary\x00data\x00"
-    res.need(any(a.get("sha256") == sha(data) and a.get("size") == 16 for a in atts(ev)),
-             "nul.bin (binary, 16 bytes with NULs) missing or changed: %s"
+    res.need(any(a.get("sha256") == sha(data) and a.get("size") == len(data) for a in atts(ev)),
+             "nul.bin (binary, 15 bytes with NULs) missing or changed: %s"
              % [(a.get("filename"), a.get("size")) for a in atts(ev)])
-    for a in atts(ev):
-        if (a.get("filename") or "").endswith(".exe"):
-            res.need((a.get("safe_filename") or "").endswith(".exe"), "uudecoded update.exe lost its .exe")
+    # x-uuencode: passed through undecoded with a warning, or uudecoded
+    # into an attachment update.exe (through the filename checks); never
+    # the executable's bytes as body text.
+    t = text(ev)
+    res.need("MZ\x90" not in t and "This program cannot" not in t,
+             "the uuencoded update.exe was decoded into the text body: %r" % t[:60])
+    exe = [a for a in atts(ev) if (a.get("filename") or "").endswith("update.exe")]
+    for a in exe:
+        res.need((a.get("safe_filename") or "").endswith(".exe"), "uudecoded update.exe lost its .exe")
+    if not exe:
+        res.need("begin 644 update.exe" in t and
+                 {"cte_unknown", "uuencode"} & set(warning_codes(ev)),
+                 "x-uuencode part neither kept undecoded with a warning nor made "
+                 "attachment update.exe (warnings: %s)" % "; ".join(warnings_of(ev)))
 
 
 def c_charsets(res, ev, raw, ctx):
@@ -647,8 +670,12 @@ def c_nul_cr(res, ev, raw, ctx):
             break
     need_warning(res, ev, "nul_byte")
     xn = hd.get("x-nul")
-    xn = xn if isinstance(xn, str) else " ".join(xn or [])
-    res.need("after" in xn, "X-Nul cut at the NUL: %r" % xn)
+    if xn is None:
+        res.fail("X-Nul field lost (it follows a line ending in LF CR; "
+                 "headers: %s)" % ", ".join(sorted(hd)))
+    else:
+        xn = xn if isinstance(xn, str) else " ".join(xn)
+        res.need("after" in xn, "X-Nul cut at the NUL: %r" % xn)
     t = text(ev)
     res.need("with NUL" in t and "line four" in t, "body cut at a NUL: %r" % t[:80])
 
@@ -927,7 +954,8 @@ def run_case(name, path, opts):
         res.need(errtxt.strip() != "", "refused without an error message")
         return res
     if code != 0:
-        res.fail("exit %d (stderr: %s)" % (code, errtxt.strip()[:200]))
+        if not marks:
+            res.fail("exit %d (stderr: %s)" % (code, " / ".join(errtxt.strip().splitlines()[:2])[:200]))
         return res
     if errtxt.strip() and not marks:
         res.note("stderr: %s" % errtxt.strip()[:120])
@@ -1002,6 +1030,10 @@ def main(argv):
           % (binary, "ASan/UBSan build" if asan else "normal build", time.monotonic() - t0,
              cases_dir, opts["time"],
              "RSS <= 4 x size + 768 MiB" if asan else "RSS <= size + 64 MiB, RLIMIT_AS 1 GiB"))
+    # Linux charges the pages of the forked runner (before exec) to the
+    # child's peak, so no figure below the runner's own RSS can show.
+    print("hostile: peak RSS figures have a floor of the runner's own %.0f MB"
+          % (own_rss_kb() / 1024.0))
     with open(os.path.join(cases_dir, "manifest.jsonl"), encoding="utf-8") as f:
         manifest = [json.loads(l) for l in f if l.strip()]
 
