@@ -316,7 +316,8 @@ static void thread_ids(struct build *b, const struct mr__header *h)
                                "References/In-Reply-To ignored");
     ev->in_reply_to = nir ? ir[0] : NULL;
     ev->refs = mr_arena_alloc(b->a, (nr + nir + 1) * sizeof(char *));
-    memcpy(ev->refs, r, nr * sizeof(char *));
+    if (nr)
+        memcpy(ev->refs, r, nr * sizeof(char *));
     ev->nrefs = nr;
     /* Ids of In-Reply-To beyond the first still thread: keep them. */
     for (size_t i = 1; i < nir; i++) {
