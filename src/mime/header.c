@@ -235,7 +235,8 @@ void mr__header_unfold(mr_span v, size_t max, struct mr_buf *out)
     /* Raw 8-bit that is not UTF-8 is repaired here; decoding by charset
      * detection is the job of mr_rfc2047_decode for values shown to
      * users. */
-    if (!mr_utf8_valid(out->p + start, out->len - start)) {
+    if (out->len > start &&
+        !mr_utf8_valid(out->p + start, out->len - start)) {
         struct mr_buf tmp;
         mr_buf_init(&tmp, 0);
         mr_utf8_repair(&tmp, out->p + start, out->len - start, true);

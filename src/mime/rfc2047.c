@@ -55,6 +55,8 @@ struct dec {
  * a decoded value must never carry a line break into a header. */
 static void put_text(struct dec *d, const char *p, size_t n)
 {
+    if (n == 0)
+        return; /* p may be NULL then (an empty span) */
     size_t i = 0, run = 0;
     while (i < n) {
         unsigned char c = (unsigned char)p[i];
