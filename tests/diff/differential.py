@@ -40,9 +40,11 @@ SKIP = 77
 MAX_BYTES = 5 * 1024 * 1024  # no corpus message is larger today (max ~3 MB)
 
 # Overall agreement floors, percent: measured value minus about 2 points.
-# Set from the measurement of 2026-11-27 (see MEASURED).
-MEASURED = {"gmime": None, "python": None}
-FLOOR = {"gmime": 0.0, "python": 0.0}
+# Measured 2026-11-27 on 1177 messages (first parser build): GMime 3.2.13
+# 96.77% (16840/17402 fields), Python 3.11 email 94.91% (16714/17610).
+# Most of the rest are body/attachment choices where the peers differ from
+# each other too; raise the floors when parser fixes raise the numbers.
+FLOOR = {"gmime": 94.5, "python": 92.5}
 
 FIELDS = ["subject", "from", "to", "cc", "date", "message_id",
           "in_reply_to", "references", "text", "html", "att_count",
