@@ -96,6 +96,29 @@ static bool is_field_line(mr_span line)
            split_field(line, &a, &b);
 }
 
+/* Whether the header goes on after a line that is not a field: the field
+ * before it ends in ';' (a parameter list), or a field line comes within
+ * the next three lines before any blank line. */
+static bool header_goes_on(const char *buf, size_t len, size_t next,
+                           const struct mr__field *cur)
+{
+    if (cur != NULL) {
+        mr_span v = mr_span_trim(cur->value);
+        if (v.n > 0 && v.p[v.n - 1] == ';')
+            return true;
+    }
+    for (int k = 0; k < 3 && next < len; k++) {
+        size_t after;
+        mr_span l = line_at(buf, len, next, &after);
+        if (l.n == 0)
+            return false;
+        if (is_field_line(l))
+            return true;
+        next = after;
+    }
+    return false;
+}
+
 size_t mr__header_read(struct mr_arena *a, const char *buf, size_t len,
                        size_t max_fields, mr__delim_fn is_delim,
                        void *delim_ctx, struct mr__header *out,
@@ -140,11 +163,14 @@ size_t mr__header_read(struct mr_arena *a, const char *buf, size_t len,
                 pos = next;
                 continue;
             }
-            size_t after;
-            mr_span following = line_at(buf, len, next, &after);
-            if (next < len && is_field_line(following)) {
+            if (header_goes_on(buf, len, next, cur)) {
+                /* Mailers that forget to indent a continuation (Office 365
+                 * NDRs put "boundary=..." on its own line; zammad mail068
+                 * has bare Received continuations): the line belongs to
+                 * the field before it. */
+                if (cur != NULL)
+                    cur->value.n = (size_t)(line.p + line.n - cur->value.p);
                 garbage++;
-                cur = NULL;
                 pos = next;
                 continue;
             }
@@ -177,8 +203,8 @@ size_t mr__header_read(struct mr_arena *a, const char *buf, size_t len,
 
 done_at_pos:
     if (garbage)
-        mr__warn(a, w, "header_garbage: %zu malformed header line(s) skipped",
-                 garbage);
+        mr__warn(a, w, "header_garbage: %zu malformed header line(s) "
+                       "joined to the field before or skipped", garbage);
     if (skipped)
         mr__warn(a, w, "header_limit: %zu header field(s) past the limit of "
                        "%zu ignored", skipped, max_fields);

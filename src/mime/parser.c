@@ -126,6 +126,23 @@ static bool parent_is_digest(const struct walk *k, int parent)
            strcmp(p->ctype.value, "multipart/digest") == 0;
 }
 
+/* type "/" subtype, both RFC 2045 tokens. Anything else is treated as
+ * text/plain, as RFC 2045 5.2 says for an invalid Content-Type. */
+static bool valid_type(const char *v)
+{
+    const char *slash = strchr(v, '/');
+    if (slash == NULL || slash == v || slash[1] == '\0')
+        return false;
+    for (const char *c = v; *c; c++) {
+        if (c == slash)
+            continue;
+        unsigned char u = (unsigned char)*c;
+        if (u <= 32 || u >= 127 || strchr("()<>@,;:\\\"/[]?=", u))
+            return false;
+    }
+    return true;
+}
+
 /* Reads the part's header at `pos` and decides what kind of part it is;
  * containers are pushed. Returns the offset where its body starts. */
 static size_t begin_part(struct walk *k, int i, size_t pos)
@@ -142,7 +159,7 @@ static size_t begin_part(struct walk *k, int i, size_t pos)
     const struct mr__field *ct = mr__header_get(&p->header, "content-type");
     if (ct)
         mr_params_parse(k->a, k->cs, ct->value, 64, &p->ctype);
-    if (!ct || !p->ctype.value || !strchr(p->ctype.value, '/')) {
+    if (!ct || !p->ctype.value || !valid_type(p->ctype.value)) {
         if (ct && p->ctype.value && p->ctype.value[0])
             mr__warn(k->a, k->w, "params_invalid: Content-Type '%.60s' is not "
                                  "type/subtype", p->ctype.value);
@@ -155,8 +172,12 @@ static size_t begin_part(struct walk *k, int i, size_t pos)
     p->cte = cte ? mr_cte_parse(cte->value) : MR_CTE_7BIT;
 
     p->kind = MR__LEAF;
-    if (end == MR__HDR_DELIM)
-        return body; /* an empty part: the walk sees the delimiter next */
+    if (end == MR__HDR_DELIM) {
+        /* An empty part: the walk sees the delimiter next and ends it
+         * there (stalwart malformed/000), whatever its type says. */
+        k->leaf = i;
+        return body;
+    }
 
     bool deep = p->depth >= k->lim->max_depth;
     if (strncmp(p->ctype.value, "multipart/", 10) == 0) {
@@ -302,10 +323,24 @@ void mr__structure_parse(struct mr_arena *a, struct mr_charset_ctx *cs,
     while (k.depth > 0) {
         struct open *o = &k.stack[--k.depth];
         struct mr__part *p = &tree->parts[o->part];
-        if (p->kind == MR__MULTIPART && !p->closed)
+        if (p->kind == MR__MULTIPART && !p->closed && p->first_child >= 0)
             mr__warn(a, w, "boundary_unclosed: part %d ends at the end of "
                            "the message", o->part);
         end_part(&k, o->part, len);
+    }
+    /* A multipart whose boundary never appears has no parts: its body is
+     * read as plain text rather than dropped, which is what the sender's
+     * reader sees too (zammad mail105, hostile
+     * boundary-undeclared-in-body). */
+    for (size_t i = 0; i < tree->n; i++) {
+        struct mr__part *p = &tree->parts[i];
+        if (p->kind == MR__MULTIPART && p->first_child < 0) {
+            mr__warn(a, w, "boundary_missing: the boundary of part %zu never "
+                           "appears; its body is read as text", i);
+            p->kind = MR__LEAF;
+            p->ctype.value = "text/plain";
+            p->ctype_defaulted = true;
+        }
     }
 }
 
