@@ -67,7 +67,7 @@ INTL_NAMES = {
               "Ольга Иванова", "王伟", "田中 愛子", "Søren Kierkegård"],
     "iso-8859-1": ["François Dupont", "Jürgen Müller", "Ångström Åsa",
                    "Begoña Núñez", "Renée Côté"],
-    "windows-1252": ["Ž. Šimić", "Œdipe Lefèvre", "François “Frank” Roy"],
+    "windows-1252": ["Ž. Šimek", "Œdipe Lefèvre", "François “Frank” Roy"],
     "koi8-r": ["Ольга Иванова", "Дмитрий Петров", "Сергей Смирнов"],
     "gb2312": ["王伟", "李娜", "张静"],
     "shift_jis": ["田中 愛子", "佐藤 健", "鈴木 花子"],
@@ -144,7 +144,7 @@ INTL = {
         ["We were charged €49.90 twice – please refund one of them.",
          "The “export” button does nothing… nothing at all.",
          "It’s the third time I’m writing about this.",
-         "Our contact is Ž. Šimić, he’ll send the documents.",
+         "Our contact is Ž. Šimek, he’ll send the documents.",
          "Price list: 10 × €12.50 — see the attached file.",
          "Thanks in advance — we’re waiting for the fix."]),
     "koi8-r": (
@@ -342,6 +342,14 @@ def rfc2231(rng, cs, name):
     return (";" + CRLF + " ").join(segs)
 
 
+def encodable(s, charset):
+    try:
+        s.encode(PY_CODEC[charset])
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def html_escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -381,6 +389,7 @@ class Gen:
         self.rng = random.Random(seed)
         self.threads = []      # [(message_id, references, subject, text)]
         self.nbound = 0
+        self.b64_bytes = 0     # base64 attachment bytes written
 
     # -- small pieces --
 
@@ -499,7 +508,7 @@ class Gen:
         """Received chains, DKIM, ARC: realistic header weight."""
         r = self.rng
         h = []
-        for i in range(r.randint(2, 6)):
+        for i in range(r.randint(5, 14)):
             h.append("Received: from mx%d.%s (mx%d.%s [203.0.113.%d])" % (
                 i, self.pick(DOMAINS), i, self.pick(DOMAINS),
                 r.randint(1, 254)) + CRLF +
@@ -516,6 +525,8 @@ class Gen:
                  "        b=" + (CRLF + "         ").join(
                      base64.b64encode(r.randbytes(192)).decode()[i:i + 64]
                      for i in range(0, 256, 64)))
+        if r.random() < 0.6:
+            h.extend(self.arc())
         h.append("Authentication-Results: mail.helpdesk.example;" + CRLF +
                  "\tdkim=pass header.d=%s; spf=pass smtp.mailfrom=%s" % (
                      self.pick(DOMAINS), self.pick(DOMAINS)))
@@ -530,6 +541,12 @@ class Gen:
             h.append("X-MS-Exchange-CrossTenant-id: %08x-%04x-%04x" % (
                 r.getrandbits(32), r.getrandbits(16), r.getrandbits(16)))
             h.append("Content-Language: en-US")
+            h.append("X-Microsoft-Antispam-Message-Info:" + CRLF + "\t" +
+                     (CRLF + "\t").join(self.b64_text(r.randint(6000, 12000))))
+            h.append("X-Forefront-Antispam-Report: CIP:255.255.255.255;"
+                     "CTRY:;LANG:en;SCL:1;SRV:;IPV:NLI;SFV:NSPM;H:%s;PTR:;"
+                     "CAT:NONE;SFS:(13230040)(366016)(1800799024)(376014);"
+                     "DIR:OUT;SFP:1101;" % self.pick(DOMAINS))
         elif style == "gmail":
             h.append("X-Gm-Message-State: %s" % base64.b64encode(
                 r.randbytes(48)).decode())
@@ -539,35 +556,85 @@ class Gen:
             h.append("User-Agent: Mozilla Thunderbird")
         return h
 
+    def b64_text(self, n):
+        """n bytes of base64 text in 76-column lines (header filler)."""
+        t = base64.b64encode(self.rng.randbytes(n * 3 // 4)).decode()
+        return [t[i:i + 76] for i in range(0, len(t), 76)]
+
+    def arc(self):
+        r = self.rng
+        i = r.randint(1, 2)
+        dom = self.pick(DOMAINS)
+        return [
+            "ARC-Seal: i=%d; a=rsa-sha256; t=%d; cv=none;" % (
+                i, r.randint(1700000000, 1750000000)) + CRLF +
+            "        d=%s; s=arc-20240605;" % dom + CRLF + "        b=" +
+            (CRLF + "         ").join(self.b64_text(344)),
+            "ARC-Message-Signature: i=%d; a=rsa-sha256; c=relaxed/relaxed;"
+            % i + CRLF + "        d=%s; s=arc-20240605;" % dom + CRLF +
+            "        h=to:subject:message-id:date:from:mime-version;" + CRLF +
+            "        bh=%s;" % base64.b64encode(r.randbytes(32)).decode() +
+            CRLF + "        b=" + (CRLF + "         ").join(
+                self.b64_text(344)),
+            "ARC-Authentication-Results: i=%d; mx.google.com;" % i + CRLF +
+            "       dkim=pass header.i=@%s header.s=s1;" % dom + CRLF +
+            "       spf=pass (domain of %s designates 203.0.113.%d as "
+            "permitted sender) smtp.mailfrom=%s;" % (
+                dom, r.randint(1, 254), dom) + CRLF +
+            "       dmarc=pass (p=NONE sp=NONE dis=NONE) header.from=%s"
+            % dom]
+
     # -- bodies --
 
-    def body_text(self, charset, reply_to):
-        """-> unicode text (LF line ends) with greeting, paragraphs,
-        signature and, for replies, the quoted history."""
+    def body_text(self, charset, quote=None, forward=None, flowed=False):
+        """-> unicode text (LF line ends): greeting, paragraphs, signature
+        and the quoted history of a reply or an inline forward. Quoted
+        lines the charset cannot carry are left out. flowed: soft line
+        breaks (trailing space, RFC 3676) inside paragraphs."""
         r = self.rng
         lines = []
         lines.append(self.pick(["Hello,", "Hi,", "Dear support team,",
                                 "Good morning,", "Hi there,"]))
         lines.append("")
         intl = INTL.get(charset)
-        for _ in range(r.randint(1, 4)):
-            sents = self.sentences(r.randint(1, 4))
+        for _ in range(r.randint(2, 6)):
+            sents = self.sentences(r.randint(2, 5))
             if intl and charset != "utf-8":
                 sents += [self.pick(intl[1]) for _ in range(r.randint(1, 3))]
             elif charset == "utf-8" and r.random() < 0.5:
                 sents.append(self.pick(INTL["utf-8"][1]))
-            lines.extend(self.wrap(" ".join(sents)))
+            para = self.wrap(" ".join(sents))
+            if flowed:
+                para = [ln + " " for ln in para[:-1]] + para[-1:]
+            lines.extend(para)
             lines.append("")
         lines.append(self.pick(["Thanks,", "Best regards,", "Cheers,",
                                 "Kind regards,"]))
         lines.append(self.pick(FIRST))
-        if reply_to is not None:
-            qdate, qname, qtext = reply_to
+        if quote is not None:
+            qdate, qname, qtext = quote
+            if not encodable(qname, charset):
+                qname = "the customer"
             lines.append("")
             lines.append("On %s, %s wrote:" % (qdate, qname))
-            for ql in qtext.split("\n")[:60]:
+            for ql in qtext.split("\n")[:600]:
+                ql = ql.rstrip(" ")
+                if not encodable(ql, charset):
+                    continue
                 lines.append((">" + ql) if ql.startswith(">")
                              else ("> " + ql) if ql else ">")
+        if forward is not None:
+            fdate, femail, fsubj, ftext = forward
+            lines.append("")
+            lines.append("---------- Forwarded message ---------")
+            lines.append("From: <%s>" % femail)
+            lines.append("Date: %s" % fdate)
+            if encodable(fsubj, charset):
+                lines.append("Subject: %s" % fsubj)
+            lines.append("")
+            for fl in ftext.split("\n"):
+                if encodable(fl, charset):
+                    lines.append(fl.rstrip(" "))
         return "\n".join(lines)
 
     def text_part(self, text, charset, cte, flowed=False):
@@ -625,7 +692,7 @@ class Gen:
             out.append("</blockquote></div>")
         return "\n".join(out) + "\n"
 
-    def outlook_html(self, text, cids):
+    def outlook_html(self, text, cids, charset):
         out = ["<html xmlns:v=\"urn:schemas-microsoft-com:vml\" "
                "xmlns:o=\"urn:schemas-microsoft-com:office:office\" "
                "xmlns:w=\"urn:schemas-microsoft-com:office:word\" "
@@ -633,7 +700,7 @@ class Gen:
                " xmlns=\"http://www.w3.org/TR/REC-html40\">",
                "<head>",
                "<meta http-equiv=\"Content-Type\" content=\"text/html; "
-               "charset=utf-8\">",
+               "charset=%s\">" % charset,
                "<meta name=\"Generator\" content=\"Microsoft Word 15 "
                "(filtered medium)\">",
                OUTLOOK_STYLE, "</head>",
@@ -663,12 +730,13 @@ class Gen:
         out.append("</html>")
         return "\n".join(out) + "\n"
 
-    def body(self, style, charset, reply_to, cids=()):
+    def body(self, style, charset, quote, cids=(), forward=None):
         """The main body: -> (Part, text, html)."""
         r = self.rng
-        text = self.body_text(charset, reply_to)
+        flowed = style == "plain" and charset == "utf-8" and \
+            r.random() < 0.3
+        text = self.body_text(charset, quote, forward, flowed)
         if style == "plain":
-            flowed = charset == "utf-8" and r.random() < 0.3
             cte = {"utf-8": self.pick(["7bit", "8bit", "quoted-printable",
                                        "base64"]),
                    "iso-8859-1": self.pick(["quoted-printable", "8bit"]),
@@ -685,17 +753,16 @@ class Gen:
             return p, t, None
         if style == "gmail":
             tcs = charset
+            ascii_only = all(ord(c) < 128 for c in text)
             tp, t = self.text_part(text, tcs, self.pick(
-                ["quoted-printable", "base64"] if tcs != "utf-8" else
-                ["quoted-printable", "7bit", "base64"]) if not (
-                    tcs == "utf-8" and any(ord(c) > 127 for c in text))
-                else self.pick(["quoted-printable", "base64"]))
+                ["quoted-printable", "7bit", "base64"] if ascii_only
+                else ["quoted-printable", "base64"]))
             html = self.gmail_html(text, cids)
             hp, h = self.html_part(html, tcs, "quoted-printable")
         else:  # outlook
             tcs = charset
             tp, t = self.text_part(text, tcs, "quoted-printable")
-            html = self.outlook_html(text, cids)
+            html = self.outlook_html(text, cids, tcs)
             hp, h = self.html_part(html, tcs, self.pick(
                 ["quoted-printable", "quoted-printable", "base64"]))
         b = self.boundary(style)
@@ -732,16 +799,16 @@ class Gen:
             total += len(row) + 2
         return b"\r\n".join(rows) + b"\r\n"
 
-    def att_size(self):
+    def att_size(self, big=False):
         r = self.rng
+        if big:  # a fixed schedule of multi-MB files keeps the size stable
+            return r.randint(1000000, 3200000)
         x = r.random()
-        if x < 0.55:
-            return r.randint(2000, 40000)
-        if x < 0.85:
-            return r.randint(40000, 180000)
-        if x < 0.965:
-            return r.randint(180000, 700000)
-        return r.randint(1000000, 4200000)
+        if x < 0.66:
+            return r.randint(2000, 30000)
+        if x < 0.9:
+            return r.randint(30000, 90000)
+        return r.randint(90000, 360000)
 
     def filename(self, ext):
         """-> (header params text, expected name)."""
@@ -770,12 +837,14 @@ class Gen:
         w = encode_words(r, cs, name, self.pick(["B1", "Q1"]))
         return ("filename=\"%s\"" % w, "name=\"%s\"" % w), name
 
-    def attachment(self):
+    def attachment(self, big=False):
         """-> (Part, expected attachment)."""
         r = self.rng
         kind = self.pick(["pdf", "pdf", "pdf", "zip", "png", "jpg", "docx",
                           "csv"])
-        size = self.att_size()
+        if big and kind == "csv":
+            kind = "pdf"
+        size = self.att_size(big)
         if kind == "csv":
             data = self.csv_blob(min(size, 200000))
         else:
@@ -795,7 +864,9 @@ class Gen:
                 name if all(ord(c) < 128 for c in name) else "attachment"))
         hdrs.append("Content-Disposition: attachment;" + CRLF + " " + dparam)
         hdrs.append("Content-Transfer-Encoding: base64")
-        return Part(hdrs, b64_lines(data)), {
+        enc = b64_lines(data)
+        self.b64_bytes += len(enc)
+        return Part(hdrs, enc), {
             "filename": name, "content_type": ctype, "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -820,7 +891,9 @@ class Gen:
                 "Content-ID: <%s>" % cid]
         if style != "outlook":
             hdrs.append("X-Attachment-Id: %s" % cid)
-        return Part(hdrs, b64_lines(data)), {
+        enc = b64_lines(data)
+        self.b64_bytes += len(enc)
+        return Part(hdrs, enc), {
             "filename": name, "content_type": ctype, "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}, cid
 
@@ -863,7 +936,6 @@ class Gen:
         inbound = r.random() < 0.7
         if inbound:
             fh, fe = self.person(charset if r.random() < 0.4 else None)
-            to_h, to_e = self.addr_list(1)
             to_h, to_e = AGENTS[0][1], [{"name": None,
                                           "email": AGENTS[0][1]}]
             if r.random() < 0.3:
@@ -910,9 +982,11 @@ class Gen:
                 r.random() < 0.5:
             charset = "windows-1252"
         with_atts = r.random() < 0.5
+        big = n % 100 == 50
+        with_atts = with_atts or big
         reply = None
         reply_q = None
-        if self.threads and r.random() < 0.55:
+        if self.threads and r.random() < 0.65:
             pid, prefs, psubj, ptext, pdate, pname = self.pick(
                 self.threads[-200:])
             reply = (pid, prefs, psubj)
@@ -920,29 +994,33 @@ class Gen:
         hdrs, exp, prefix, dh, fe = self.envelope(style, charset, reply)
         kind = style
         forward = None
+        inline_fwd = None
         if with_atts:
             forward = r.random() < 0.15
         elif r.random() < 0.08:  # inline forward: text only
             kind += "+inline-fwd"
-            reply_q = (dh, "---------- Forwarded message ---------\nFrom: "
-                       "%s" % fe["email"], self.body_text("utf-8", None))
+            _, fwd_from = self.person()
+            inline_fwd = (self.date()[0], fwd_from["email"],
+                          self.pick(SUBJECTS), self.body_text("utf-8"))
             prefix = "Fwd: "
         if forward:
             prefix = self.pick(["Fwd: ", "FW: ", "Fw: "])
         sh, se = self.subject(charset, prefix)
-        hdrs.insert(len(hdrs) - (3 if reply else 1), "Subject: %s" % sh)
+        hdrs.append("Subject: %s" % sh)
         exp["subject"] = se
         tname = (fe["name"] or fe["email"])
 
         atts = []
         cids = []
         related = []
-        if with_atts and style != "plain" and r.random() < 0.35:
+        if with_atts and style != "plain" and not forward and \
+                r.random() < 0.35:
             for i in range(r.randint(1, 3)):
                 p, a, cid = self.inline_image(style, i + 1)
                 related.append((p, a))
                 cids.append((cid, r.randint(200, 640)))
-        body, text, html = self.body(style, charset, reply_q, cids)
+        body, text, html = self.body(style, charset, reply_q, cids,
+                                     inline_fwd)
         if related:
             b = self.boundary(style)
             body = Part(["Content-Type: multipart/related;" + CRLF +
@@ -959,9 +1037,10 @@ class Gen:
                 fwd_part, fa = self.forwarded(n)
                 files.append((fwd_part, fa))
                 kind += "+rfc822"
-            nfiles = r.randint(1, 3) if not forward else r.randint(0, 1)
-            for _ in range(nfiles):
-                files.append(self.attachment())
+            nfiles = self.pick([1, 1, 1, 1, 2, 2, 3]) if not forward \
+                else r.randint(0, 1)
+            for i in range(max(nfiles, 1 if big else 0)):
+                files.append(self.attachment(big and i == 0))
             if files:
                 kind += "+files"
                 b = self.boundary(style)
@@ -974,8 +1053,6 @@ class Gen:
                 atts.extend(a for _, a in files)
         hdrs.append("MIME-Version: 1.0")
         hdrs.extend(top.headers)
-        if top.children is None:
-            hdrs.extend([])
         msg = Part(hdrs, top.body, top.children, top.boundary, top.preamble)
         data = msg.serialize()
         exp.update({"kind": kind, "text": text, "html": html,
@@ -1032,6 +1109,8 @@ def main(argv):
     os.makedirs(msgs, exist_ok=True)
     g = Gen(args.seed)
     total = 0
+    noatt = 0
+    largest = 0
     tmp = os.path.join(args.out, "expected.jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as ex:
         for i in range(1, args.count + 1):
@@ -1040,6 +1119,8 @@ def main(argv):
             with open(os.path.join(msgs, name), "wb") as f:
                 f.write(data)
             total += len(data)
+            largest = max(largest, len(data))
+            noatt += not exp["attachments"]
             rec = {"file": name}
             rec.update(exp)
             order = ["file", "kind", "subject", "from", "to", "cc", "date",
@@ -1048,8 +1129,10 @@ def main(argv):
             ex.write(json.dumps({k: rec[k] for k in order},
                                 ensure_ascii=False, sort_keys=False) + "\n")
     os.replace(tmp, os.path.join(args.out, "expected.jsonl"))
-    print("%d messages, %.1f MB in %s" % (args.count, total / 1e6, msgs),
-          file=sys.stderr)
+    print("%d messages (%d without attachments), %.1f MB, %.0f%% base64 "
+          "attachments, largest %.1f MB, in %s"
+          % (args.count, noatt, total / 1e6, 100.0 * g.b64_bytes / total,
+             largest / 1e6, msgs), file=sys.stderr)
     return 0
 
 

@@ -264,7 +264,7 @@ static struct entry *lookup(struct mr_charset_ctx *ctx, const char *name)
         if (e->stamp < victim->stamp)
             victim = e;
     }
-    if (victim->name[0] != '\0' && victim->cd != (iconv_t)-1)
+    if (victim->cd != (iconv_t)-1)
         iconv_close(victim->cd);
     snprintf(victim->name, sizeof(victim->name), "%s", name);
     victim->cd = iconv_open("UTF-8", name);
@@ -281,10 +281,13 @@ static struct entry *resolve(struct mr_charset_ctx *ctx, const char *lab)
             return lookup(ctx, aliases[i].name);
     char name[NAME_MAX_LEN];
     upper(lab, name, sizeof(name));
+    if (name[0] == '\0')
+        return NULL;
     struct entry *e = lookup(ctx, name);
     if (e->cd != (iconv_t)-1)
         return e;
-    if (strncmp(lab, "x-", 2) == 0) {
+    /* "x-" alone must not become iconv's "" (the locale's charset). */
+    if (strncmp(lab, "x-", 2) == 0 && lab[2] != '\0') {
         upper(lab + 2, name, sizeof(name));
         e = lookup(ctx, name);
         if (e->cd != (iconv_t)-1)

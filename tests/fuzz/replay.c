@@ -131,6 +131,8 @@ int main(int argc, char **argv)
         }
     }
     printf("fuzz_replay: %zu input(s) replayed, invariants held\n", count);
+    /* LeakSanitizer runs at exit and ends with _exit: flush first. */
+    fflush(stdout);
     if (count == 0) {
         fputs("fuzz_replay: no inputs found\n", stderr);
         return 1;
