@@ -244,7 +244,7 @@ div.WordSection1
 </o:shapelayout></xml><![endif]-->"""
 
 
-# ---- encoders ----------------------------------------------------------------
+# ---- encoders ---------------------------------------------------------------
 
 def qp_encode(data):
     """Quoted-printable (RFC 2045 6.7) of bytes whose lines end in LF:
@@ -354,7 +354,7 @@ def html_escape(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# ---- message model -----------------------------------------------------------
+# ---- message model ----------------------------------------------------------
 
 class Part:
     """A leaf or multipart; serialises to bytes with CRLF line ends."""
@@ -766,11 +766,10 @@ class Gen:
             hp, h = self.html_part(html, tcs, self.pick(
                 ["quoted-printable", "quoted-printable", "base64"]))
         b = self.boundary(style)
-        alt = Part(["Content-Type: multipart/alternative; boundary=\"%s\"" % b],
+        alt = Part(["Content-Type: multipart/alternative; "
+                    "boundary=\"%s\"" % b],
                    children=[tp, hp], boundary=b)
-        if cids:
-            return alt, t, h  # wrapped in related by the caller
-        return alt, t, h
+        return alt, t, h  # with cids, the caller wraps it in related
 
     # -- attachments --
 
