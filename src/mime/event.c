@@ -76,12 +76,9 @@ struct build {
     struct mr_charset_ctx *cs;
     struct mr__tree t;
     struct mr_event *ev;
-    const char *buf;
-    size_t len;
     struct mr_buf text; /* text/plain pieces of the main body */
     bool have_text;
     int sink_error;
-    struct mr_error *err;
 };
 
 void mr_mime_limits_default(struct mr_mime_limits *l)
@@ -778,8 +775,7 @@ int mr_mime_parse(const char *buf, size_t len,
         return mr_error_set(err, MR_ELIMIT, "message of %zu bytes is over the "
                             "limit of %zu", len, opt->limits.max_message_bytes);
 
-    struct build b = {.a = arena, .opt = opt, .cs = opt->charsets,
-                      .buf = buf, .len = len, .err = err};
+    struct build b = {.a = arena, .opt = opt, .cs = opt->charsets};
     struct mr_event *ev = mr_arena_zalloc(arena, sizeof(*ev));
     b.ev = ev;
     ev->max_field = opt->limits.max_field_bytes;
@@ -867,6 +863,12 @@ static void write_first(struct mr_json *j, const char *key,
         mr_json_null(j);
 }
 
+static bool same_name(const struct mr__field *a, const struct mr__field *b)
+{
+    return a->name.n == b->name.n &&
+           strncasecmp(a->name.p, b->name.p, a->name.n) == 0;
+}
+
 static void write_headers(struct mr_json *j, const struct mr__header *h,
                           size_t max)
 {
@@ -877,9 +879,7 @@ static void write_headers(struct mr_json *j, const struct mr__header *h,
     for (size_t i = 0; i < h->n; i++) {
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++)
-            seen = h->fields[k].name.n == h->fields[i].name.n &&
-                   strncasecmp(h->fields[k].name.p, h->fields[i].name.p,
-                               h->fields[i].name.n) == 0;
+            seen = same_name(&h->fields[k], &h->fields[i]);
         if (seen)
             continue;
         mr_buf_reset(&name);
@@ -887,17 +887,13 @@ static void write_headers(struct mr_json *j, const struct mr__header *h,
             mr_buf_putc(&name, (char)mr_lower((unsigned char)h->fields[i].name.p[c]));
         size_t count = 0;
         for (size_t k = i; k < h->n; k++)
-            if (h->fields[k].name.n == h->fields[i].name.n &&
-                strncasecmp(h->fields[k].name.p, h->fields[i].name.p,
-                            h->fields[i].name.n) == 0)
+            if (same_name(&h->fields[k], &h->fields[i]))
                 count++;
         mr_json_key(j, name.p);
         if (count > 1)
             mr_json_arr_begin(j);
         for (size_t k = i; k < h->n; k++) {
-            if (h->fields[k].name.n != h->fields[i].name.n ||
-                strncasecmp(h->fields[k].name.p, h->fields[i].name.p,
-                            h->fields[i].name.n) != 0)
+            if (!same_name(&h->fields[k], &h->fields[i]))
                 continue;
             mr_buf_reset(&v);
             mr__header_unfold(h->fields[k].value, max, &v);

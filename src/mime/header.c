@@ -220,15 +220,6 @@ const struct mr__field *mr__header_get(const struct mr__header *h,
     return NULL;
 }
 
-size_t mr__header_count(const struct mr__header *h, const char *name)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < h->n; i++)
-        if (mr_span_ieq(h->fields[i].name, name))
-            c++;
-    return c;
-}
-
 void mr__header_unfold(mr_span v, size_t max, struct mr_buf *out)
 {
     if (v.n > max)

@@ -67,7 +67,6 @@ size_t mr__header_read(struct mr_arena *a, const char *buf, size_t len,
 /* The first field named `name` (case-insensitive), or NULL. */
 const struct mr__field *mr__header_get(const struct mr__header *h,
                                        const char *name);
-size_t mr__header_count(const struct mr__header *h, const char *name);
 
 /* Appends the unfolded value (line breaks removed, other controls and
  * invalid UTF-8 repaired) to out, at most max bytes of input read. */
