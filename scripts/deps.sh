@@ -9,8 +9,10 @@
 # is missing (apt-get update once). Not root: prints the command to run.
 set -euo pipefail
 
-build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev)
-test_pkgs=(libcmocka-dev libjansson-dev libgmime-3.0-dev clang libclang-rt-14-dev python3)
+build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev libsqlite3-dev
+            libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev)
+test_pkgs=(libcmocka-dev libgmime-3.0-dev clang libclang-rt-14-dev python3
+           python3-pytest swaks curl openssl)
 bench_pkgs=(nodejs npm)
 
 want=("${build_pkgs[@]}")

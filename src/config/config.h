@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.h - mailroom's configuration: one YAML file, or the embedded
+ * defaults when there is none.
+ *
+ * The loaded configuration is plain immutable data, built once at start
+ * and shared read-only by every thread. Loading checks everything it can
+ * (types, ranges, unknown keys, duplicate tenants or addresses, patterns,
+ * readable certificate paths are NOT checked: that is serve's job) and
+ * reports every problem with its line and column, so `mailroom config
+ * check` can list them all at once.
+ *
+ * Ownership: mr_config_load / mr_config_default return a config owned by
+ * the caller, freed with mr_config_free. Every string in it belongs to it.
+ */
+#ifndef MR_CONFIG_H
+#define MR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+enum mr_inbox_kind {
+    MR_INBOX_EXACT,    /* support@example.com */
+    MR_INBOX_PATTERN,  /* help+{team}@example.com: the tag is kept */
+    MR_INBOX_CATCHALL, /* *@example.com: any local part of the domain */
+};
+
+struct mr_inbox {
+    char *name;             /* inbox name (defaults to the address) */
+    enum mr_inbox_kind kind;
+    char *address;          /* as written in the config, lower-cased */
+    char *local;            /* local part before '+{...}' (pattern) or the
+                               whole local part (exact); NULL for catch-all */
+    char *domain;           /* lower-cased (IDN as written) */
+    char *tag_name;         /* "team" for help+{team}@; NULL otherwise */
+};
+
+struct mr_tenant {
+    char *name;             /* [a-z0-9_-]{1,64} */
+    struct mr_inbox *inboxes;
+    size_t ninboxes;
+    bool accept_all;        /* the zero-config tenant: every recipient */
+};
+
+struct mr_listen {
+    char *addr;             /* "127.0.0.1:2525", "[::1]:2525"; NULL = off */
+};
+
+struct mr_config {
+    char *source;           /* file path, or "<defaults>" */
+    char *hostname;         /* greeting and Received: header */
+    char *data_dir;         /* default "./mailroom-data" */
+    char *database;         /* store URL; default "sqlite:<data_dir>/mailroom.db" */
+    char *blob_dir;         /* default "<data_dir>/blobs" */
+
+    struct mr_listen smtp;  /* default 127.0.0.1:2525 */
+    struct mr_listen lmtp;  /* default off */
+    struct mr_listen http;  /* default 127.0.0.1:8080 */
+    char *tls_cert;         /* PEM paths; STARTTLS is offered when both set */
+    char *tls_key;
+
+    struct {
+        uint64_t message_size;        /* bytes, default 50 MiB (SMTP SIZE) */
+        int max_connections;          /* default 100 */
+        int max_connections_per_ip;   /* default 20 */
+        int max_recipients;           /* per message, default 100 */
+        int smtp_idle_timeout_s;      /* default 300 */
+        int smtp_total_timeout_s;     /* per connection, default 1800 */
+        uint64_t http_body_size;      /* default = message_size */
+    } limits;
+
+    struct {
+        int count;                    /* worker threads, default 2 */
+        int max_attempts;             /* then dead-lettered, default 8 */
+        int lease_s;                  /* default 300 */
+        int backoff_base_ms;          /* default 1000, doubled each try */
+        int backoff_max_ms;           /* default 3600000 */
+    } workers;
+
+    struct {
+        char *secret;                 /* NULL: the webhook route is off */
+        char *tenant;                 /* tenant its events go to; default
+                                         the first tenant */
+        int tolerance_s;              /* timestamped signatures, default 300 */
+    } webhook;
+
+    struct mr_tenant *tenants;
+    size_t ntenants;
+    bool zero_config;       /* no file: loopback only, one accept-all tenant */
+};
+
+/* One problem found while loading. */
+struct mr_config_diag {
+    int line;               /* 1-based; 0 when not tied to a place */
+    int column;
+    char msg[200];
+};
+
+struct mr_config_diags {
+    struct mr_config_diag *items; /* owned; free with mr_config_diags_free */
+    size_t n;
+};
+void mr_config_diags_free(struct mr_config_diags *d);
+
+/* Loads a YAML file. On any problem returns MR_EINVAL, *out stays NULL and
+ * diags (may be NULL) lists them all; err names the first. MR_EIO when the
+ * file cannot be read. data_dir (may be NULL) overrides the file's. */
+int mr_config_load(const char *path, const char *data_dir,
+                   struct mr_config **out, struct mr_config_diags *diags,
+                   struct mr_error *err);
+/* The embedded defaults (zero_config): tenant "default" accepting every
+ * recipient. data_dir NULL means "./mailroom-data". */
+struct mr_config *mr_config_default(const char *data_dir);
+void mr_config_free(struct mr_config *cfg);
+
+/* Where a recipient goes. Strings point into cfg (or into tag_buf). */
+struct mr_route {
+    const struct mr_tenant *tenant;
+    const struct mr_inbox *inbox;  /* NULL for an accept_all tenant */
+    char tag[65];                  /* plus-address tag, "" when none */
+};
+/* Resolves an RCPT address (any case; domain compared case-insensitively,
+ * local part too, as helpdesks expect). Exact matches win over patterns,
+ * patterns over catch-alls. MR_ENOTFOUND when no tenant takes it;
+ * MR_EINVAL when addr is not an address. */
+int mr_config_route(const struct mr_config *cfg, const char *addr,
+                    struct mr_route *out, struct mr_error *err);
+
+const struct mr_tenant *mr_config_tenant(const struct mr_config *cfg,
+                                         const char *name);
+
+#endif

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store.h - the one storage interface: intake queue, tickets and messages,
+ * outbox events, API tokens.
+ *
+ * Callers never see the backend. mr_store_open picks it from a URL:
+ * "sqlite:PATH" (or a bare path) is the embedded default; "postgres://..."
+ * comes later and must fit behind these same calls. Nothing here takes a
+ * SQL fragment or hands out a backend handle.
+ *
+ * Durability: every call that changes state returns only after the change
+ * is committed and synced (SQLite: WAL with synchronous=FULL). Writes go
+ * through one writer thread that commits many callers' requests in one
+ * transaction (group commit): callers block until their transaction
+ * commits, so a 250/202/exit 0 sent after mr_store_enqueue returns 0 is
+ * never a lie. A request that fails inside a batch fails alone (the batch
+ * uses savepoints), its caller gets the error, the others commit.
+ *
+ * Threads: an mr_store is shared by all threads of the process; every call
+ * is thread-safe. Reads use a small pool of read connections and never wait
+ * for the writer.
+ *
+ * Time: all timestamps are Unix milliseconds (int64_t, UTC).
+ *
+ * Ownership: strings passed in are borrowed for the call. Structs filled by
+ * the store own their strings; release them with the matching _clear/_free.
+ *
+ * Errors: MR_ENOTFOUND (no such row / nothing to claim), MR_ECONFLICT
+ * (duplicate: the caller treats it as idempotent success), MR_EIO (the
+ * database failed: disk full, read-only, corrupt; callers answer 451/503/75),
+ * MR_EINVAL (caller's mistake, e.g. an unknown role).
+ */
+#ifndef MR_STORE_H
+#define MR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+struct mr_store;
+
+struct mr_store_options {
+    const char *url;        /* "sqlite:/path/db" or "/path/db" */
+    int read_connections;   /* read pool size; 0 means 4 */
+    int group_commit_max;   /* requests per transaction at most; 0 means 256 */
+    bool migrate;           /* apply pending migrations at open (serve does) */
+};
+
+int mr_store_open(const struct mr_store_options *opt, struct mr_store **out,
+                  struct mr_error *err);
+/* Stops the writer after it has committed everything queued, closes every
+ * connection (SQLite: a clean WAL checkpoint). NULL is fine. */
+void mr_store_close(struct mr_store *st);
+
+/* Applies pending versioned migrations; *from and *to (may be NULL) get the
+ * schema versions before and after. Idempotent. */
+int mr_store_migrate(struct mr_store *st, int *from, int *to,
+                     struct mr_error *err);
+/* The schema version of the open database and the newest this binary has. */
+int mr_store_schema_version(struct mr_store *st, int *current, int *latest,
+                            struct mr_error *err);
+/* A write that touches nothing, through the writer (for /readyz). */
+int mr_store_ping(struct mr_store *st, struct mr_error *err);
+
+/* ---- intake queue ------------------------------------------------------ */
+
+enum mr_job_state {
+    MR_JOB_READY = 0, /* waiting for a worker (possibly until not_before) */
+    MR_JOB_LEASED,    /* claimed by a worker until lease_until */
+    MR_JOB_DONE,
+    MR_JOB_DEAD,      /* gave up after max attempts; see last_error */
+};
+
+/* What intake records for one accepted message and one tenant. */
+struct mr_job_spec {
+    const char *tenant;
+    const char *channel;     /* "smtp", "lmtp", "pipe", "http", "webhook" */
+    const char *raw_sha256;  /* blob key of the raw message; NULL for a
+                                provider webhook event (payload holds it) */
+    int64_t raw_size;
+    /* JSON object text owned by intake: the envelope (mail_from, rcpt_to,
+     * inbox, tag, remote_ip, helo, tls) or, for "webhook", the provider's
+     * event. Stored as is and handed back to the worker. */
+    const char *payload;
+    int64_t received_at;
+    /* Optional idempotency key (tenant-scoped), e.g. "webhook:<message-id>".
+     * A second job with the same key is refused with MR_ECONFLICT and
+     * *job_id set to the first job. NULL: no check. */
+    const char *dedupe_key;
+};
+
+/* Commits n jobs atomically (all or none; one message for several tenants
+ * is one call) and returns when they are durable. job_ids[i] gets each id.
+ * MR_ECONFLICT when a dedupe_key exists already (nothing is written). */
+int mr_store_enqueue(struct mr_store *st, const struct mr_job_spec *specs,
+                     size_t n, int64_t *job_ids, struct mr_error *err);
+
+struct mr_job {
+    int64_t id;
+    enum mr_job_state state;
+    char *tenant;
+    char *channel;
+    char *raw_sha256;   /* NULL for webhook events */
+    int64_t raw_size;
+    char *payload;
+    int64_t received_at;
+    int attempts;       /* claims so far, this one included */
+    int64_t not_before; /* READY: not claimable before this time */
+    int64_t lease_until;
+    char *worker;       /* who holds the lease, NULL when none */
+    char *last_error;   /* NULL when none */
+    int64_t created_at;
+    int64_t updated_at;
+};
+void mr_job_clear(struct mr_job *job);
+
+/* Claims the oldest job that is READY with not_before <= now, or LEASED with
+ * lease_until < now (its worker died): sets LEASED, worker, lease_until =
+ * now + lease_ms, attempts + 1. MR_ENOTFOUND when none. */
+int mr_store_claim_job(struct mr_store *st, const char *worker, int64_t now,
+                       int64_t lease_ms, struct mr_job *out,
+                       struct mr_error *err);
+/* A failed attempt: back to READY with not_before = retry_at and
+ * last_error, or DEAD (retry_at < 0). MR_ENOTFOUND if the job is not leased
+ * by this worker any more (its lease expired and another took it). */
+int mr_store_fail_job(struct mr_store *st, int64_t job_id, const char *worker,
+                      const char *error, int64_t retry_at,
+                      struct mr_error *err);
+/* Gives a claimed job back untouched (shutdown): READY, attempts - 1. */
+int mr_store_release_job(struct mr_store *st, int64_t job_id,
+                         const char *worker, struct mr_error *err);
+/* Marks a job DONE without a message (e.g. nothing to store). */
+int mr_store_finish_job(struct mr_store *st, int64_t job_id,
+                        const char *worker, struct mr_error *err);
+
+int mr_store_get_job(struct mr_store *st, int64_t job_id, struct mr_job *out,
+                     struct mr_error *err);
+/* Jobs in one state, oldest first, after id `after` (paging), at most
+ * `limit`. *jobs is an array the caller frees with mr_job_list_free. */
+int mr_store_list_jobs(struct mr_store *st, enum mr_job_state state,
+                       int64_t after, int limit, struct mr_job **jobs,
+                       size_t *n, struct mr_error *err);
+void mr_job_list_free(struct mr_job *jobs, size_t n);
+/* DEAD -> READY now, attempts 0 (dlq retry). MR_ENOTFOUND unless DEAD.
+ * retry_all: *count gets how many. */
+int mr_store_retry_job(struct mr_store *st, int64_t job_id,
+                       struct mr_error *err);
+int mr_store_retry_dead_jobs(struct mr_store *st, int64_t *count,
+                             struct mr_error *err);
+
+/* ---- messages and tickets --------------------------------------------- */
+
+struct mr_attachment_rec {
+    const char *filename;
+    const char *safe_filename;
+    const char *content_type;
+    const char *disposition;
+    const char *content_id;
+    int64_t size;
+    const char *sha256; /* also the blob key */
+};
+
+/* One parsed inbound message, ready to store. */
+struct mr_message_rec {
+    const char *tenant;
+    const char *inbox;          /* may be NULL */
+    const char *channel;
+    const char *message_id;     /* normalized, or the derived key */
+    bool message_id_derived;
+    const char *in_reply_to;    /* first id or NULL */
+    const char *subject;        /* may be NULL */
+    const char *from_email;     /* may be NULL */
+    const char *from_name;
+    const char *text;
+    const char *html;
+    const char *event_json;     /* the whole normalized event */
+    const char *raw_sha256;     /* NULL for webhook events */
+    int64_t received_at;
+    int64_t date;               /* the Date header, or 0 */
+    const struct mr_attachment_rec *attachments;
+    size_t nattachments;
+};
+
+struct mr_deliver_result {
+    int64_t ticket_id;
+    int64_t message_row;   /* the messages row id */
+    bool duplicate;        /* message_id was stored already: nothing new */
+    bool new_ticket;
+};
+
+/* In ONE transaction: unless (tenant, message_id) exists (then duplicate,
+ * nothing written but the job), a new ticket (until threading lands every
+ * message opens its own), the message, its attachment rows, the outbox
+ * events (email.received, ticket.created, message.added) and the job DONE.
+ * job_id may be 0 (no job). */
+int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
+                             const char *worker,
+                             const struct mr_message_rec *msg,
+                             struct mr_deliver_result *res,
+                             struct mr_error *err);
+
+struct mr_message_view {
+    int64_t id;
+    int64_t ticket_id;
+    char *message_id;
+    char *direction;   /* "inbound" */
+    char *from_email;
+    char *from_name;
+    char *subject;
+    char *text;
+    char *html;
+    char *event_json;  /* the stored event: to, cc, date, attachments... */
+    char *raw_sha256;
+    int64_t received_at;
+};
+
+struct mr_ticket_view {
+    int64_t id;
+    int64_t number;    /* per tenant, from 1 */
+    char *tenant;
+    char *subject;
+    char *status;      /* new, open, pending, solved, closed */
+    char *priority;    /* low, normal, high, urgent */
+    char *queue;       /* NULL when none */
+    char *assignee;    /* NULL when none */
+    char *tags_json;   /* JSON array text, "[]" when none */
+    char *requester;
+    int64_t message_count;
+    int64_t created_at;
+    int64_t updated_at;
+    struct mr_message_view *messages; /* filled by mr_store_get_ticket only */
+    size_t nmessages;
+};
+void mr_ticket_view_clear(struct mr_ticket_view *t);
+void mr_ticket_list_free(struct mr_ticket_view *t, size_t n);
+
+/* Tickets of one tenant, newest updated first. cursor: NULL for the first
+ * page, else the opaque string a previous call put in *next_cursor (owned
+ * by the caller, free()). *next_cursor is NULL on the last page. A cursor
+ * that does not parse: MR_EINVAL. */
+int mr_store_list_tickets(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ticket_view **tickets, size_t *n,
+                          char **next_cursor, struct mr_error *err);
+/* One ticket with its messages, oldest first. MR_ENOTFOUND when missing or
+ * in another tenant. */
+int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
+                        struct mr_ticket_view *out, struct mr_error *err);
+
+/* ---- tokens ------------------------------------------------------------ */
+
+struct mr_token_rec {
+    int64_t id;
+    char *tenant;
+    char *role;        /* admin, agent, ingest, read */
+    char *label;       /* may be NULL */
+    char *prefix;      /* first characters of the token, to recognise it */
+    int64_t created_at;
+    int64_t last_used_at; /* 0 never */
+    bool revoked;
+};
+void mr_token_rec_clear(struct mr_token_rec *t);
+
+/* Stores a token by the hex SHA-256 of its secret (the secret itself is
+ * never stored). */
+int mr_store_token_add(struct mr_store *st, const char *tenant,
+                       const char *role, const char *hash_hex,
+                       const char *prefix, const char *label, int64_t *id,
+                       struct mr_error *err);
+/* Finds a live (not revoked) token by hash. MR_ENOTFOUND otherwise. */
+int mr_store_token_find(struct mr_store *st, const char *hash_hex,
+                        struct mr_token_rec *out, struct mr_error *err);
+/* All tokens (of tenant, or all when NULL), by id. */
+int mr_store_token_list(struct mr_store *st, const char *tenant,
+                        struct mr_token_rec **out, size_t *n,
+                        struct mr_error *err);
+void mr_token_list_free(struct mr_token_rec *t, size_t n);
+int mr_store_token_revoke(struct mr_store *st, int64_t id,
+                          struct mr_error *err);
+
+/* ---- numbers for /metrics --------------------------------------------- */
+
+struct mr_store_stats {
+    int64_t jobs_ready;
+    int64_t jobs_leased;
+    int64_t jobs_dead;
+    int64_t messages;
+    int64_t tickets;
+};
+int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
+                   struct mr_error *err);
+
+#endif
