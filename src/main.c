@@ -13,11 +13,20 @@ static void usage(FILE *out)
     fputs("usage: mailroom <command> [options]\n"
           "\n"
           "commands:\n"
+          "  serve [--smtp A] [--lmtp A] [--http A]  run the server\n"
+          "  ingest [--rcpt ADDR]... [--from ADDR] < MSG  queue one message "
+          "(MTA pipe)\n"
           "  parse [FILE|-] [--pretty]   print the event JSON of one message\n"
           "  parse --jsonl PATH...       one event per line for many messages\n"
+          "  config check FILE           validate a configuration file\n"
+          "  token create|list|revoke    API tokens\n"
+          "  dlq list|show|retry         the dead-letter queue\n"
+          "  migrate [--status]          upgrade the database schema\n"
           "  version                     print the version\n"
           "\n"
-          "Exit status: 0 ok, 64 usage, 65 not a message, 74 I/O error.\n",
+          "Server-side commands take --data DIR and --config FILE.\n"
+          "Exit status: 0 ok, 64 usage, 65 bad input, 67 unknown recipient,\n"
+          "74 I/O error, 75 try again later, 78 bad configuration.\n",
           out);
 }
 
@@ -28,8 +37,18 @@ int main(int argc, char **argv)
         return MR_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "parse") == 0)
-        return mr_cli_parse(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        {"parse", mr_cli_parse},   {"serve", mr_cli_serve},
+        {"ingest", mr_cli_ingest}, {"config", mr_cli_config},
+        {"token", mr_cli_token},   {"dlq", mr_cli_dlq},
+        {"migrate", mr_cli_migrate},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mailroom %s\n", MR_VERSION);
         return 0;

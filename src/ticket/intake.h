@@ -48,6 +48,11 @@ struct mr_intake_env {
     bool tls;
 };
 
+/* Called (from the accepting thread) after jobs were committed, so that
+ * idle workers start at once instead of at their next poll. */
+void mr_intake_on_enqueue(struct mr_intake *in, void (*fn)(void *ctx),
+                          void *ctx);
+
 /* Routes one recipient through the configuration (SMTP RCPT time). */
 int mr_intake_route(struct mr_intake *in, const char *rcpt,
                     struct mr_route *out, struct mr_error *err);
@@ -67,6 +72,14 @@ struct mr_intake_result {
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err);
+
+/* The To and Cc addresses of a raw message (for channels without an
+ * envelope: `mailroom ingest` without --rcpt, POST /api/v1/messages without
+ * rcpt=). Only the header block is parsed. *list is a malloc'ed array of
+ * malloc'ed strings, freed with mr_intake_free_list; *n may be 0. */
+int mr_intake_header_recipients(const char *raw, size_t len, char ***list,
+                                size_t *n, struct mr_error *err);
+void mr_intake_free_list(char **list, size_t n);
 
 /* A provider webhook event (JSON, already authenticated): validated
  * (an object with at least from and one of subject/text/html), queued for

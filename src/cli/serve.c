@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * serve.c - `mailroom serve`: wires configuration, store, blob folder,
+ * intake, workers and the SMTP/LMTP/HTTP listeners together, then waits
+ * for SIGTERM/SIGINT.
+ *
+ * Shutdown order is the reverse of the data flow: stop the listeners
+ * first (nothing new is accepted; a DATA in progress still completes and
+ * is acknowledged only once durable), then the workers (each finishes its
+ * job in hand), then close the store (its writer commits what is queued
+ * and checkpoints). A signal during start-up is honoured the same way.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/instance.h"
+#include "http/http.h"
+#include "smtp/smtp.h"
+#include "ticket/intake.h"
+#include "ticket/worker.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+struct serve_ctx {
+    struct mr_intake *intake;
+    struct mr_metrics *metrics;
+    struct mr_log *log;
+};
+
+static void usage(void)
+{
+    fputs("usage: mailroom serve [--data DIR] [--config FILE] "
+          "[--smtp ADDR:PORT] [--lmtp ADDR:PORT] [--http ADDR:PORT]\n"
+          "Without --config: data in ./mailroom-data, SMTP on "
+          "127.0.0.1:2525, HTTP on 127.0.0.1:8080,\n"
+          "one tenant 'default' taking every recipient, loopback only.\n"
+          "Use 'off' as an address to disable a listener.\n",
+          stderr);
+}
+
+/* ---- the SMTP handler: the protocol asks, intake answers -------------- */
+
+static int smtp_rcpt(void *ctx, const char *addr, struct mr_error *err)
+{
+    struct serve_ctx *s = ctx;
+    struct mr_route r;
+    return mr_intake_route(s->intake, addr, &r, err);
+}
+
+static int smtp_deliver(void *ctx, const struct mr_smtp_envelope *env,
+                        const char *msg, size_t len, int *status,
+                        struct mr_error *err)
+{
+    struct serve_ctx *s = ctx;
+    struct mr_intake_env ie = {
+        .channel = env->lmtp ? MR_CH_LMTP : MR_CH_SMTP,
+        .mail_from = env->mail_from,
+        .rcpt = env->rcpt,
+        .nrcpt = env->nrcpt,
+        .remote_ip = env->remote_ip,
+        .helo = env->helo,
+        .tls = env->tls,
+    };
+    struct mr_intake_result res;
+    int rc = mr_intake_accept_raw(s->intake, &ie, msg, len, &res, err);
+    /* One durable copy serves every recipient: they share its fate. */
+    for (size_t i = 0; i < env->nrcpt; i++)
+        status[i] = rc;
+    if (rc == MR_OK) {
+        char jobs[32];
+        snprintf(jobs, sizeof jobs, "%lld", (long long)res.job_ids[0]);
+        mr_log_kv(s->log, MR_LOG_DEBUG, env->lmtp ? "lmtp" : "smtp",
+                  "message queued", "job", jobs, "sha256", res.raw_sha256,
+                  "from", env->remote_ip, NULL);
+    } else {
+        mr_log_kv(s->log, rc == MR_EIO || rc == MR_EAGAIN ? MR_LOG_ERROR
+                                                          : MR_LOG_INFO,
+                  env->lmtp ? "lmtp" : "smtp", "message not accepted",
+                  "error", err->msg, "from", env->remote_ip, NULL);
+    }
+    return rc;
+}
+
+static void smtp_note(void *ctx, const char *what, const char *detail)
+{
+    struct serve_ctx *s = ctx;
+    if (strcmp(what, "connect") == 0)
+        mr_metrics_inc(&s->metrics->smtp_connections);
+    else if (strcmp(what, "reject") == 0 || strcmp(what, "tempfail") == 0)
+        mr_log_kv(s->log, MR_LOG_INFO, "smtp", what, "detail", detail, NULL);
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+static bool is_loopback(const char *addr)
+{
+    static const char *const ok[] = {"127.", "[::1]:", "localhost:"};
+    for (size_t i = 0; i < 3; i++)
+        if (strncmp(addr, ok[i], strlen(ok[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Replaces a listener address with a flag's value ("off" disables). */
+static void set_listen(struct mr_listen *l, const char *v)
+{
+    free(l->addr);
+    l->addr = strcmp(v, "off") == 0 ? NULL : mr_xstrndup(v, strlen(v));
+}
+
+int mr_cli_serve(int argc, char **argv)
+{
+    struct mr_instance_args ia = {0};
+    const char *smtp = NULL, *lmtp = NULL, *http = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = mr_instance_opt(argc, argv, &i, &ia);
+        if (r < 0)
+            return MR_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--smtp") == 0)
+            slot = &smtp;
+        else if (strcmp(argv[i], "--lmtp") == 0)
+            slot = &lmtp;
+        else if (strcmp(argv[i], "--http") == 0)
+            slot = &http;
+        if (!slot || i + 1 >= argc) {
+            if (strcmp(argv[i], "--help") != 0)
+                fprintf(stderr, "mailroom serve: unexpected '%s'\n", argv[i]);
+            usage();
+            return strcmp(argv[i], "--help") == 0 ? MR_EXIT_OK
+                                                  : MR_EXIT_USAGE;
+        }
+        *slot = argv[++i];
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here
+     * on inherits the mask, so none of them is interrupted by one. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct mr_log log;
+    mr_log_init(&log, stderr, getenv("MAILROOM_DEBUG") ? MR_LOG_DEBUG
+                                                       : MR_LOG_INFO);
+    struct mr_instance inst;
+    int status = mr_instance_open("serve", &ia,
+                                  MR_INSTANCE_STORE | MR_INSTANCE_BLOB |
+                                      MR_INSTANCE_MIGRATE | MR_INSTANCE_MKDIR,
+                                  &inst);
+    if (status != 0) {
+        mr_log_destroy(&log);
+        return status;
+    }
+    struct mr_config *cfg = inst.cfg;
+    if (smtp)
+        set_listen(&cfg->smtp, smtp);
+    if (lmtp)
+        set_listen(&cfg->lmtp, lmtp);
+    if (http)
+        set_listen(&cfg->http, http);
+    if (cfg->zero_config) {
+        const struct mr_listen *ls[] = {&cfg->smtp, &cfg->lmtp, &cfg->http};
+        for (size_t i = 0; i < 3; i++) {
+            if (ls[i]->addr && !is_loopback(ls[i]->addr)) {
+                fprintf(stderr,
+                        "mailroom serve: without a configuration file every "
+                        "recipient is accepted, so listeners bind to "
+                        "loopback only; '%s' is not loopback (write a config "
+                        "with your tenants and inboxes, see "
+                        "docs/configuration.md)\n",
+                        ls[i]->addr);
+                mr_instance_close(&inst);
+                mr_log_destroy(&log);
+                return MR_EXIT_CONFIG;
+            }
+        }
+        mr_logf(&log, MR_LOG_WARN, "serve",
+                "no configuration file: tenant 'default' accepts every "
+                "recipient; listening on loopback only");
+    }
+
+    struct mr_metrics metrics;
+    memset(&metrics, 0, sizeof metrics);
+    struct mr_error err = {0};
+    struct mr_intake *intake = NULL;
+    struct mr_workers *workers = NULL;
+    struct mr_smtp_server *smtp_srv = NULL, *lmtp_srv = NULL;
+    struct mr_http_server *http_srv = NULL;
+    struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
+    status = MR_EXIT_IOERR;
+
+    if (mr_intake_new(cfg, inst.store, inst.blob, &metrics, &intake, &err) !=
+        MR_OK)
+        goto fail;
+    sctx.intake = intake;
+    struct mr_worker_deps wd = {cfg, inst.store, inst.blob, &metrics, &log};
+    if (mr_workers_start(&wd, &workers, &err) != MR_OK)
+        goto fail;
+    mr_intake_on_enqueue(intake, mr_workers_wake, workers);
+
+    struct mr_smtp_handler handler = {
+        .ctx = &sctx,
+        .rcpt = smtp_rcpt,
+        .deliver = smtp_deliver,
+        .note = smtp_note,
+    };
+    struct mr_smtp_options so = {
+        .hostname = cfg->hostname,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .max_message_size = cfg->limits.message_size,
+        .max_recipients = cfg->limits.max_recipients,
+        .max_connections = cfg->limits.max_connections,
+        .max_connections_per_ip = cfg->limits.max_connections_per_ip,
+        .idle_timeout_s = cfg->limits.smtp_idle_timeout_s,
+        .total_timeout_s = cfg->limits.smtp_total_timeout_s,
+    };
+    if (cfg->smtp.addr) {
+        so.listen = cfg->smtp.addr;
+        so.lmtp = false;
+        if (mr_smtp_start(&so, &handler, &smtp_srv, &err) != MR_OK)
+            goto fail;
+    }
+    if (cfg->lmtp.addr) {
+        so.listen = cfg->lmtp.addr;
+        so.lmtp = true;
+        if (mr_smtp_start(&so, &handler, &lmtp_srv, &err) != MR_OK)
+            goto fail;
+    }
+    if (cfg->http.addr) {
+        struct mr_http_deps hd = {
+            .cfg = cfg,
+            .store = inst.store,
+            .blob = inst.blob,
+            .intake = intake,
+            .metrics = &metrics,
+        };
+        if (mr_http_start(cfg->http.addr, &hd, &http_srv, &err) != MR_OK)
+            goto fail;
+    }
+
+    char ports[160];
+    snprintf(ports, sizeof ports, "smtp %s, lmtp %s, http %s",
+             cfg->smtp.addr ? cfg->smtp.addr : "off",
+             cfg->lmtp.addr ? cfg->lmtp.addr : "off",
+             cfg->http.addr ? cfg->http.addr : "off");
+    mr_log_kv(&log, MR_LOG_INFO, "serve", "mailroom " MR_VERSION " ready",
+              "listen", ports, "data", cfg->data_dir, "config", cfg->source,
+              NULL);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    mr_logf(&log, MR_LOG_INFO, "serve", "signal %d: shutting down", sig);
+    status = MR_EXIT_OK;
+    goto stop;
+
+fail:
+    mr_logf(&log, MR_LOG_ERROR, "serve", "cannot start: %s", err.msg);
+    fprintf(stderr, "mailroom serve: %s\n", err.msg);
+stop:
+    mr_smtp_stop(smtp_srv);
+    mr_smtp_stop(lmtp_srv);
+    mr_http_stop(http_srv);
+    mr_workers_stop(workers);
+    mr_intake_free(intake);
+    mr_instance_close(&inst);
+    mr_logf(&log, MR_LOG_INFO, "serve", "stopped");
+    mr_log_destroy(&log);
+    return status;
+}

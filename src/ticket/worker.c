@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.c - job claiming, the per-job pipeline, retries.
+ *
+ * The parser's event JSON is the contract between stages (docs/event.md),
+ * so a worker renders it once, adds what only the server knows (tenant,
+ * inbox, envelope, received_at) and stores that very text; the columns the
+ * store indexes are read back from it. Attachments stream from the parser
+ * straight into blob writers through the parse sink, so a large attachment
+ * is never held in memory.
+ */
+#include "ticket/worker.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mime/mime.h"
+#include "mime/msgid.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/hash.h"
+#include "util/json.h"
+
+#define IDLE_POLL_MS 1000 /* a wake-up normally comes sooner */
+#define MAX_WORKERS 64
+
+struct worker_thread {
+    struct mr_workers *pool;
+    pthread_t tid;
+    char name[48];
+};
+
+struct mr_workers {
+    struct mr_worker_deps deps;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    uint64_t wakeups; /* bumped by mr_workers_wake, under mu */
+    bool stopping;    /* under mu */
+    struct worker_thread *threads;
+    int nthreads;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rfc3339(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* "2025-01-06T10:00:00Z" -> Unix ms; 0 when it does not parse. */
+static int64_t parse_rfc3339(const char *s)
+{
+    if (!s)
+        return 0;
+    struct tm tm = {0};
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || *end != 'Z')
+        return 0;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+int64_t mr_worker_backoff_ms(int attempts, int base_ms, int max_ms,
+                             double rnd)
+{
+    if (attempts < 1)
+        attempts = 1;
+    int64_t d = base_ms > 0 ? base_ms : 1000;
+    for (int i = 1; i < attempts && d < max_ms; i++)
+        d *= 2;
+    if (max_ms > 0 && d > max_ms)
+        d = max_ms;
+    /* Jitter spreads retries of a burst that failed together. */
+    return (int64_t)((double)d * (0.5 + rnd * 0.5));
+}
+
+/* ---- attachments into the blob store --------------------------------- */
+
+struct blob_sink {
+    struct mr_blob *blob;
+    struct mr_blob_writer *w;
+    size_t index;       /* attachment the open writer belongs to */
+    char (*keys)[MR_BLOB_KEY_LEN + 1]; /* per attachment, "" until stored */
+    size_t nkeys;
+    struct mr_error err;
+};
+
+static int sink_commit(struct blob_sink *s)
+{
+    if (!s->w)
+        return MR_OK;
+    char key[MR_BLOB_KEY_LEN + 1];
+    int rc = mr_blob_writer_commit(s->w, key, &s->err);
+    s->w = NULL;
+    if (rc != MR_OK)
+        return rc;
+    if (s->index >= s->nkeys) {
+        size_t n = s->index + 16;
+        s->keys = mr_xrealloc(s->keys, n * sizeof *s->keys);
+        memset(s->keys + s->nkeys, 0, (n - s->nkeys) * sizeof *s->keys);
+        s->nkeys = n;
+    }
+    memcpy(s->keys[s->index], key, sizeof key);
+    return MR_OK;
+}
+
+static int sink_data(void *ctx, size_t index, const char *p, size_t n)
+{
+    struct blob_sink *s = ctx;
+    if (s->w && s->index != index) {
+        int rc = sink_commit(s);
+        if (rc != MR_OK)
+            return rc;
+    }
+    if (!s->w) {
+        int rc = mr_blob_writer_begin(s->blob, 0, &s->w, &s->err);
+        if (rc != MR_OK)
+            return rc;
+        s->index = index;
+    }
+    return mr_blob_writer_write(s->w, p, n, &s->err);
+}
+
+/* ---- turning a job into a stored message ----------------------------- */
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Adds what only the server knows to the parser's event. */
+static void add_server_fields(json_t *ev, const struct mr_job *job,
+                              json_t *envelope)
+{
+    char when[32];
+    rfc3339(job->received_at, when);
+    json_object_set_new(ev, "tenant", json_string(job->tenant));
+    json_object_set_new(ev, "received_at", json_string(when));
+    json_object_set_new(ev, "channel", json_string(job->channel));
+    if (envelope) {
+        json_object_set(ev, "inbox", json_object_get(envelope, "inbox"));
+        json_t *tag = json_object_get(envelope, "tag");
+        json_object_set(ev, "tag", tag ? tag : json_null());
+        json_t *env = json_object();
+        static const char *const keys[] = {"mail_from", "rcpt_to",
+                                           "remote_ip", "helo"};
+        for (size_t i = 0; i < 4; i++) {
+            json_t *v = json_object_get(envelope, keys[i]);
+            json_object_set(env, keys[i], v ? v : json_null());
+        }
+        json_object_set_new(ev, "envelope", env);
+    }
+}
+
+/* Fills rec from the final event; strings point into ev. */
+static void message_rec(json_t *ev, const struct mr_job *job,
+                        struct mr_message_rec *rec,
+                        struct mr_attachment_rec **atts)
+{
+    json_t *from = json_object_get(ev, "from");
+    *rec = (struct mr_message_rec){
+        .tenant = job->tenant,
+        .inbox = jstr(ev, "inbox"),
+        .channel = job->channel,
+        .message_id = jstr(ev, "message_id"),
+        .message_id_derived =
+            json_is_true(json_object_get(ev, "message_id_derived")),
+        .in_reply_to = jstr(ev, "in_reply_to"),
+        .subject = jstr(ev, "subject"),
+        .from_email = json_is_object(from) ? jstr(from, "email") : NULL,
+        .from_name = json_is_object(from) ? jstr(from, "name") : NULL,
+        .text = jstr(ev, "text"),
+        .html = jstr(ev, "html"),
+        .raw_sha256 = job->raw_sha256,
+        .received_at = job->received_at,
+        .date = parse_rfc3339(jstr(ev, "date")),
+    };
+    json_t *list = json_object_get(ev, "attachments");
+    size_t n = json_is_array(list) ? json_array_size(list) : 0;
+    *atts = n ? mr_xcalloc(n, sizeof **atts) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get(list, i);
+        (*atts)[i] = (struct mr_attachment_rec){
+            .filename = jstr(a, "filename"),
+            .safe_filename = jstr(a, "safe_filename"),
+            .content_type = jstr(a, "content_type"),
+            .disposition = jstr(a, "disposition"),
+            .content_id = jstr(a, "content_id"),
+            .size = json_integer_value(json_object_get(a, "size")),
+            .sha256 = jstr(a, "sha256"),
+        };
+    }
+    rec->attachments = *atts;
+    rec->nattachments = n;
+}
+
+static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
+                       const char *worker, json_t *ev, struct mr_error *err)
+{
+    struct mr_message_rec rec;
+    struct mr_attachment_rec *atts = NULL;
+    char *text = json_dumps(ev, JSON_COMPACT);
+    if (!text)
+        return mr_error_set(err, MR_ENOMEM, "cannot render the event");
+    message_rec(ev, job, &rec, &atts);
+    rec.event_json = text;
+    struct mr_deliver_result res = {0};
+    int rc = mr_store_deliver_message(d->store, job->id, worker, &rec, &res,
+                                      err);
+    if (rc == MR_OK) {
+        mr_metrics_inc(&d->metrics->jobs_done);
+        if (res.duplicate)
+            mr_metrics_inc(&d->metrics->duplicates);
+        char jid[24], tid[24];
+        snprintf(jid, sizeof jid, "%lld", (long long)job->id);
+        snprintf(tid, sizeof tid, "%lld", (long long)res.ticket_id);
+        mr_log_kv(d->log, MR_LOG_INFO, "worker",
+                  res.duplicate ? "duplicate message, not stored again"
+                                : "message stored",
+                  "job", jid, "ticket", tid, "message_id", rec.message_id,
+                  "tenant", job->tenant, NULL);
+    }
+    free(atts);
+    free(text);
+    return rc;
+}
+
+/* The raw message: parse it, streaming attachments into the blob store. */
+static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
+                   const char *worker, struct mr_error *err)
+{
+    struct mr_blob_map map = {0};
+    int rc = mr_blob_map(d->blob, job->raw_sha256, &map, err);
+    if (rc == MR_ENOTFOUND)
+        /* The bytes the job names are gone: no retry brings them back. */
+        return mr_error_set(err, MR_EINVAL, "raw message blob %s is missing",
+                            job->raw_sha256);
+    if (rc != MR_OK)
+        return rc;
+
+    struct mr_charset_ctx *cs = mr_charset_ctx_new();
+    struct mr_arena *arena = mr_arena_new();
+    struct blob_sink sink = {.blob = d->blob};
+    struct mr_mime_sink msink = {.ctx = &sink, .data = sink_data};
+    struct mr_mime_options opt;
+    mr_mime_options_default(&opt, cs);
+    opt.sink = &msink;
+    if (d->cfg->limits.message_size > opt.limits.max_message_bytes)
+        opt.limits.max_message_bytes = d->cfg->limits.message_size;
+
+    struct mr_event *ev = NULL;
+    struct mr_buf out;
+    mr_buf_init(&out, 0);
+    json_t *root = NULL, *envelope = NULL;
+    rc = mr_mime_parse(map.p, map.len, &opt, arena, &ev, err);
+    if (rc != MR_OK) {
+        if (sink.err.code)
+            *err = sink.err;
+        else
+            mr_metrics_inc(&d->metrics->parse_failures);
+        goto out;
+    }
+    rc = sink_commit(&sink);
+    if (rc != MR_OK) {
+        *err = sink.err;
+        goto out;
+    }
+    /* Empty attachments never reach the sink; store them too so every
+     * attachment row names a blob that exists. */
+    size_t natt = mr_event_attachment_count(ev);
+    for (size_t i = 0; i < natt; i++) {
+        if (i < sink.nkeys && sink.keys[i][0])
+            continue;
+        char key[MR_BLOB_KEY_LEN + 1];
+        rc = mr_blob_put(d->blob, "", 0, key, err);
+        if (rc != MR_OK)
+            goto out;
+    }
+
+    struct mr_json j;
+    mr_json_init(&j, &out, false);
+    mr_event_write_json(ev, NULL, &j);
+    json_error_t jerr;
+    root = json_loadb(out.p, out.len, 0, &jerr);
+    if (!root) {
+        rc = mr_error_set(err, MR_EINVAL, "event JSON did not load: %s",
+                          jerr.text);
+        goto out;
+    }
+    envelope = json_loads(job->payload ? job->payload : "{}", 0, &jerr);
+    add_server_fields(root, job, json_is_object(envelope) ? envelope : NULL);
+    rc = store_event(d, job, worker, root, err);
+out:
+    json_decref(root);
+    json_decref(envelope);
+    mr_buf_release(&out);
+    mr_blob_writer_abort(sink.w);
+    free(sink.keys);
+    mr_arena_free(&arena);
+    mr_charset_ctx_free(&cs);
+    mr_blob_unmap(&map);
+    return rc;
+}
+
+/* An address from a provider: "a@b", "Name <a@b>" or {email, name}. */
+static json_t *provider_address(json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *e = jstr(v, "email");
+        const char *n = jstr(v, "name");
+        if (!e)
+            return NULL;
+        return json_pack("{s:s, s:o}", "email", e, "name",
+                         n && *n ? json_string(n) : json_null());
+    }
+    if (json_is_string(v))
+        return json_pack("{s:s, s:n}", "email", json_string_value(v), "name");
+    return NULL;
+}
+
+static json_t *provider_addresses(json_t *v)
+{
+    json_t *out = json_array();
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(v, i, a)
+        {
+            json_t *x = provider_address(a);
+            if (x)
+                json_array_append_new(out, x);
+        }
+    } else if (v) {
+        json_t *x = provider_address(v);
+        if (x)
+            json_array_append_new(out, x);
+    }
+    return out;
+}
+
+/* A provider webhook event becomes our event shape (docs/event.md), its
+ * message_id normalized the way the MIME parser does it, so the same
+ * message arriving by SMTP and by webhook is stored once. */
+static int run_webhook(const struct mr_worker_deps *d, const struct mr_job *job,
+                       const char *worker, struct mr_error *err)
+{
+    json_error_t jerr;
+    json_t *in = json_loads(job->payload ? job->payload : "", 0, &jerr);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        return mr_error_set(err, MR_EINVAL, "stored webhook event is not a "
+                                            "JSON object: %s", jerr.text);
+    }
+    struct mr_arena *arena = mr_arena_new();
+    json_t *ev = json_object();
+    const char *raw_id = jstr(in, "message_id");
+    const char *id = NULL;
+    if (raw_id) {
+        unsigned flags = 0;
+        id = mr_msgid_parse(arena, mr_span_cstr(raw_id), 998, &flags);
+    }
+    bool derived = id == NULL;
+    char derived_id[96];
+    if (derived) {
+        char hex[MR_SHA256_HEX_LEN + 1];
+        mr_sha256_hex(job->payload, strlen(job->payload), hex);
+        snprintf(derived_id, sizeof derived_id,
+                 "derived-%.32s@mailroom.invalid", hex);
+        id = derived_id;
+    }
+    json_t *irt = json_object_get(in, "in_reply_to");
+    const char *irt_id = NULL;
+    if (json_is_string(irt)) {
+        unsigned flags = 0;
+        irt_id = mr_msgid_parse(arena, mr_span_cstr(json_string_value(irt)),
+                                998, &flags);
+    }
+    json_object_set_new(ev, "id", json_null());
+    json_object_set_new(ev, "type", json_string("email.received"));
+    json_object_set_new(ev, "message_id", json_string(id));
+    json_object_set_new(ev, "message_id_derived", json_boolean(derived));
+    json_object_set_new(ev, "in_reply_to",
+                        irt_id ? json_string(irt_id) : json_null());
+    json_t *refs = json_object_get(in, "references");
+    json_object_set_new(ev, "references",
+                        json_is_array(refs) ? json_deep_copy(refs)
+                                            : json_array());
+    json_t *from = provider_address(json_object_get(in, "from"));
+    json_object_set_new(ev, "from", from ? from : json_null());
+    static const char *const lists[] = {"to", "cc", "reply_to"};
+    for (size_t i = 0; i < 3; i++)
+        json_object_set_new(ev, lists[i],
+                            provider_addresses(json_object_get(in, lists[i])));
+    static const char *const strs[] = {"subject", "text", "html", "date"};
+    for (size_t i = 0; i < 4; i++) {
+        const char *s = jstr(in, strs[i]);
+        json_object_set_new(ev, strs[i], s ? json_string(s) : json_null());
+    }
+    json_t *headers = json_object_get(in, "headers");
+    json_object_set_new(ev, "headers", json_is_object(headers)
+                                           ? json_deep_copy(headers)
+                                           : json_object());
+    json_t *atts = json_array();
+    json_t *pa = json_object_get(in, "attachments");
+    if (json_is_array(pa)) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(pa, i, a)
+        {
+            if (!json_is_object(a))
+                continue;
+            json_t *size = json_object_get(a, "size");
+            json_array_append_new(
+                atts,
+                json_pack("{s:o, s:o, s:o, s:I, s:n, s:n}", "filename",
+                          jstr(a, "filename") ? json_string(jstr(a, "filename"))
+                                              : json_null(),
+                          "content_type",
+                          jstr(a, "content_type")
+                              ? json_string(jstr(a, "content_type"))
+                              : json_string("application/octet-stream"),
+                          "url",
+                          jstr(a, "url") ? json_string(jstr(a, "url"))
+                                         : json_null(),
+                          "size",
+                          (json_int_t)(json_is_integer(size)
+                                           ? json_integer_value(size)
+                                           : 0),
+                          "sha256", "scan"));
+        }
+    }
+    json_object_set_new(ev, "attachments", atts);
+    json_object_set_new(ev, "warnings", json_array());
+    add_server_fields(ev, job, NULL);
+    json_object_set_new(ev, "inbox", json_null());
+    json_object_set_new(ev, "envelope", json_null());
+
+    int rc = store_event(d, job, worker, ev, err);
+    json_decref(ev);
+    json_decref(in);
+    mr_arena_free(&arena);
+    return rc;
+}
+
+static bool permanent(int rc)
+{
+    return rc == MR_EINVAL || rc == MR_ELIMIT;
+}
+
+int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
+                      const char *worker, struct mr_error *err)
+{
+    int rc;
+    if (job->raw_sha256)
+        rc = run_raw(d, job, worker, err);
+    else if (job->channel && strcmp(job->channel, "webhook") == 0)
+        rc = run_webhook(d, job, worker, err);
+    else
+        rc = mr_error_set(err, MR_EINVAL, "job %lld has neither a raw "
+                                          "message nor an event",
+                          (long long)job->id);
+    if (rc == MR_OK)
+        return MR_OK;
+
+    /* A failed attempt: dead at once when no retry can help, else later. */
+    int max = d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
+                                               : 8;
+    bool dead = permanent(rc) || job->attempts >= max;
+    int64_t retry_at = -1;
+    if (!dead) {
+        double rnd = (double)(arc4random() & 0xffffff) / 16777216.0;
+        retry_at = now_ms() + mr_worker_backoff_ms(job->attempts,
+                                                   d->cfg->workers.backoff_base_ms,
+                                                   d->cfg->workers.backoff_max_ms,
+                                                   rnd);
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: %s", mr_strerror(rc),
+             err && err->msg[0] ? err->msg : "failed");
+    struct mr_error ferr = {0};
+    if (mr_store_fail_job(d->store, job->id, worker, msg, retry_at, &ferr) !=
+        MR_OK)
+        mr_log_kv(d->log, MR_LOG_ERROR, "worker",
+                  "could not record a failed attempt; the lease will expire "
+                  "and the job run again",
+                  "error", ferr.msg, NULL);
+    mr_metrics_inc(dead ? &d->metrics->jobs_dead : &d->metrics->jobs_retried);
+    char jid[24], att[16];
+    snprintf(jid, sizeof jid, "%lld", (long long)job->id);
+    snprintf(att, sizeof att, "%d", job->attempts);
+    mr_log_kv(d->log, dead ? MR_LOG_ERROR : MR_LOG_WARN, "worker",
+              dead ? "job dead-lettered" : "job failed, will retry", "job",
+              jid, "attempt", att, "error", msg, NULL);
+    return rc;
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+/* Waits up to ms for a wake-up or stop; true when stopping. */
+static bool idle_wait(struct mr_workers *p, uint64_t seen, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping && p->wakeups == seen) {
+        if (pthread_cond_timedwait(&p->cond, &p->mu, &until) != 0)
+            break;
+    }
+    bool stop = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    return stop;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker_thread *t = arg;
+    struct mr_workers *p = t->pool;
+    const struct mr_worker_deps *d = &p->deps;
+    int64_t lease = (int64_t)(d->cfg->workers.lease_s > 0
+                                  ? d->cfg->workers.lease_s
+                                  : 300) * 1000;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        bool stop = p->stopping;
+        uint64_t seen = p->wakeups;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        struct mr_job job = {0};
+        struct mr_error err = {0};
+        int rc = mr_store_claim_job(d->store, t->name, now_ms(), lease, &job,
+                                    &err);
+        if (rc == MR_ENOTFOUND) {
+            if (idle_wait(p, seen, IDLE_POLL_MS))
+                break;
+            continue;
+        }
+        if (rc != MR_OK) {
+            mr_log_kv(d->log, MR_LOG_ERROR, "worker", "cannot claim a job",
+                      "error", err.msg, NULL);
+            if (idle_wait(p, seen, IDLE_POLL_MS))
+                break;
+            continue;
+        }
+        mr_worker_run_job(d, &job, t->name, &err);
+        mr_job_clear(&job);
+    }
+    return NULL;
+}
+
+int mr_workers_start(const struct mr_worker_deps *deps,
+                     struct mr_workers **out, struct mr_error *err)
+{
+    struct mr_workers *p = mr_xcalloc(1, sizeof *p);
+    p->deps = *deps;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    int n = deps->cfg->workers.count;
+    if (n < 1)
+        n = 1;
+    if (n > MAX_WORKERS)
+        n = MAX_WORKERS;
+    p->threads = mr_xcalloc((size_t)n, sizeof *p->threads);
+    char host[64] = "local";
+    gethostname(host, sizeof host - 1);
+    for (int i = 0; i < n; i++) {
+        struct worker_thread *t = &p->threads[i];
+        t->pool = p;
+        snprintf(t->name, sizeof t->name, "%.24s:%d:%d", host, (int)getpid(),
+                 i);
+        int e = pthread_create(&t->tid, NULL, worker_main, t);
+        if (e != 0) {
+            mr_workers_stop(p);
+            return mr_error_set(err, MR_EIO, "cannot start worker %d: %s", i,
+                                strerror(e));
+        }
+        p->nthreads++;
+    }
+    *out = p;
+    return MR_OK;
+}
+
+void mr_workers_wake(void *pool)
+{
+    struct mr_workers *p = pool;
+    pthread_mutex_lock(&p->mu);
+    p->wakeups++;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void mr_workers_stop(struct mr_workers *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i].tid, NULL);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->mu);
+    free(p->threads);
+    free(p);
+}
