@@ -17,5 +17,6 @@ enum mr_exit {
 };
 
 int mr_cli_parse(int argc, char **argv);
+int mr_cli_config(int argc, char **argv);
 
 #endif
