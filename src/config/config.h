@@ -132,4 +132,11 @@ int mr_config_route(const struct mr_config *cfg, const char *addr,
 const struct mr_tenant *mr_config_tenant(const struct mr_config *cfg,
                                          const char *name);
 
+/* Splits a listen address as the loader accepts it ("127.0.0.1:2525",
+ * "localhost:25", "[::1]:2525") into host (brackets removed, NUL-terminated,
+ * at most host_size bytes) and port (1..65535), so listeners bind exactly
+ * what `config check` approved. MR_EINVAL with the reason otherwise. */
+int mr_config_listen_split(const char *addr, char *host, size_t host_size,
+                           int *port, struct mr_error *err);
+
 #endif

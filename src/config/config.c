@@ -1,0 +1,1268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c - the schema: from the YAML tree (yaml.c) to struct mr_config.
+ *
+ * Every field starts at its documented default; the file only overrides.
+ * Each reader checks one value's type and range and, on a problem, records
+ * a diagnostic and leaves the default, so one pass finds every mistake in
+ * the file. Cross-field checks (duplicate tenants or addresses, the
+ * webhook's tenant, listeners on the same address) run once the whole file
+ * is read. Only a file without a single problem yields a configuration.
+ *
+ * docs/configuration.md is the user's side of this file: a key added here
+ * is documented there, and its complete example is
+ * tests/data/config/full.yaml.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config-private.h"
+#include "util/buf.h"
+#include "util/span.h"
+
+#define STR_MAX 4096 /* paths, URLs, secrets */
+#define TENANT_NAME_MAX 64
+#define INBOX_NAME_MAX 128
+#define SECRET_MIN 16
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define GIB (1024ull * MIB)
+#define MS_PER_S 1000ull
+#define MS_PER_H (3600ull * MS_PER_S)
+
+/* ---- diagnostics ---- */
+
+void mr__config_diag(struct mr__cfg_ctx *ctx, int line, int col,
+                     const char *fmt, ...)
+{
+    if (ctx->ndiags >= MR__CFG_MAX_DIAGS) {
+        ctx->truncated = true;
+        return;
+    }
+    if (ctx->ndiags == ctx->alloc) {
+        ctx->alloc = ctx->alloc ? ctx->alloc * 2 : 8;
+        ctx->diags = mr_xrealloc(ctx->diags, ctx->alloc * sizeof(*ctx->diags));
+    }
+    struct mr_config_diag *d = &ctx->diags[ctx->ndiags++];
+    d->line = line;
+    d->column = line > 0 ? col : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+    va_end(ap);
+}
+
+#define DIAG(ctx, node, ...)                                                   \
+    mr__config_diag((ctx), (node)->line, (node)->col, __VA_ARGS__)
+
+void mr_config_diags_free(struct mr_config_diags *d)
+{
+    if (d == NULL)
+        return;
+    free(d->items);
+    d->items = NULL;
+    d->n = 0;
+}
+
+/* ---- looking at nodes ---- */
+
+/* Printable excerpt of a scalar for messages (the msg buffer is short). */
+static const char *show(const struct mr__cfg_node *n, char *buf, size_t size)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n->len && j + 4 < size; i++) {
+        unsigned char c = (unsigned char)n->str[i];
+        buf[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (j + 4 >= size && n->len > j) {
+        memcpy(buf + j, "...", 3);
+        j += 3;
+    }
+    buf[j] = '\0';
+    return buf;
+}
+
+static const char *kind_name(const struct mr__cfg_node *n)
+{
+    switch (n->kind) {
+    case MR__CFG_MAP: return "a mapping";
+    case MR__CFG_SEQ: return "a list";
+    case MR__CFG_SCALAR: break;
+    }
+    return "a single value";
+}
+
+static bool is_null(const struct mr__cfg_node *n)
+{
+    if (n->kind != MR__CFG_SCALAR || !n->plain)
+        return false;
+    mr_span s = mr_span_make(n->str, n->len);
+    return n->len == 0 || mr_span_ieq(s, "~") || mr_span_ieq(s, "null");
+}
+
+static bool scalar_is(const struct mr__cfg_node *n, const char *lit)
+{
+    return n->kind == MR__CFG_SCALAR &&
+           mr_span_ieq(mr_span_make(n->str, n->len), lit);
+}
+
+/* Edit distance counting a swap of two neighbours as one edit (optimal
+ * string alignment), case-insensitive; only short keys are compared. */
+static size_t distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t d[33][33];
+    if (na > 32 || nb > 32)
+        return SIZE_MAX;
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        for (size_t j = 1; j <= nb; j++) {
+            unsigned char x = mr_lower((unsigned char)a[i - 1]);
+            unsigned char y = mr_lower((unsigned char)b[j - 1]);
+            size_t best = d[i - 1][j - 1] + (x != y);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && x == mr_lower((unsigned char)b[j - 2]) &&
+                mr_lower((unsigned char)a[i - 2]) == y &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[na][nb];
+}
+
+/* Checks a mapping's keys against the allowed ones: unknown keys (with a
+ * suggestion when one is close), duplicates, keys that are not text.
+ * Linear in the keys: a hostile file may repeat one key many times. */
+static void check_keys(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *map,
+                       const char *where, const char *const *allowed)
+{
+    char buf[64];
+    int first_line[32] = {0};
+    for (size_t i = 0; i < map->n && !ctx->truncated; i++) {
+        const struct mr__cfg_node *k = map->items[2 * i];
+        if (k->kind != MR__CFG_SCALAR) {
+            DIAG(ctx, k, "%s: a key must be a plain word, not %s", where,
+                 kind_name(k));
+            continue;
+        }
+        size_t known = SIZE_MAX;
+        const char *near = NULL;
+        size_t near_d = 3;
+        for (size_t a = 0; allowed[a] && a < 32; a++) {
+            size_t na = strlen(allowed[a]);
+            if (na == k->len && memcmp(allowed[a], k->str, na) == 0) {
+                known = a;
+                break;
+            }
+            size_t d = distance(k->str, k->len, allowed[a], na);
+            /* One edit for short words, two for longer ones. */
+            if (d < near_d && d <= (na >= 6 ? 2u : 1u)) {
+                near_d = d;
+                near = allowed[a];
+            }
+        }
+        if (known == SIZE_MAX && near)
+            DIAG(ctx, k, "%s: unknown key '%s' (did you mean '%s'?)", where,
+                 show(k, buf, sizeof(buf)), near);
+        else if (known == SIZE_MAX)
+            DIAG(ctx, k, "%s: unknown key '%s'", where,
+                 show(k, buf, sizeof(buf)));
+        else if (first_line[known] > 0)
+            DIAG(ctx, k, "%s: duplicate key '%s' (first at line %d)", where,
+                 allowed[known], first_line[known]);
+        else
+            first_line[known] = k->line;
+    }
+}
+
+/* The value of key in map, or NULL. The first one wins; check_keys has
+ * reported any duplicate. */
+static const struct mr__cfg_node *get(const struct mr__cfg_node *map,
+                                      const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t i = 0; map && i < map->n; i++) {
+        const struct mr__cfg_node *k = map->items[2 * i];
+        if (k->kind == MR__CFG_SCALAR && k->len == n &&
+            memcmp(k->str, key, n) == 0)
+            return map->items[2 * i + 1];
+    }
+    return NULL;
+}
+
+/* A mapping, or NULL (after a diagnostic unless absent). */
+static const struct mr__cfg_node *get_map(struct mr__cfg_ctx *ctx,
+                                          const struct mr__cfg_node *parent,
+                                          const char *key,
+                                          const char *const *allowed)
+{
+    const struct mr__cfg_node *v = get(parent, key);
+    if (v == NULL || is_null(v))
+        return NULL;
+    if (v->kind != MR__CFG_MAP) {
+        DIAG(ctx, v, "%s must be a mapping (key: value lines), not %s", key,
+             kind_name(v));
+        return NULL;
+    }
+    check_keys(ctx, v, key, allowed);
+    return v;
+}
+
+static bool want_scalar(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                        const char *what)
+{
+    if (v->kind == MR__CFG_SCALAR)
+        return true;
+    DIAG(ctx, v, "%s must be a single value, not %s", what, kind_name(v));
+    return false;
+}
+
+/* ---- typed values ---- */
+
+/* Text without NUL or control bytes, 1..max bytes. Replaces *dst. */
+static bool read_text(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                      const char *what, size_t max, char **dst)
+{
+    if (!want_scalar(ctx, v, what))
+        return false;
+    if (v->len == 0) {
+        DIAG(ctx, v, "%s must not be empty", what);
+        return false;
+    }
+    if (v->len > max) {
+        DIAG(ctx, v, "%s is longer than %zu bytes", what, max);
+        return false;
+    }
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned char c = (unsigned char)v->str[i];
+        if (c < 0x20 || c == 0x7f) {
+            DIAG(ctx, v, "%s holds a control character", what);
+            return false;
+        }
+    }
+    free(*dst);
+    *dst = mr_xstrndup(v->str, v->len);
+    return true;
+}
+
+/* Digits with an optional sign; false when not a number or it overflows. */
+static bool parse_int(const char *s, size_t n, int64_t *out, size_t *used)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    size_t start = i;
+    uint64_t v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (v > (UINT64_MAX - 9) / 10 || i - start >= 18)
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        i++;
+    }
+    if (i == start)
+        return false;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    *used = i;
+    return true;
+}
+
+static bool read_int(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                     const char *what, int64_t min, int64_t max, int *dst)
+{
+    char buf[64];
+    int64_t x;
+    size_t used;
+    if (!want_scalar(ctx, v, what))
+        return false;
+    if (!parse_int(v->str, v->len, &x, &used) || used != v->len) {
+        DIAG(ctx, v, "%s must be a whole number, not '%s'", what,
+             show(v, buf, sizeof(buf)));
+        return false;
+    }
+    if (x < min || x > max) {
+        DIAG(ctx, v, "%s must be between %lld and %lld, not %lld", what,
+             (long long)min, (long long)max, (long long)x);
+        return false;
+    }
+    *dst = (int)x;
+    return true;
+}
+
+struct unit {
+    const char *name;
+    uint64_t mult;
+};
+
+/* NUMBER [spaces] [UNIT] with a case-insensitive unit from the table
+ * (the first entry, "", is the unit of a bare number). */
+static bool parse_with_unit(const struct mr__cfg_node *v,
+                            const struct unit *units, uint64_t *out,
+                            bool *bad_unit)
+{
+    int64_t x;
+    size_t used;
+    *bad_unit = false;
+    if (!parse_int(v->str, v->len, &x, &used) || x < 0)
+        return false;
+    mr_span rest = mr_span_trim(mr_span_make(v->str + used, v->len - used));
+    for (const struct unit *u = units; u->name; u++) {
+        if (mr_span_ieq(rest, u->name)) {
+            if (u->mult != 0 && (uint64_t)x > UINT64_MAX / u->mult)
+                return false;
+            *out = (uint64_t)x * u->mult;
+            return true;
+        }
+    }
+    *bad_unit = true;
+    return false;
+}
+
+static const struct unit size_units[] = {
+    {"", 1},         {"B", 1},           {"KB", 1000},
+    {"MB", 1000000}, {"GB", 1000000000}, {"KiB", KIB},
+    {"MiB", MIB},    {"GiB", GIB},       {NULL, 0},
+};
+
+static bool read_size(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                      const char *what, uint64_t min, uint64_t max,
+                      uint64_t *dst)
+{
+    char buf[64];
+    uint64_t x;
+    bool bad_unit;
+    if (!want_scalar(ctx, v, what))
+        return false;
+    if (!parse_with_unit(v, size_units, &x, &bad_unit)) {
+        DIAG(ctx, v,
+             "%s must be a size such as 50MB, 512KiB or 1048576, not '%s'%s",
+             what, show(v, buf, sizeof(buf)),
+             bad_unit ? " (units: B, KB, MB, GB, KiB, MiB, GiB)" : "");
+        return false;
+    }
+    if (x < min || x > max) {
+        DIAG(ctx, v, "%s must be between %llu KiB and %llu GiB, not '%s'", what,
+             (unsigned long long)(min / KIB), (unsigned long long)(max / GIB),
+             show(v, buf, sizeof(buf)));
+        return false;
+    }
+    *dst = x;
+    return true;
+}
+
+static const struct unit duration_units[] = {
+    {"", MS_PER_S},  {"ms", 1},
+    {"s", MS_PER_S}, {"m", 60 * MS_PER_S},
+    {"h", MS_PER_H}, {"d", 24 * MS_PER_H},
+    {NULL, 0},
+};
+
+static void format_ms(uint64_t ms, char *buf, size_t size)
+{
+    if (ms % MS_PER_H == 0)
+        snprintf(buf, size, "%lluh", (unsigned long long)(ms / MS_PER_H));
+    else if (ms % (60 * MS_PER_S) == 0)
+        snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms % MS_PER_S == 0)
+        snprintf(buf, size, "%llus", (unsigned long long)(ms / MS_PER_S));
+    else
+        snprintf(buf, size, "%llums", (unsigned long long)ms);
+}
+
+/* A duration in milliseconds; with whole_s it must be whole seconds. */
+static bool read_duration(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                          const char *what, uint64_t min_ms, uint64_t max_ms,
+                          bool whole_s, uint64_t *dst_ms)
+{
+    char buf[64], lo[24], hi[24];
+    uint64_t x;
+    bool bad_unit;
+    if (!want_scalar(ctx, v, what))
+        return false;
+    if (!parse_with_unit(v, duration_units, &x, &bad_unit)) {
+        DIAG(ctx, v, "%s must be a duration such as 30s, 5m or 1h, not '%s'%s",
+             what, show(v, buf, sizeof(buf)),
+             bad_unit ? " (units: ms, s, m, h, d; a bare number is seconds)"
+                      : "");
+        return false;
+    }
+    if (x < min_ms || x > max_ms) {
+        format_ms(min_ms, lo, sizeof(lo));
+        format_ms(max_ms, hi, sizeof(hi));
+        DIAG(ctx, v, "%s must be between %s and %s, not '%s'", what, lo, hi,
+             show(v, buf, sizeof(buf)));
+        return false;
+    }
+    if (whole_s && x % MS_PER_S != 0) {
+        DIAG(ctx, v, "%s must be a whole number of seconds", what);
+        return false;
+    }
+    *dst_ms = x;
+    return true;
+}
+
+static bool read_seconds(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                         const char *what, uint64_t min_s, uint64_t max_s,
+                         int *dst)
+{
+    uint64_t ms;
+    if (!read_duration(ctx, v, what, min_s * MS_PER_S, max_s * MS_PER_S, true,
+                       &ms))
+        return false;
+    *dst = (int)(ms / MS_PER_S);
+    return true;
+}
+
+static bool read_bool(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                      const char *what, bool *dst)
+{
+    char buf[64];
+    if (!want_scalar(ctx, v, what))
+        return false;
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    for (size_t i = 0; yes[i]; i++) {
+        if (scalar_is(v, yes[i]) || scalar_is(v, no[i])) {
+            *dst = scalar_is(v, yes[i]);
+            return true;
+        }
+    }
+    DIAG(ctx, v, "%s must be true or false, not '%s'", what,
+         show(v, buf, sizeof(buf)));
+    return false;
+}
+
+/* ---- listeners ---- */
+
+static bool valid_hostname(const char *h, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || (c == '-' && label > 0);
+        if (!ok || ++label > 63)
+            return false;
+    }
+    return label > 0 && h[n - 1] != '-';
+}
+
+int mr_config_listen_split(const char *addr, char *host, size_t host_size,
+                           int *port, struct mr_error *err)
+{
+    size_t n = addr ? strnlen(addr, 300) : 0;
+    const char *colon;
+    const char *h;
+    size_t nh;
+    if (n == 0 || n >= 300)
+        return mr_error_set(err, MR_EINVAL, "empty or overlong address");
+    if (addr[0] == '[') {
+        const char *close = memchr(addr, ']', n);
+        if (close == NULL || close[1] != ':')
+            return mr_error_set(err, MR_EINVAL,
+                                "'%s': expected [IPv6]:port, as in [::1]:2525",
+                                addr);
+        h = addr + 1;
+        nh = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = memrchr(addr, ':', n);
+        if (colon == NULL)
+            return mr_error_set(
+                err, MR_EINVAL,
+                "'%s': expected host:port, as in 127.0.0.1:2525", addr);
+        if (memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+            return mr_error_set(
+                err, MR_EINVAL,
+                "'%s': an IPv6 address needs brackets, as in [::1]:2525", addr);
+        h = addr;
+        nh = (size_t)(colon - addr);
+    }
+    if (nh == 0)
+        return mr_error_set(err, MR_EINVAL,
+                            "'%s': the host is missing (0.0.0.0 or [::] listen "
+                            "on every address)",
+                            addr);
+    if (nh >= host_size || nh > 253)
+        return mr_error_set(err, MR_EINVAL, "'%s': host name too long", addr);
+    char hbuf[256];
+    memcpy(hbuf, h, nh);
+    hbuf[nh] = '\0';
+    unsigned char bin[16];
+    if (addr[0] == '[') {
+        if (inet_pton(AF_INET6, hbuf, bin) != 1)
+            return mr_error_set(err, MR_EINVAL,
+                                "'%s': '%s' is not an IPv6 address", addr,
+                                hbuf);
+    } else if (inet_pton(AF_INET, hbuf, bin) != 1 &&
+               !valid_hostname(hbuf, nh)) {
+        return mr_error_set(
+            err, MR_EINVAL,
+            "'%s': '%s' is neither an IPv4 address nor a host name", addr,
+            hbuf);
+    }
+    const char *p = colon + 1;
+    size_t np = n - (size_t)(p - addr);
+    int64_t v;
+    size_t used;
+    if (np == 0 || p[0] < '0' || p[0] > '9' || !parse_int(p, np, &v, &used) ||
+        used != np || v < 1 || v > 65535)
+        return mr_error_set(err, MR_EINVAL,
+                            "'%s': the port must be a number from 1 to 65535",
+                            addr);
+    memcpy(host, hbuf, nh + 1);
+    *port = (int)v;
+    return 0;
+}
+
+static void read_listen(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *map,
+                        const char *key, struct mr_listen *dst)
+{
+    const struct mr__cfg_node *v = get(map, key);
+    char what[32];
+    snprintf(what, sizeof(what), "listen.%s", key);
+    if (v == NULL)
+        return;
+    if (is_null(v) ||
+        (v->plain && (scalar_is(v, "off") || scalar_is(v, "false")))) {
+        free(dst->addr);
+        dst->addr = NULL;
+        return;
+    }
+    char *addr = NULL;
+    if (!read_text(ctx, v, what, 300, &addr))
+        return;
+    char host[256];
+    int port;
+    struct mr_error err;
+    if (mr_config_listen_split(addr, host, sizeof(host), &port, &err) < 0) {
+        DIAG(ctx, v, "%s: %s", what, err.msg);
+        free(addr);
+        return;
+    }
+    free(dst->addr);
+    dst->addr = addr;
+}
+
+/* ---- sections ---- */
+
+static void read_storage(struct mr__cfg_ctx *ctx,
+                         const struct mr__cfg_node *root, struct mr_config *cfg)
+{
+    static const char *const keys[] = {"database", "blobs", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "storage", keys);
+    const struct mr__cfg_node *v;
+    if ((v = get(m, "database")) != NULL &&
+        read_text(ctx, v, "storage.database", STR_MAX, &cfg->database)) {
+        mr_span s = mr_span_cstr(cfg->database);
+        bool sqlite = mr_span_istarts(s, "sqlite:") && s.n > 7;
+        bool pg = mr_span_istarts(s, "postgres://") ||
+                  mr_span_istarts(s, "postgresql://");
+        if (!sqlite && !pg)
+            DIAG(ctx, v,
+                 "storage.database must be sqlite:PATH or postgres://..., not "
+                 "'%s'",
+                 cfg->database);
+    }
+    if ((v = get(m, "blobs")) != NULL)
+        read_text(ctx, v, "storage.blobs", STR_MAX, &cfg->blob_dir);
+}
+
+static void read_listeners(struct mr__cfg_ctx *ctx,
+                           const struct mr__cfg_node *root,
+                           struct mr_config *cfg)
+{
+    static const char *const keys[] = {"smtp", "lmtp", "http", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "listen", keys);
+    if (m == NULL)
+        return;
+    read_listen(ctx, m, "smtp", &cfg->smtp);
+    read_listen(ctx, m, "lmtp", &cfg->lmtp);
+    read_listen(ctx, m, "http", &cfg->http);
+    /* Two listeners on one address would fail at bind time; say it now. */
+    struct {
+        const char *key;
+        const char *addr;
+    } l[] = {{"smtp", cfg->smtp.addr},
+             {"lmtp", cfg->lmtp.addr},
+             {"http", cfg->http.addr}};
+    for (size_t i = 1; i < 3; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (l[i].addr && l[j].addr && strcmp(l[i].addr, l[j].addr) == 0) {
+                const struct mr__cfg_node *v = get(m, l[i].key);
+                if (v == NULL)
+                    v = m;
+                DIAG(ctx, v, "listen.%s: same address as listen.%s (%s)",
+                     l[i].key, l[j].key, l[i].addr);
+            }
+        }
+    }
+}
+
+static void read_tls(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
+                     struct mr_config *cfg)
+{
+    static const char *const keys[] = {"cert", "key", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "tls", keys);
+    if (m == NULL)
+        return;
+    const struct mr__cfg_node *cert = get(m, "cert");
+    const struct mr__cfg_node *key = get(m, "key");
+    if (cert)
+        read_text(ctx, cert, "tls.cert", STR_MAX, &cfg->tls_cert);
+    if (key)
+        read_text(ctx, key, "tls.key", STR_MAX, &cfg->tls_key);
+    if ((cert == NULL) != (key == NULL))
+        DIAG(
+            ctx, m,
+            "tls needs both cert and key (STARTTLS is offered only with both)");
+}
+
+static void read_limits(struct mr__cfg_ctx *ctx,
+                        const struct mr__cfg_node *root, struct mr_config *cfg)
+{
+    static const char *const keys[] = {
+        "message_size",       "http_body_size",
+        "max_connections",    "max_connections_per_ip",
+        "max_recipients",     "smtp_idle_timeout",
+        "smtp_total_timeout", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "limits", keys);
+    const struct mr__cfg_node *v;
+    bool http_set = false;
+    if (m == NULL)
+        return;
+    if ((v = get(m, "message_size")) != NULL)
+        read_size(ctx, v, "limits.message_size", KIB, 2 * GIB,
+                  &cfg->limits.message_size);
+    if ((v = get(m, "http_body_size")) != NULL)
+        http_set = read_size(ctx, v, "limits.http_body_size", KIB, 2 * GIB,
+                             &cfg->limits.http_body_size);
+    if (!http_set)
+        cfg->limits.http_body_size = cfg->limits.message_size;
+    if ((v = get(m, "max_connections")) != NULL)
+        read_int(ctx, v, "limits.max_connections", 1, 100000,
+                 &cfg->limits.max_connections);
+    if ((v = get(m, "max_connections_per_ip")) != NULL)
+        read_int(ctx, v, "limits.max_connections_per_ip", 1,
+                 cfg->limits.max_connections,
+                 &cfg->limits.max_connections_per_ip);
+    else if (cfg->limits.max_connections_per_ip > cfg->limits.max_connections)
+        cfg->limits.max_connections_per_ip = cfg->limits.max_connections;
+    if ((v = get(m, "max_recipients")) != NULL)
+        read_int(ctx, v, "limits.max_recipients", 1, 10000,
+                 &cfg->limits.max_recipients);
+    if ((v = get(m, "smtp_idle_timeout")) != NULL)
+        read_seconds(ctx, v, "limits.smtp_idle_timeout", 1, 3600,
+                     &cfg->limits.smtp_idle_timeout_s);
+    if ((v = get(m, "smtp_total_timeout")) != NULL)
+        read_seconds(ctx, v, "limits.smtp_total_timeout", 1, 86400,
+                     &cfg->limits.smtp_total_timeout_s);
+    if ((v = get(m, "smtp_idle_timeout")) == NULL)
+        v = m;
+    if (cfg->limits.smtp_idle_timeout_s > cfg->limits.smtp_total_timeout_s)
+        DIAG(ctx, v,
+             "limits.smtp_idle_timeout (%ds) is longer than "
+             "limits.smtp_total_timeout (%ds)",
+             cfg->limits.smtp_idle_timeout_s, cfg->limits.smtp_total_timeout_s);
+}
+
+static void read_workers(struct mr__cfg_ctx *ctx,
+                         const struct mr__cfg_node *root, struct mr_config *cfg)
+{
+    static const char *const keys[] = {"count",        "max_attempts", "lease",
+                                       "backoff_base", "backoff_max",  NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "workers", keys);
+    const struct mr__cfg_node *v;
+    uint64_t ms;
+    if (m == NULL)
+        return;
+    if ((v = get(m, "count")) != NULL)
+        read_int(ctx, v, "workers.count", 1, 64, &cfg->workers.count);
+    if ((v = get(m, "max_attempts")) != NULL)
+        read_int(ctx, v, "workers.max_attempts", 1, 100,
+                 &cfg->workers.max_attempts);
+    if ((v = get(m, "lease")) != NULL)
+        read_seconds(ctx, v, "workers.lease", 1, 86400, &cfg->workers.lease_s);
+    if ((v = get(m, "backoff_base")) != NULL &&
+        read_duration(ctx, v, "workers.backoff_base", 10, MS_PER_H, false, &ms))
+        cfg->workers.backoff_base_ms = (int)ms;
+    if ((v = get(m, "backoff_max")) != NULL &&
+        read_duration(ctx, v, "workers.backoff_max", 10, 24 * MS_PER_H, false,
+                      &ms))
+        cfg->workers.backoff_max_ms = (int)ms;
+    if ((v = get(m, "backoff_max")) == NULL)
+        v = m;
+    if (cfg->workers.backoff_max_ms < cfg->workers.backoff_base_ms)
+        DIAG(ctx, v,
+             "workers.backoff_max is shorter than workers.backoff_base");
+}
+
+static void read_webhook(struct mr__cfg_ctx *ctx,
+                         const struct mr__cfg_node *root, struct mr_config *cfg,
+                         const struct mr__cfg_node **tenant_node)
+{
+    static const char *const keys[] = {"secret", "tenant", "tolerance", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "webhook", keys);
+    const struct mr__cfg_node *v;
+    if (m == NULL)
+        return;
+    if ((v = get(m, "secret")) == NULL)
+        DIAG(ctx, m,
+             "webhook.secret is missing (leave out the whole webhook section "
+             "to turn the webhook off)");
+    else if (read_text(ctx, v, "webhook.secret", 1024, &cfg->webhook.secret) &&
+             strlen(cfg->webhook.secret) < SECRET_MIN)
+        DIAG(ctx, v, "webhook.secret is shorter than %d characters",
+             SECRET_MIN);
+    if ((v = get(m, "tenant")) != NULL &&
+        read_text(ctx, v, "webhook.tenant", TENANT_NAME_MAX,
+                  &cfg->webhook.tenant))
+        *tenant_node = v;
+    if ((v = get(m, "tolerance")) != NULL)
+        read_seconds(ctx, v, "webhook.tolerance", 1, 86400,
+                     &cfg->webhook.tolerance_s);
+}
+
+/* Names that must be unique (tenants; inbox names within a tenant) and
+ * routing keys (an address, a pattern's prefix, a catch-all's domain) that
+ * must be unique across tenants, or routing would depend on the file's
+ * order. All are collected, sorted and compared once: linear-logarithmic
+ * even for a file with many thousands of inboxes. */
+enum claim_kind {
+    CLAIM_TENANT,
+    CLAIM_INBOX_NAME,
+    CLAIM_ROUTE,
+};
+
+struct claim {
+    char *key;          /* sort key, unique per kind and scope */
+    const char *shown;  /* what the message names (borrowed) */
+    const char *tenant; /* borrowed from the config */
+    enum claim_kind kind;
+    int line, col;
+};
+
+struct claims {
+    struct claim *v;
+    size_t n, alloc;
+};
+
+static void claim(struct claims *cl, enum claim_kind kind, const char *tenant,
+                  const char *shown, const struct mr__cfg_node *where,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void claim(struct claims *cl, enum claim_kind kind, const char *tenant,
+                  const char *shown, const struct mr__cfg_node *where,
+                  const char *fmt, ...)
+{
+    if (cl->n == cl->alloc) {
+        cl->alloc = cl->alloc ? cl->alloc * 2 : 16;
+        cl->v = mr_xrealloc(cl->v, cl->alloc * sizeof(*cl->v));
+    }
+    struct mr_buf k;
+    va_list ap;
+    mr_buf_init(&k, 0);
+    mr_buf_printf(&k, "%d ", (int)kind);
+    va_start(ap, fmt);
+    char tmp[600];
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    mr_buf_puts(&k, tmp);
+    cl->v[cl->n++] = (struct claim){
+        .key = mr_buf_detach(&k, NULL),
+        .shown = shown,
+        .tenant = tenant,
+        .kind = kind,
+        .line = where->line,
+        .col = where->col,
+    };
+}
+
+static int claim_cmp(const void *a, const void *b)
+{
+    const struct claim *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c != 0)
+        return c;
+    /* Same key: the first in the file comes first, the later ones are
+     * reported. */
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return (x->col > y->col) - (x->col < y->col);
+}
+
+static void check_claims(struct mr__cfg_ctx *ctx, struct claims *cl)
+{
+    if (cl->n > 1)
+        qsort(cl->v, cl->n, sizeof(*cl->v), claim_cmp);
+    size_t first = 0;
+    for (size_t i = 1; i < cl->n; i++) {
+        const struct claim *c = &cl->v[i], *f = &cl->v[first];
+        if (strcmp(c->key, f->key) != 0) {
+            first = i;
+            continue;
+        }
+        switch (c->kind) {
+        case CLAIM_TENANT:
+            mr__config_diag(ctx, c->line, c->col,
+                            "tenant '%s' is defined twice (first at line %d)",
+                            c->shown, f->line);
+            break;
+        case CLAIM_INBOX_NAME:
+            mr__config_diag(
+                ctx, c->line, c->col,
+                "tenant '%s': two inboxes are named '%s' (first at line %d)",
+                c->tenant, c->shown, f->line);
+            break;
+        case CLAIM_ROUTE:
+            if (strcmp(c->tenant, f->tenant) == 0 &&
+                strcmp(c->shown, f->shown) == 0)
+                mr__config_diag(
+                    ctx, c->line, c->col,
+                    "tenant '%s': '%s' is listed twice (first at line %d)",
+                    c->tenant, c->shown, f->line);
+            else if (strcmp(c->tenant, f->tenant) == 0)
+                mr__config_diag(ctx, c->line, c->col,
+                                "tenant '%s': '%s' overlaps '%s' (line %d)",
+                                c->tenant, c->shown, f->shown, f->line);
+            else if (strcmp(c->shown, f->shown) == 0)
+                mr__config_diag(ctx, c->line, c->col,
+                                "tenant '%s': '%s' already belongs to tenant "
+                                "'%s' (line %d)",
+                                c->tenant, c->shown, f->tenant, f->line);
+            else
+                mr__config_diag(
+                    ctx, c->line, c->col,
+                    "tenant '%s': '%s' overlaps '%s' of tenant '%s' (line %d)",
+                    c->tenant, c->shown, f->shown, f->tenant, f->line);
+            break;
+        }
+    }
+    for (size_t i = 0; i < cl->n; i++)
+        free(cl->v[i].key);
+    free(cl->v);
+}
+
+static void read_inbox(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                       struct mr_tenant *t, struct claims *cl)
+{
+    static const char *const keys[] = {"address", "name", NULL};
+    const struct mr__cfg_node *addr = v;
+    const struct mr__cfg_node *name = NULL;
+    char what[96];
+    snprintf(what, sizeof(what), "tenant '%s': inbox", t->name);
+    if (v->kind == MR__CFG_MAP) {
+        check_keys(ctx, v, what, keys);
+        addr = get(v, "address");
+        name = get(v, "name");
+        if (addr == NULL) {
+            DIAG(ctx, v, "%s: 'address' is missing", what);
+            return;
+        }
+    }
+    if (!want_scalar(ctx, addr, what))
+        return;
+    struct mr_inbox *ib = &t->inboxes[t->ninboxes];
+    struct mr_error err;
+    memset(ib, 0, sizeof(*ib));
+    if (mr__config_inbox_parse(addr->str, addr->len, ib, &err) < 0) {
+        DIAG(ctx, addr, "%s: %s", what, err.msg);
+        return;
+    }
+    t->ninboxes++;
+    if (name != NULL) {
+        char inbox_what[120];
+        snprintf(inbox_what, sizeof(inbox_what), "%s '%s': name", what,
+                 ib->address);
+        if (read_text(ctx, name, inbox_what, INBOX_NAME_MAX, &ib->name))
+            claim(cl, CLAIM_INBOX_NAME, t->name, ib->name, name, "%s %s",
+                  t->name, ib->name);
+    }
+    if (ib->name == NULL)
+        ib->name = mr_xstrndup(ib->address, strlen(ib->address));
+    switch (ib->kind) {
+    case MR_INBOX_EXACT:
+        claim(cl, CLAIM_ROUTE, t->name, ib->address, addr, "%s@%s", ib->local,
+              ib->domain);
+        break;
+    case MR_INBOX_PATTERN:
+        claim(cl, CLAIM_ROUTE, t->name, ib->address, addr, "%s+{}@%s",
+              ib->local, ib->domain);
+        break;
+    case MR_INBOX_CATCHALL:
+        claim(cl, CLAIM_ROUTE, t->name, ib->address, addr, "*@%s", ib->domain);
+        break;
+    }
+}
+
+static bool valid_tenant_name(const char *s, size_t n)
+{
+    if (n == 0 || n > TENANT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                        struct mr_config *cfg, struct claims *cl,
+                        const char **accept_all)
+{
+    static const char *const keys[] = {"name", "inboxes", "accept_all", NULL};
+    char buf[80];
+    if (v->kind != MR__CFG_MAP) {
+        DIAG(ctx, v,
+             "each tenant must be a mapping with name and inboxes, not %s",
+             kind_name(v));
+        return;
+    }
+    check_keys(ctx, v, "tenant", keys);
+    const struct mr__cfg_node *name = get(v, "name");
+    if (name == NULL) {
+        DIAG(ctx, v, "tenant: 'name' is missing");
+        return;
+    }
+    if (!want_scalar(ctx, name, "tenant name"))
+        return;
+    if (!valid_tenant_name(name->str, name->len)) {
+        DIAG(ctx, name,
+             "tenant name '%s' must be 1 to 64 of a-z, 0-9, '_' and '-'",
+             show(name, buf, sizeof(buf)));
+        return;
+    }
+    struct mr_tenant *t = &cfg->tenants[cfg->ntenants++];
+    memset(t, 0, sizeof(*t));
+    t->name = mr_xstrndup(name->str, name->len);
+    claim(cl, CLAIM_TENANT, t->name, t->name, name, "%s", t->name);
+
+    const struct mr__cfg_node *acc = get(v, "accept_all");
+    if (acc != NULL) {
+        char what[96];
+        snprintf(what, sizeof(what), "tenant '%s': accept_all", t->name);
+        /* Two of them would make the last routing rank ambiguous. */
+        if (read_bool(ctx, acc, what, &t->accept_all) && t->accept_all &&
+            *accept_all != NULL)
+            DIAG(ctx, acc,
+                 "tenant '%s': tenant '%s' already accepts every address (only "
+                 "one may)",
+                 t->name, *accept_all);
+        else if (t->accept_all)
+            *accept_all = t->name;
+    }
+    const struct mr__cfg_node *ibs = get(v, "inboxes");
+    if (ibs != NULL && !is_null(ibs) && ibs->kind != MR__CFG_SEQ) {
+        DIAG(ctx, ibs, "tenant '%s': inboxes must be a list, not %s", t->name,
+             kind_name(ibs));
+        return;
+    }
+    if (ibs == NULL || is_null(ibs) || ibs->n == 0) {
+        if (!t->accept_all)
+            DIAG(ctx, ibs ? ibs : v,
+                 "tenant '%s' has no inboxes (list addresses, or set "
+                 "accept_all: true)",
+                 t->name);
+        return;
+    }
+    t->inboxes = mr_xcalloc(ibs->n, sizeof(*t->inboxes));
+    for (size_t i = 0; i < ibs->n; i++)
+        read_inbox(ctx, ibs->items[i], t, cl);
+}
+
+static void read_tenants(struct mr__cfg_ctx *ctx,
+                         const struct mr__cfg_node *root, struct mr_config *cfg)
+{
+    const struct mr__cfg_node *v = get(root, "tenants");
+    if (v == NULL) {
+        DIAG(ctx, root,
+             "'tenants' is missing: list at least one tenant with its inboxes");
+        return;
+    }
+    if (v->kind != MR__CFG_SEQ || v->n == 0) {
+        DIAG(ctx, v, "tenants must be a list of at least one tenant%s",
+             v->kind == MR__CFG_SEQ || is_null(v) ? ", not empty" : "");
+        return;
+    }
+    struct claims cl = {0};
+    const char *accept_all = NULL;
+    cfg->tenants = mr_xcalloc(v->n, sizeof(*cfg->tenants));
+    for (size_t i = 0; i < v->n; i++)
+        read_tenant(ctx, v->items[i], cfg, &cl, &accept_all);
+    check_claims(ctx, &cl);
+}
+
+/* ---- the whole file ---- */
+
+static void set_defaults(struct mr_config *cfg, const char *source)
+{
+    cfg->source = mr_xstrndup(source, strlen(source));
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0 ||
+        !valid_hostname(host, strnlen(host, sizeof(host))))
+        snprintf(host, sizeof(host), "localhost");
+    cfg->hostname = mr_xstrndup(host, strlen(host));
+    cfg->smtp.addr = mr_xstrndup("127.0.0.1:2525", 14);
+    cfg->http.addr = mr_xstrndup("127.0.0.1:8080", 14);
+    cfg->limits.message_size = 50 * MIB;
+    cfg->limits.http_body_size = cfg->limits.message_size;
+    cfg->limits.max_connections = 100;
+    cfg->limits.max_connections_per_ip = 20;
+    cfg->limits.max_recipients = 100;
+    cfg->limits.smtp_idle_timeout_s = 300;
+    cfg->limits.smtp_total_timeout_s = 1800;
+    cfg->workers.count = 2;
+    cfg->workers.max_attempts = 8;
+    cfg->workers.lease_s = 300;
+    cfg->workers.backoff_base_ms = 1000;
+    cfg->workers.backoff_max_ms = 3600 * 1000;
+    cfg->webhook.tolerance_s = 300;
+}
+
+/* Storage paths follow data_dir unless set on their own. */
+static void derive_storage(struct mr_config *cfg)
+{
+    struct mr_buf b;
+    if (cfg->database == NULL) {
+        mr_buf_init(&b, 0);
+        mr_buf_printf(&b, "sqlite:%s/mailroom.db", cfg->data_dir);
+        cfg->database = mr_buf_detach(&b, NULL);
+    }
+    if (cfg->blob_dir == NULL) {
+        mr_buf_init(&b, 0);
+        mr_buf_printf(&b, "%s/blobs", cfg->data_dir);
+        cfg->blob_dir = mr_buf_detach(&b, NULL);
+    }
+}
+
+static void replace(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = mr_xstrndup(s, strlen(s));
+}
+
+struct mr_config *mr_config_default(const char *data_dir)
+{
+    struct mr_config *cfg = mr_xcalloc(1, sizeof(*cfg));
+    set_defaults(cfg, "<defaults>");
+    replace(&cfg->data_dir, data_dir ? data_dir : "./mailroom-data");
+    derive_storage(cfg);
+    cfg->tenants = mr_xcalloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    cfg->tenants[0].name = mr_xstrndup("default", 7);
+    cfg->tenants[0].accept_all = true;
+    replace(&cfg->webhook.tenant, "default");
+    cfg->zero_config = true;
+    return cfg;
+}
+
+static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
+                      struct mr_config *cfg)
+{
+    static const char *const keys[] = {
+        "hostname", "data_dir", "storage", "listen",  "tls",
+        "limits",   "workers",  "webhook", "tenants", NULL};
+    const struct mr__cfg_node *v, *webhook_tenant = NULL;
+    if (root == NULL) {
+        mr__config_diag(
+            ctx, 1, 1,
+            "the file is empty: list at least one tenant with its inboxes");
+        return;
+    }
+    if (root->kind != MR__CFG_MAP) {
+        DIAG(ctx, root, "the file must be a mapping (key: value lines), not %s",
+             kind_name(root));
+        return;
+    }
+    check_keys(ctx, root, "top level", keys);
+    if ((v = get(root, "hostname")) != NULL &&
+        read_text(ctx, v, "hostname", 253, &cfg->hostname) &&
+        !valid_hostname(cfg->hostname, strlen(cfg->hostname)))
+        DIAG(ctx, v, "hostname '%s' is not a valid host name", cfg->hostname);
+    if ((v = get(root, "data_dir")) != NULL)
+        read_text(ctx, v, "data_dir", STR_MAX, &cfg->data_dir);
+    read_storage(ctx, root, cfg);
+    read_listeners(ctx, root, cfg);
+    read_tls(ctx, root, cfg);
+    read_limits(ctx, root, cfg);
+    read_workers(ctx, root, cfg);
+    read_webhook(ctx, root, cfg, &webhook_tenant);
+    read_tenants(ctx, root, cfg);
+    if (webhook_tenant != NULL && cfg->ntenants > 0 &&
+        mr_config_tenant(cfg, cfg->webhook.tenant) == NULL)
+        DIAG(ctx, webhook_tenant, "webhook.tenant '%s' is not a tenant",
+             cfg->webhook.tenant);
+    if (cfg->webhook.tenant == NULL && cfg->ntenants > 0)
+        replace(&cfg->webhook.tenant, cfg->tenants[0].name);
+}
+
+static int read_file(const char *path, struct mr_buf *b, struct mr_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mr_error_set(err, MR_EIO, "%s: not a regular file", path);
+    }
+    /* One byte past the cap tells a file that is too large. */
+    mr_buf_init(b, MR__CFG_MAX_FILE + 1);
+    for (;;) {
+        size_t room = MR__CFG_MAX_FILE + 1 - b->len;
+        size_t want = room < 65536 ? room : 65536;
+        char *p = want > 0 ? mr_buf_reserve(b, want) : NULL;
+        if (p == NULL)
+            break;
+        ssize_t n = read(fd, p, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            mr_buf_release(b);
+            return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        mr_buf_commit(b, (size_t)n);
+    }
+    close(fd);
+    return 0;
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+    const struct mr_config_diag *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return (x->column > y->column) - (x->column < y->column);
+}
+
+int mr_config_load(const char *path, const char *data_dir,
+                   struct mr_config **out, struct mr_config_diags *diags,
+                   struct mr_error *err)
+{
+    *out = NULL;
+    if (diags != NULL) {
+        diags->items = NULL;
+        diags->n = 0;
+    }
+    struct mr_buf text;
+    int rc = read_file(path, &text, err);
+    if (rc < 0)
+        return rc;
+
+    struct mr__cfg_ctx ctx = {.arena = mr_arena_new()};
+    struct mr_config *cfg = mr_xcalloc(1, sizeof(*cfg));
+    set_defaults(cfg, path);
+    struct mr__cfg_node *root = NULL;
+    if (text.len > MR__CFG_MAX_FILE)
+        mr__config_diag(&ctx, 0, 0, "the file is larger than %u MiB",
+                        MR__CFG_MAX_FILE >> 20);
+    else if (mr__config_yaml_read(&ctx, text.p ? text.p : "", text.len,
+                                  &root) == 0)
+        read_root(&ctx, root, cfg);
+    mr_buf_release(&text);
+    mr_arena_free(&ctx.arena);
+
+    if (data_dir != NULL)
+        replace(&cfg->data_dir, data_dir);
+    else if (cfg->data_dir == NULL)
+        replace(&cfg->data_dir, "./mailroom-data");
+    derive_storage(cfg);
+
+    if (ctx.ndiags == 0) {
+        *out = cfg;
+        return 0;
+    }
+    mr_config_free(cfg);
+    /* Problems come from several passes; present them in file order.
+     * Places tie rarely, and then either order reads fine. */
+    qsort(ctx.diags, ctx.ndiags, sizeof(*ctx.diags), diag_cmp);
+    if (ctx.truncated) {
+        /* Past the cap on purpose: the reader must know the list is cut. */
+        ctx.diags =
+            mr_xrealloc(ctx.diags, (ctx.ndiags + 1) * sizeof(*ctx.diags));
+        struct mr_config_diag *last = &ctx.diags[ctx.ndiags++];
+        last->line = last->column = 0;
+        snprintf(last->msg, sizeof(last->msg),
+                 "too many problems: only the first %d are listed",
+                 MR__CFG_MAX_DIAGS);
+    }
+    const struct mr_config_diag *d = &ctx.diags[0];
+    if (d->line > 0)
+        mr_error_set(err, MR_EINVAL, "%s:%d:%d: %s%s", path, d->line, d->column,
+                     d->msg, ctx.ndiags > 1 ? " (and more problems)" : "");
+    else
+        mr_error_set(err, MR_EINVAL, "%s: %s%s", path, d->msg,
+                     ctx.ndiags > 1 ? " (and more problems)" : "");
+    if (diags != NULL) {
+        diags->items = ctx.diags;
+        diags->n = ctx.ndiags;
+    } else {
+        free(ctx.diags);
+    }
+    return MR_EINVAL;
+}
+
+static void free_inbox(struct mr_inbox *ib)
+{
+    free(ib->name);
+    free(ib->address);
+    free(ib->local);
+    free(ib->domain);
+    free(ib->tag_name);
+}
+
+void mr_config_free(struct mr_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t t = 0; t < cfg->ntenants; t++) {
+        struct mr_tenant *tn = &cfg->tenants[t];
+        for (size_t i = 0; i < tn->ninboxes; i++)
+            free_inbox(&tn->inboxes[i]);
+        free(tn->inboxes);
+        free(tn->name);
+    }
+    free(cfg->tenants);
+    free(cfg->source);
+    free(cfg->hostname);
+    free(cfg->data_dir);
+    free(cfg->database);
+    free(cfg->blob_dir);
+    free(cfg->smtp.addr);
+    free(cfg->lmtp.addr);
+    free(cfg->http.addr);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free(cfg->webhook.secret);
+    free(cfg->webhook.tenant);
+    free(cfg);
+}
