@@ -19,13 +19,26 @@ asan:
 	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DMR_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
 
-# Until the server lands (issue 3), `make run` shows the parser at work.
+# The server with its embedded defaults: data in ./mailroom-data, SMTP on
+# 127.0.0.1:2525, HTTP on 127.0.0.1:8080, tenant "default" taking every
+# recipient. An admin token is made first so the commands printed work as
+# they are.
+DATA ?= mailroom-data
 run: build
-	@echo "mailroom $$(./$(BUILD)/mailroom version | cut -d' ' -f2): parsing $(SAMPLE)"
-	@./$(BUILD)/mailroom parse --pretty $(SAMPLE)
-	@echo
-	@echo "Try: ./$(BUILD)/mailroom parse --pretty your-message.eml"
-	@echo "     ./$(BUILD)/mailroom parse --jsonl a-folder-of-messages/"
+	@TOKEN=$$(./$(BUILD)/mailroom token create --data $(DATA) --tenant default --role admin --label "make run" 2>/dev/null); \
+	echo "mailroom $$(./$(BUILD)/mailroom version | cut -d' ' -f2) starting: data in ./$(DATA)"; \
+	echo; \
+	echo "  send a first message over SMTP:"; \
+	echo "    swaks --server 127.0.0.1:2525 --to support@example.com --header 'Subject: My first ticket'"; \
+	echo "  or over HTTP:"; \
+	echo "    curl -X POST -H 'Authorization: Bearer '$$TOKEN -H 'Content-Type: message/rfc822' \\"; \
+	echo "         --data-binary @tests/data/mime/welcome.eml http://127.0.0.1:8080/api/v1/messages"; \
+	echo "  then look at the tickets:"; \
+	echo "    curl -H 'Authorization: Bearer '$$TOKEN http://127.0.0.1:8080/api/v1/tickets"; \
+	echo "  health and numbers: http://127.0.0.1:8080/readyz  http://127.0.0.1:8080/metrics"; \
+	echo "  (admin token for this data folder: $$TOKEN)"; \
+	echo; \
+	exec ./$(BUILD)/mailroom serve --data $(DATA)
 
 # Every suite, in the normal build and again under ASan+UBSan, then a
 # 60-second fuzzing smoke run.
