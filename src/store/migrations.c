@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * migrations.c - the SQLite schema, as numbered migrations.
+ *
+ * Migration N is the SQL text at migrations[N - 1]; a database records the
+ * versions applied in schema_version(version, applied_at). Released
+ * migrations are never edited: a change to the schema is a new entry at the
+ * end. They are C strings rather than .sql files so that the binary carries
+ * its schema and needs nothing installed beside it.
+ *
+ * All migrations run inside one transaction (the caller's), so a crash or a
+ * failure half way leaves the database at the version it had.
+ *
+ * Times are Unix milliseconds. Ids that leave the database (job, ticket,
+ * message, attachment, event, token ids) are AUTOINCREMENT so that an id is
+ * never handed out twice, even after old rows are purged; events.seq is the
+ * outbox cursor and must only grow.
+ */
+#include "store/store-private.h"
+
+#include <stdio.h>
+
+static const char MIGRATION_1[] =
+    /* The intake queue: one row per accepted message and tenant. */
+    "CREATE TABLE jobs ("
+    "  id          INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant      TEXT NOT NULL,"
+    "  channel     TEXT NOT NULL,"
+    "  raw_sha256  TEXT,"
+    "  raw_size    INTEGER NOT NULL DEFAULT 0,"
+    "  payload     TEXT NOT NULL DEFAULT '{}',"
+    "  received_at INTEGER NOT NULL,"
+    "  state       TEXT NOT NULL DEFAULT 'ready'"
+    "              CHECK (state IN ('ready', 'leased', 'done', 'dead')),"
+    "  attempts    INTEGER NOT NULL DEFAULT 0,"
+    "  not_before  INTEGER NOT NULL DEFAULT 0,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  worker      TEXT,"
+    "  last_error  TEXT,"
+    "  dedupe_key  TEXT,"
+    "  created_at  INTEGER NOT NULL,"
+    "  updated_at  INTEGER NOT NULL"
+    ");"
+    /* Partial: jobs without a key (most of them) cost no index entry. */
+    "CREATE UNIQUE INDEX jobs_dedupe ON jobs (tenant, dedupe_key)"
+    "  WHERE dedupe_key IS NOT NULL;"
+    /* Claim order (state, then id), dlq listing and the gauges. */
+    "CREATE INDEX jobs_state ON jobs (state, id);"
+
+    "CREATE TABLE tickets ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant        TEXT NOT NULL,"
+    "  number        INTEGER NOT NULL,"
+    "  external_id   TEXT,"
+    "  requester     TEXT,"
+    "  subject       TEXT,"
+    "  status        TEXT NOT NULL DEFAULT 'new' CHECK (status IN"
+    "                ('new', 'open', 'pending', 'solved', 'closed')),"
+    "  priority      TEXT NOT NULL DEFAULT 'normal' CHECK (priority IN"
+    "                ('low', 'normal', 'high', 'urgent')),"
+    "  queue         TEXT,"
+    "  assignee      TEXT,"
+    "  tags          TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),"
+    "  applied_rules TEXT NOT NULL DEFAULT '[]'"
+    "                CHECK (json_valid(applied_rules)),"
+    "  created_at    INTEGER NOT NULL,"
+    "  updated_at    INTEGER NOT NULL,"
+    "  first_response_at INTEGER,"
+    "  solved_at     INTEGER,"
+    "  UNIQUE (tenant, number)"
+    ");"
+    /* Listing: newest updated first, keyset paging on (updated_at, id). */
+    "CREATE INDEX tickets_recent ON tickets (tenant, updated_at, id);"
+
+    "CREATE TABLE messages ("
+    "  id                 INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant             TEXT NOT NULL,"
+    "  ticket_id          INTEGER NOT NULL REFERENCES tickets (id),"
+    "  message_id         TEXT NOT NULL,"
+    "  message_id_derived INTEGER NOT NULL DEFAULT 0,"
+    "  in_reply_to        TEXT,"
+    "  direction          TEXT NOT NULL DEFAULT 'inbound'"
+    "                     CHECK (direction IN ('inbound', 'outbound')),"
+    "  channel            TEXT,"
+    "  inbox              TEXT,"
+    "  from_email         TEXT,"
+    "  from_name          TEXT,"
+    "  subject            TEXT,"
+    "  body_text          TEXT,"
+    "  body_html          TEXT,"
+    "  event_json         TEXT,"
+    "  raw_blob           TEXT,"
+    "  date               INTEGER,"
+    "  received_at        INTEGER NOT NULL,"
+    /* The idempotency key of the whole pipeline (DESIGN.md). */
+    "  UNIQUE (tenant, message_id)"
+    ");"
+    "CREATE INDEX messages_ticket ON messages (ticket_id, received_at, id);"
+
+    "CREATE TABLE attachments ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant        TEXT NOT NULL,"
+    "  message_row   INTEGER NOT NULL REFERENCES messages (id),"
+    "  filename      TEXT,"
+    "  safe_filename TEXT,"
+    "  content_type  TEXT,"
+    "  disposition   TEXT,"
+    "  content_id    TEXT,"
+    "  size          INTEGER NOT NULL DEFAULT 0,"
+    "  sha256        TEXT"
+    ");"
+    "CREATE INDEX attachments_message ON attachments (message_row);"
+
+    /* Every message id a stored message carries or references -> its
+     * ticket, so that threading finds a ticket by any of them. */
+    "CREATE TABLE thread_refs ("
+    "  tenant     TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  ticket_id  INTEGER NOT NULL REFERENCES tickets (id),"
+    "  PRIMARY KEY (tenant, message_id)"
+    ") WITHOUT ROWID;"
+
+    /* The outbox: seq is the polling cursor, strictly increasing. */
+    "CREATE TABLE events ("
+    "  seq         INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant      TEXT NOT NULL,"
+    "  type        TEXT NOT NULL,"
+    "  ticket_id   INTEGER,"
+    "  message_row INTEGER,"
+    "  payload     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),"
+    "  created_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX events_tenant ON events (tenant, seq);"
+
+    /* API tokens by the SHA-256 of their secret; the secret is never
+     * stored. */
+    "CREATE TABLE tokens ("
+    "  id           INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant       TEXT NOT NULL,"
+    "  role         TEXT NOT NULL"
+    "               CHECK (role IN ('admin', 'agent', 'ingest', 'read')),"
+    "  hash         TEXT NOT NULL UNIQUE,"
+    "  prefix       TEXT NOT NULL DEFAULT '',"
+    "  label        TEXT,"
+    "  created_at   INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked      INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX tokens_tenant ON tokens (tenant, id);";
+
+static const char *const migrations[] = {
+    MIGRATION_1,
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static const char SQL_HAS_VERSION_TABLE[] =
+    "SELECT count(*) FILTER (WHERE name = 'schema_version'),"
+    "       count(*) FILTER (WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\')"
+    "  FROM sqlite_schema WHERE type = 'table'";
+static const char SQL_MAX_VERSION[] =
+    "SELECT coalesce(max(version), 0) FROM schema_version";
+static const char SQL_CREATE_VERSION_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "  version    INTEGER PRIMARY KEY,"
+    "  applied_at INTEGER NOT NULL)";
+static const char SQL_RECORD_VERSION[] =
+    "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)";
+
+int mr__migrations_latest(void)
+{
+    return NMIGRATIONS;
+}
+
+int mr__schema_current(struct mr__conn *c, int *version, struct mr_error *err)
+{
+    *version = 0;
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_HAS_VERSION_TABLE, &s, err);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        int res = mr__sqlerr(c, rc, "cannot read the schema", err);
+        mr__stmt_done(s);
+        return res;
+    }
+    bool has_table = sqlite3_column_int(s, 0) > 0;
+    bool has_others = sqlite3_column_int(s, 1) > 0;
+    mr__stmt_done(s);
+    if (!has_table) {
+        /* Migrating a database that holds someone else's tables would mix
+         * two schemas in one file. */
+        if (has_others)
+            return mr_error_set(err, MR_EINVAL,
+                                "the database has tables but no "
+                                "schema_version: not a mailroom database");
+        return 0;
+    }
+    rc = mr__stmt(c, SQL_MAX_VERSION, &s, err);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(s, 0);
+    int res = rc == SQLITE_ROW
+                  ? 0
+                  : mr__sqlerr(c, rc, "cannot read the schema version", err);
+    mr__stmt_done(s);
+    return res;
+}
+
+int mr__migrate_in_tx(struct mr__conn *c, int *from, int *to,
+                      struct mr_error *err)
+{
+    /* Read again inside the transaction: another process may have migrated
+     * since this one opened the database. */
+    int cur = 0;
+    int rc = mr__schema_current(c, &cur, err);
+    if (rc < 0)
+        return rc;
+    if (from)
+        *from = cur;
+    if (to)
+        *to = cur;
+    if (cur > NMIGRATIONS)
+        return mr_error_set(err, MR_EINVAL,
+                            "database schema version %d is newer than this "
+                            "mailroom supports (%d): upgrade mailroom",
+                            cur, NMIGRATIONS);
+    if (cur == NMIGRATIONS)
+        return 0;
+    char *msg = NULL;
+    rc = sqlite3_exec(c->db, SQL_CREATE_VERSION_TABLE, NULL, NULL, &msg);
+    for (int v = cur + 1; rc == SQLITE_OK && v <= NMIGRATIONS; v++) {
+        rc = sqlite3_exec(c->db, migrations[v - 1], NULL, NULL, &msg);
+        if (rc != SQLITE_OK)
+            break;
+        sqlite3_stmt *s;
+        int res = mr__stmt(c, SQL_RECORD_VERSION, &s, err);
+        if (res < 0)
+            return res;
+        sqlite3_bind_int(s, 1, v);
+        sqlite3_bind_int64(s, 2, mr__store_now_ms());
+        res = mr__stmt_exec(c, s, "cannot record the schema version", err);
+        if (res < 0)
+            return res;
+        if (to)
+            *to = v;
+    }
+    if (rc != SQLITE_OK) {
+        int res = mr_error_set(err, rc == SQLITE_NOMEM ? MR_ENOMEM : MR_EIO,
+                               "migration failed: %s",
+                               msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return res;
+    }
+    return 0;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store-private.h - what the files of the SQLite store share: the store
+ * itself, connections with their statement caches, the writer queue, and
+ * the small helpers that turn SQLite results into mr_error codes.
+ *
+ * Threads: the writer connection belongs to the writer thread alone; a
+ * write operation (struct mr__wreq.op) runs on it inside the batch's
+ * transaction and its own savepoint, so an op must never BEGIN, COMMIT or
+ * touch another connection. A read connection belongs to one caller between
+ * mr__store_read_acquire and mr__store_read_release.
+ *
+ * Statements: mr__stmt hands out a cached prepared statement keyed by the
+ * address of its SQL text, so SQL lives in `static const char NAME[]`
+ * objects (one address each). Every statement obtained must be given back
+ * with mr__stmt_done before the op returns, on every path: a statement left
+ * half-stepped keeps a read transaction open and pins the WAL.
+ *
+ * Not for other modules: nothing here is part of the store's contract except
+ * the mr_store_debug_* functions, which exist for tests and benchmarks.
+ */
+#ifndef MR_STORE_PRIVATE_H
+#define MR_STORE_PRIVATE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Distinct SQL texts one connection may cache; the store has about forty. */
+#define MR__STMT_CACHE 96
+
+struct mr__conn {
+    sqlite3 *db;
+    size_t nstmt;
+    struct {
+        const char *sql; /* the key: the address of a static SQL text */
+        sqlite3_stmt *stmt;
+    } stmt[MR__STMT_CACHE];
+};
+
+/* One write operation. It runs on the writer connection, inside the batch
+ * transaction and its own savepoint: returning < 0 rolls back exactly what
+ * it did. Outputs go into arg; the caller discards them unless the final
+ * result is 0 (a failed COMMIT turns a 0 into MR_EIO after the fact). */
+typedef int (*mr__write_op)(struct mr__conn *c, void *arg,
+                            struct mr_error *err);
+
+struct mr__wreq {
+    mr__write_op op;
+    void *arg;
+    int rc;
+    struct mr_error err;
+    bool done;
+    /* Fire and forget: nobody waits; the writer frees the request and, with
+     * free_arg, its argument. */
+    bool detached;
+    void (*free_arg)(void *arg);
+    pthread_cond_t cond; /* the waiting caller's; unused when detached */
+    struct mr__wreq *next;
+};
+
+struct mr_store {
+    char *path;
+    int group_commit_max;
+
+    /* Writer: queue, thread, connection. wmu guards the queue, stopping and
+     * every request's done flag. */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcond;
+    struct mr__wreq *head, *tail;
+    bool stopping;
+    bool paused; /* tests: the writer takes nothing while set */
+    size_t nqueued;
+    bool writer_running;
+    pthread_t writer;
+    struct mr__conn wconn;
+    struct mr__wreq **batch; /* group_commit_max slots, writer's own */
+
+    /* Counters for tests and benchmarks, guarded by wmu. */
+    uint64_t commits;  /* transactions committed by the writer */
+    uint64_t requests; /* write requests executed */
+    uint64_t max_batch;
+    int fail_commits; /* tests: so many next COMMITs fail */
+
+    /* Read pool: nread connections, free ones stacked in rfree. */
+    pthread_mutex_t rmu;
+    pthread_cond_t rcond;
+    int nread;
+    struct mr__conn *rconn;
+    int *rfree;
+    int nfree;
+};
+
+/* ---- sqlite.c: connections, writer, read pool ---------------------------- */
+
+int64_t mr__store_now_ms(void);
+
+/* Runs op through the writer and waits for its transaction to commit. */
+int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
+                    struct mr_error *err);
+/* Queues op without waiting (work whose loss costs nothing, such as a
+ * token's last_used_at). The writer frees arg with free_arg (may be NULL).
+ * Dropped, and arg freed, when the store is closing. */
+void mr__store_post(struct mr_store *st, mr__write_op op, void *arg,
+                    void (*free_arg)(void *arg));
+
+struct mr__conn *mr__store_read_acquire(struct mr_store *st);
+void mr__store_read_release(struct mr_store *st, struct mr__conn *c);
+
+/* A cached statement for sql (a static text, see above), reset and without
+ * bindings, in *out. */
+int mr__stmt(struct mr__conn *c, const char *sql, sqlite3_stmt **out,
+             struct mr_error *err);
+void mr__stmt_done(sqlite3_stmt *s);
+/* Steps a statement that returns no rows (or whose rows are not wanted) and
+ * gives it back. */
+int mr__stmt_exec(struct mr__conn *c, sqlite3_stmt *s, const char *what,
+                  struct mr_error *err);
+
+/* Maps a SQLite result to an MR_E* code and fills err with SQLite's own
+ * message: a unique constraint is MR_ECONFLICT, another constraint
+ * MR_EINVAL, everything else (full, read-only, I/O, corrupt, busy) MR_EIO. */
+int mr__sqlerr(struct mr__conn *c, int rc, const char *what,
+               struct mr_error *err);
+
+/* Column helpers: a copy of a text column (NULL for SQL NULL), caller frees
+ * with free(). */
+char *mr__col_str(sqlite3_stmt *s, int col);
+
+/* ---- jobs.c -------------------------------------------------------------- */
+
+/* Marks a job DONE inside the caller's op, if worker still holds its lease
+ * (MR_ENOTFOUND otherwise). */
+int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
+                         struct mr_error *err);
+
+/* ---- migrations.c -------------------------------------------------------- */
+
+/* The newest schema version this binary knows. */
+int mr__migrations_latest(void);
+/* The version recorded in schema_version, 0 for an empty database. */
+int mr__schema_current(struct mr__conn *c, int *version, struct mr_error *err);
+/* Applies every pending migration inside the caller's transaction (the
+ * writer's batch, or open's own); *from and *to get the versions. */
+int mr__migrate_in_tx(struct mr__conn *c, int *from, int *to,
+                      struct mr_error *err);
+
+/* ---- for tests and benchmarks only --------------------------------------- */
+
+/* Transactions the writer has committed, requests it has run, and the
+ * largest batch so far, since open. */
+uint64_t mr_store_debug_commits(struct mr_store *st);
+uint64_t mr_store_debug_requests(struct mr_store *st);
+uint64_t mr_store_debug_max_batch(struct mr_store *st);
+/* Holds the writer (it takes no new batch) or lets it go, so that a test
+ * can line up requests and watch them commit as one batch; and how many
+ * requests wait in the queue. */
+void mr_store_debug_pause(struct mr_store *st, bool paused);
+size_t mr_store_debug_queued(struct mr_store *st);
+/* Makes the next n COMMITs fail as a real one would (the batch is rolled
+ * back and every request of it gets MR_EIO). */
+void mr_store_debug_fail_commits(struct mr_store *st, int n);
+/* Caps the database at pages pages on the writer connection (SQLite's
+ * max_page_count), so that tests can make the disk "full"; 0 lifts it. */
+int mr_store_debug_max_pages(struct mr_store *st, int64_t pages,
+                             struct mr_error *err);
+
+#endif

@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tickets.c - storing a parsed message (ticket, message, attachments,
+ * thread references, outbox events and the job's DONE in one transaction),
+ * the ticket views of the read API, and the gauges for /metrics.
+ *
+ * Idempotency: (tenant, message_id) is unique, and deliver looks it up
+ * first, so a job that runs twice (its worker died after the commit but
+ * before it could tell anyone) stores nothing twice; it only finishes the
+ * job. The outbox events are written in the same transaction as the rows
+ * they announce, so an event never names a row that does not exist and a
+ * stored message never lacks its event.
+ *
+ * Paging: tickets are listed newest updated first and paged by the key
+ * (updated_at, id) of the last row, not by an offset, so a page costs the
+ * same at any depth and rows updated meanwhile are neither skipped nor
+ * repeated within one pass. The cursor is that key as "UPDATED.ID".
+ */
+#include "store/store-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/json.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 200
+/* More attachment rows than any parser limit allows: a bad caller. */
+#define MAX_ATTACHMENTS 10000
+/* A ticket view carries at most this many messages (oldest first); the
+ * view's message_count still says how many there are. */
+#define MAX_VIEW_MESSAGES 10000
+#define CURSOR_MAX 48
+
+static const char SQL_FIND_MESSAGE[] =
+    "SELECT id, ticket_id FROM messages WHERE tenant = ?1 AND message_id = ?2";
+static const char SQL_NEXT_NUMBER[] =
+    "SELECT coalesce(max(number), 0) + 1 FROM tickets WHERE tenant = ?1";
+static const char SQL_INSERT_TICKET[] =
+    "INSERT INTO tickets (tenant, number, external_id, requester, subject,"
+    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+static const char SQL_INSERT_MESSAGE[] =
+    "INSERT INTO messages (tenant, ticket_id, message_id, message_id_derived,"
+    " in_reply_to, direction, channel, inbox, from_email, from_name, subject,"
+    " body_text, body_html, event_json, raw_blob, date, received_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, 'inbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?16)";
+static const char SQL_INSERT_ATTACHMENT[] =
+    "INSERT INTO attachments (tenant, message_row, filename, safe_filename,"
+    " content_type, disposition, content_id, size, sha256)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+/* A reference stored by an earlier message may name this id already; the
+ * ticket it points to stays (threading decides, not the insert). */
+static const char SQL_INSERT_REF[] =
+    "INSERT OR IGNORE INTO thread_refs (tenant, message_id, ticket_id)"
+    " VALUES (?1, ?2, ?3)";
+static const char SQL_INSERT_EVENT[] =
+    "INSERT INTO events (tenant, type, ticket_id, message_row, payload,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+#define TICKET_COLS                                                            \
+    "t.id, t.number, t.tenant, t.subject, t.status, t.priority, t.queue,"      \
+    " t.assignee, t.tags, t.requester, t.created_at, t.updated_at,"            \
+    " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id)"
+
+static const char SQL_LIST_FIRST[] =
+    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1"
+    " ORDER BY t.updated_at DESC, t.id DESC LIMIT ?2";
+static const char SQL_LIST_AFTER[] =
+    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1"
+    " AND (t.updated_at, t.id) < (?3, ?4)"
+    " ORDER BY t.updated_at DESC, t.id DESC LIMIT ?2";
+static const char SQL_GET_TICKET[] =
+    "SELECT " TICKET_COLS " FROM tickets t WHERE t.id = ?1 AND t.tenant = ?2";
+static const char SQL_TICKET_MESSAGES[] =
+    "SELECT id, ticket_id, message_id, direction, from_email, from_name,"
+    " subject, body_text, body_html, event_json, raw_blob, received_at"
+    " FROM messages WHERE ticket_id = ?1 AND tenant = ?2"
+    " ORDER BY received_at, id LIMIT ?3";
+static const char SQL_READ_BEGIN[] = "BEGIN";
+static const char SQL_READ_END[] = "COMMIT";
+static const char SQL_STATS[] =
+    "SELECT (SELECT count(*) FROM jobs WHERE state = 'ready'),"
+    "       (SELECT count(*) FROM jobs WHERE state = 'leased'),"
+    "       (SELECT count(*) FROM jobs WHERE state = 'dead'),"
+    "       (SELECT count(*) FROM messages),"
+    "       (SELECT count(*) FROM tickets)";
+
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* ---- deliver ------------------------------------------------------------- */
+
+struct deliver_arg {
+    int64_t job_id;
+    const char *worker;
+    const struct mr_message_rec *m;
+    struct mr_deliver_result *res;
+};
+
+static int find_message(struct mr__conn *c, const struct mr_message_rec *m,
+                        struct mr_deliver_result *res, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_FIND_MESSAGE, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    bind_str(s, 2, m->message_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        res->duplicate = true;
+        res->message_row = sqlite3_column_int64(s, 0);
+        res->ticket_id = sqlite3_column_int64(s, 1);
+    }
+    int r = rc == SQLITE_ROW || rc == SQLITE_DONE
+                ? 0
+                : mr__sqlerr(c, rc, "cannot look up the message", err);
+    mr__stmt_done(s);
+    return r;
+}
+
+static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
+                      int64_t now, int64_t *ticket_id, int64_t *number,
+                      struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_NEXT_NUMBER, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *number = sqlite3_column_int64(s, 0);
+    rc = rc == SQLITE_ROW ? 0 : mr__sqlerr(c, rc, "cannot number", err);
+    mr__stmt_done(s);
+    if (rc < 0)
+        return rc;
+    rc = mr__stmt(c, SQL_INSERT_TICKET, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    sqlite3_bind_int64(s, 2, *number);
+    bind_str(s, 3, m->message_id);
+    bind_str(s, 4, m->from_email);
+    bind_str(s, 5, m->subject);
+    sqlite3_bind_int64(s, 6, now);
+    rc = mr__stmt_exec(c, s, "cannot create the ticket", err);
+    *ticket_id = sqlite3_last_insert_rowid(c->db);
+    return rc;
+}
+
+static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
+                          int64_t ticket_id, int64_t *row, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_MESSAGE, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    sqlite3_bind_int64(s, 2, ticket_id);
+    bind_str(s, 3, m->message_id);
+    sqlite3_bind_int(s, 4, m->message_id_derived ? 1 : 0);
+    bind_str(s, 5, m->in_reply_to);
+    bind_str(s, 6, m->channel);
+    bind_str(s, 7, m->inbox);
+    bind_str(s, 8, m->from_email);
+    bind_str(s, 9, m->from_name);
+    bind_str(s, 10, m->subject);
+    bind_str(s, 11, m->text);
+    bind_str(s, 12, m->html);
+    bind_str(s, 13, m->event_json);
+    bind_str(s, 14, m->raw_sha256);
+    if (m->date != 0)
+        sqlite3_bind_int64(s, 15, m->date);
+    sqlite3_bind_int64(s, 16, m->received_at);
+    rc = mr__stmt_exec(c, s, "cannot store the message", err);
+    *row = sqlite3_last_insert_rowid(c->db);
+    return rc;
+}
+
+static int insert_attachments(struct mr__conn *c,
+                              const struct mr_message_rec *m, int64_t row,
+                              struct mr_error *err)
+{
+    for (size_t i = 0; i < m->nattachments; i++) {
+        const struct mr_attachment_rec *a = &m->attachments[i];
+        sqlite3_stmt *s;
+        int rc = mr__stmt(c, SQL_INSERT_ATTACHMENT, &s, err);
+        if (rc < 0)
+            return rc;
+        bind_str(s, 1, m->tenant);
+        sqlite3_bind_int64(s, 2, row);
+        bind_str(s, 3, a->filename);
+        bind_str(s, 4, a->safe_filename);
+        bind_str(s, 5, a->content_type);
+        bind_str(s, 6, a->disposition);
+        bind_str(s, 7, a->content_id);
+        sqlite3_bind_int64(s, 8, a->size);
+        bind_str(s, 9, a->sha256);
+        rc = mr__stmt_exec(c, s, "cannot store an attachment", err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int insert_ref(struct mr__conn *c, const struct mr_message_rec *m,
+                      int64_t ticket_id, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_REF, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    bind_str(s, 2, m->message_id);
+    sqlite3_bind_int64(s, 3, ticket_id);
+    return mr__stmt_exec(c, s, "cannot store the thread reference", err);
+}
+
+static int insert_event(struct mr__conn *c, const char *tenant,
+                        const char *type, int64_t ticket_id, int64_t row,
+                        const char *payload, int64_t now, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_EVENT, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, tenant);
+    bind_str(s, 2, type);
+    sqlite3_bind_int64(s, 3, ticket_id);
+    sqlite3_bind_int64(s, 4, row);
+    bind_str(s, 5, payload);
+    sqlite3_bind_int64(s, 6, now);
+    return mr__stmt_exec(c, s, "cannot store an event", err);
+}
+
+/* The outbox payload: only ids. Consumers read the rows they name, so the
+ * event stays small and never disagrees with the ticket. */
+static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
+                           int64_t ticket_id, int64_t number, int64_t row)
+{
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "ticket_id");
+    mr_json_int(&j, ticket_id);
+    mr_json_key(&j, "ticket_number");
+    mr_json_int(&j, number);
+    mr_json_key(&j, "message_row");
+    mr_json_int(&j, row);
+    mr_json_key(&j, "message_id");
+    mr_json_cstr(&j, m->message_id);
+    if (job_id > 0) {
+        mr_json_key(&j, "job_id");
+        mr_json_int(&j, job_id);
+    }
+    mr_json_obj_end(&j);
+    return mr_buf_detach(&b, NULL);
+}
+
+static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct deliver_arg *a = arg;
+    const struct mr_message_rec *m = a->m;
+    struct mr_deliver_result *res = a->res;
+    int64_t now = mr__store_now_ms();
+    memset(res, 0, sizeof *res);
+    int rc = 0;
+    if (a->job_id > 0)
+        rc = mr__job_finish_in_tx(c, a->job_id, a->worker, err);
+    if (rc == 0)
+        rc = find_message(c, m, res, err);
+    if (rc < 0 || res->duplicate)
+        return rc;
+
+    int64_t ticket_id = 0, number = 0, row = 0;
+    rc = new_ticket(c, m, now, &ticket_id, &number, err);
+    if (rc == 0)
+        rc = insert_message(c, m, ticket_id, &row, err);
+    if (rc == 0)
+        rc = insert_attachments(c, m, row, err);
+    if (rc == 0)
+        rc = insert_ref(c, m, ticket_id, err);
+    if (rc < 0)
+        return rc;
+    char *payload = event_payload(m, a->job_id, ticket_id, number, row);
+    static const char *const types[] = {"email.received", "ticket.created",
+                                        "message.added"};
+    for (size_t i = 0; rc == 0 && i < sizeof types / sizeof types[0]; i++)
+        rc = insert_event(c, m->tenant, types[i], ticket_id, row, payload, now,
+                          err);
+    free(payload);
+    if (rc < 0)
+        return rc;
+    res->ticket_id = ticket_id;
+    res->message_row = row;
+    res->new_ticket = true;
+    return 0;
+}
+
+int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
+                             const char *worker,
+                             const struct mr_message_rec *msg,
+                             struct mr_deliver_result *res,
+                             struct mr_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (msg == NULL || msg->tenant == NULL || *msg->tenant == '\0' ||
+        msg->message_id == NULL || *msg->message_id == '\0')
+        return mr_error_set(err, MR_EINVAL,
+                            "a message needs a tenant and a message id");
+    if (job_id > 0 && (worker == NULL || *worker == '\0'))
+        return mr_error_set(err, MR_EINVAL, "job %lld: no worker given",
+                            (long long)job_id);
+    if (msg->nattachments > MAX_ATTACHMENTS ||
+        (msg->nattachments > 0 && msg->attachments == NULL))
+        return mr_error_set(err, MR_EINVAL, "bad attachment list (%zu)",
+                            msg->nattachments);
+    struct deliver_arg a = {job_id, worker, msg, res};
+    int rc = mr__store_write(st, op_deliver, &a, err);
+    if (rc < 0)
+        memset(res, 0, sizeof *res);
+    return rc;
+}
+
+/* ---- ticket views -------------------------------------------------------- */
+
+void mr_ticket_view_clear(struct mr_ticket_view *t)
+{
+    if (t == NULL)
+        return;
+    free(t->tenant);
+    free(t->subject);
+    free(t->status);
+    free(t->priority);
+    free(t->queue);
+    free(t->assignee);
+    free(t->tags_json);
+    free(t->requester);
+    for (size_t i = 0; i < t->nmessages; i++) {
+        struct mr_message_view *m = &t->messages[i];
+        free(m->message_id);
+        free(m->direction);
+        free(m->from_email);
+        free(m->from_name);
+        free(m->subject);
+        free(m->text);
+        free(m->html);
+        free(m->event_json);
+        free(m->raw_sha256);
+    }
+    free(t->messages);
+    memset(t, 0, sizeof *t);
+}
+
+void mr_ticket_list_free(struct mr_ticket_view *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++)
+        mr_ticket_view_clear(&t[i]);
+    free(t);
+}
+
+static void read_ticket(sqlite3_stmt *s, struct mr_ticket_view *t)
+{
+    memset(t, 0, sizeof *t);
+    t->id = sqlite3_column_int64(s, 0);
+    t->number = sqlite3_column_int64(s, 1);
+    t->tenant = mr__col_str(s, 2);
+    t->subject = mr__col_str(s, 3);
+    t->status = mr__col_str(s, 4);
+    t->priority = mr__col_str(s, 5);
+    t->queue = mr__col_str(s, 6);
+    t->assignee = mr__col_str(s, 7);
+    t->tags_json = mr__col_str(s, 8);
+    t->requester = mr__col_str(s, 9);
+    t->created_at = sqlite3_column_int64(s, 10);
+    t->updated_at = sqlite3_column_int64(s, 11);
+    t->message_count = sqlite3_column_int64(s, 12);
+}
+
+/* A non-negative decimal of 1 to 18 digits (no sign, no spaces), so that it
+ * cannot overflow int64_t. Returns the characters used, 0 when none fit. */
+static size_t parse_num(const char *p, size_t n, int64_t *v)
+{
+    size_t i = 0;
+    int64_t x = 0;
+    while (i < n && i < 18 && p[i] >= '0' && p[i] <= '9')
+        x = x * 10 + (p[i++] - '0');
+    *v = x;
+    return i;
+}
+
+/* "UPDATED.ID", exactly: anything else is a cursor we did not make. */
+static int parse_cursor(const char *cur, int64_t *updated, int64_t *id,
+                        struct mr_error *err)
+{
+    size_t n = strnlen(cur, CURSOR_MAX + 1);
+    if (n == 0 || n > CURSOR_MAX)
+        return mr_error_set(err, MR_EINVAL, "bad cursor");
+    size_t a = parse_num(cur, n, updated);
+    if (a == 0 || a >= n || cur[a] != '.')
+        return mr_error_set(err, MR_EINVAL, "bad cursor");
+    size_t b = parse_num(cur + a + 1, n - a - 1, id);
+    if (b == 0 || a + 1 + b != n || *id <= 0)
+        return mr_error_set(err, MR_EINVAL, "bad cursor");
+    return 0;
+}
+
+static char *make_cursor(const struct mr_ticket_view *t)
+{
+    char buf[CURSOR_MAX + 1];
+    snprintf(buf, sizeof buf, "%lld.%lld", (long long)t->updated_at,
+             (long long)t->id);
+    return mr_xstrndup(buf, strlen(buf));
+}
+
+int mr_store_list_tickets(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ticket_view **tickets, size_t *n,
+                          char **next_cursor, struct mr_error *err)
+{
+    *tickets = NULL;
+    *n = 0;
+    *next_cursor = NULL;
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    int64_t updated = 0, after = 0;
+    if (cursor != NULL) {
+        int rc = parse_cursor(cursor, &updated, &after, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    /* One row more than asked tells whether there is a next page. */
+    struct mr_ticket_view *out = mr_xcalloc((size_t)limit + 1, sizeof *out);
+    size_t count = 0;
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, cursor ? SQL_LIST_AFTER : SQL_LIST_FIRST, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        sqlite3_bind_int(s, 2, limit + 1);
+        if (cursor) {
+            sqlite3_bind_int64(s, 3, updated);
+            sqlite3_bind_int64(s, 4, after);
+        }
+        while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
+            read_ticket(s, &out[count++]);
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW
+                 ? 0
+                 : mr__sqlerr(c, rc, "cannot list tickets", err);
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    if (rc < 0) {
+        mr_ticket_list_free(out, count);
+        return rc;
+    }
+    if (count > (size_t)limit) {
+        mr_ticket_view_clear(&out[limit]);
+        count = (size_t)limit;
+        *next_cursor = make_cursor(&out[count - 1]);
+    }
+    *tickets = out;
+    *n = count;
+    return 0;
+}
+
+static void read_message(sqlite3_stmt *s, struct mr_message_view *m)
+{
+    m->id = sqlite3_column_int64(s, 0);
+    m->ticket_id = sqlite3_column_int64(s, 1);
+    m->message_id = mr__col_str(s, 2);
+    m->direction = mr__col_str(s, 3);
+    m->from_email = mr__col_str(s, 4);
+    m->from_name = mr__col_str(s, 5);
+    m->subject = mr__col_str(s, 6);
+    m->text = mr__col_str(s, 7);
+    m->html = mr__col_str(s, 8);
+    m->event_json = mr__col_str(s, 9);
+    m->raw_sha256 = mr__col_str(s, 10);
+    m->received_at = sqlite3_column_int64(s, 11);
+}
+
+static int read_messages(struct mr__conn *c, const char *tenant,
+                         struct mr_ticket_view *t, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_TICKET_MESSAGES, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, t->id);
+    bind_str(s, 2, tenant);
+    sqlite3_bind_int(s, 3, MAX_VIEW_MESSAGES);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+           t->nmessages < MAX_VIEW_MESSAGES) {
+        if (t->nmessages == cap) {
+            cap = cap ? cap * 2 : 8;
+            t->messages = mr_xrealloc(t->messages, cap * sizeof *t->messages);
+        }
+        struct mr_message_view *m = &t->messages[t->nmessages++];
+        memset(m, 0, sizeof *m);
+        read_message(s, m);
+    }
+    rc = rc == SQLITE_DONE || rc == SQLITE_ROW
+             ? 0
+             : mr__sqlerr(c, rc, "cannot read the messages", err);
+    mr__stmt_done(s);
+    return rc;
+}
+
+static int get_ticket(struct mr__conn *c, const char *tenant, int64_t id,
+                      struct mr_ticket_view *out, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET_TICKET, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    bind_str(s, 2, tenant);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_ticket(s, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        /* Another tenant's ticket is "not found", never "forbidden": ids
+         * must not tell one tenant anything about another. */
+        rc = mr_error_set(err, MR_ENOTFOUND, "no ticket %lld", (long long)id);
+    } else {
+        rc = mr__sqlerr(c, rc, "cannot read the ticket", err);
+    }
+    mr__stmt_done(s);
+    if (rc == 0)
+        rc = read_messages(c, tenant, out, err);
+    return rc;
+}
+
+int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
+                        struct mr_ticket_view *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    /* One read transaction: the ticket and its messages from one snapshot,
+     * so message_count and the list agree. */
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_READ_BEGIN, &s, err);
+    if (rc == 0)
+        rc = mr__stmt_exec(c, s, "cannot begin a read", err);
+    if (rc == 0) {
+        rc = get_ticket(c, tenant, id, out, err);
+        sqlite3_stmt *e;
+        if (mr__stmt(c, SQL_READ_END, &e, NULL) == 0)
+            mr__stmt_exec(c, e, "cannot end a read", NULL);
+    }
+    mr__store_read_release(st, c);
+    if (rc < 0)
+        mr_ticket_view_clear(out);
+    return rc;
+}
+
+/* ---- gauges -------------------------------------------------------------- */
+
+int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
+                   struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_STATS, &s, err);
+    if (rc == 0) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            out->jobs_ready = sqlite3_column_int64(s, 0);
+            out->jobs_leased = sqlite3_column_int64(s, 1);
+            out->jobs_dead = sqlite3_column_int64(s, 2);
+            out->messages = sqlite3_column_int64(s, 3);
+            out->tickets = sqlite3_column_int64(s, 4);
+            rc = 0;
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot count", err);
+        }
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
