@@ -93,6 +93,7 @@ int mr_instance_open(const char *cmd, const struct mr_instance_args *a,
         struct mr_store_options so = {
             .url = out->cfg->database,
             .migrate = (flags & MR_INSTANCE_MIGRATE) != 0,
+            .allow_old_schema = (flags & MR_INSTANCE_OLD_SCHEMA) != 0,
         };
         if (mr_store_open(&so, &out->store, &err) != MR_OK) {
             fprintf(stderr, "mailroom %s: database %s: %s\n", cmd,

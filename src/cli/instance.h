@@ -32,6 +32,7 @@ enum {
     MR_INSTANCE_BLOB = 1 << 1,
     MR_INSTANCE_MIGRATE = 1 << 2, /* apply pending migrations at open */
     MR_INSTANCE_MKDIR = 1 << 3,   /* create the data folder when missing */
+    MR_INSTANCE_OLD_SCHEMA = 1 << 4, /* open an older schema unchanged */
 };
 
 struct mr_instance {

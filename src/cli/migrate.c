@@ -29,20 +29,13 @@ int mr_cli_migrate(int argc, char **argv)
         return MR_EXIT_USAGE;
     }
     struct mr_instance inst;
-    /* Opened without migrating, so that the versions before are known. */
+    /* Opened as it is, so that the version before is known. */
     int rc = mr_instance_open("migrate", &ia,
-                              MR_INSTANCE_STORE | MR_INSTANCE_MKDIR, &inst);
-    if (rc != 0 && !status_only) {
-        /* An old schema makes a plain open refuse; open it migrating. */
-        rc = mr_instance_open("migrate", &ia,
                               MR_INSTANCE_STORE | MR_INSTANCE_MKDIR |
-                                  MR_INSTANCE_MIGRATE,
+                                  MR_INSTANCE_OLD_SCHEMA,
                               &inst);
-        if (rc != 0)
-            return rc;
-    } else if (rc != 0) {
+    if (rc != 0)
         return rc;
-    }
     struct mr_error err = {0};
     int cur = 0, latest = 0;
     if (status_only) {

@@ -465,7 +465,8 @@ static int tx_migrate(struct mr__conn *c, int *from, int *to,
 
 /* Refuses a schema this binary cannot use; brings an older one up to date
  * when asked to. */
-static int check_schema(struct mr_store *st, bool migrate, struct mr_error *err)
+static int check_schema(struct mr_store *st, bool migrate, bool allow_old,
+                        struct mr_error *err)
 {
     int cur = 0, latest = mr__migrations_latest();
     int rc = mr__schema_current(&st->wconn, &cur, err);
@@ -476,7 +477,7 @@ static int check_schema(struct mr_store *st, bool migrate, struct mr_error *err)
                             "database schema version %d is newer than this "
                             "mailroom supports (%d): upgrade mailroom",
                             cur, latest);
-    if (cur == latest)
+    if (cur == latest || (allow_old && !migrate))
         return 0;
     if (!migrate)
         return mr_error_set(err, MR_EINVAL,
@@ -513,7 +514,7 @@ int mr_store_open(const struct mr_store_options *opt, struct mr_store **out,
 
     rc = conn_open(&st->wconn, path, true, err);
     if (rc == 0)
-        rc = check_schema(st, opt->migrate, err);
+        rc = check_schema(st, opt->migrate, opt->allow_old_schema, err);
     for (int i = 0; rc == 0 && i < st->nread; i++) {
         rc = conn_open(&st->rconn[i], path, false, err);
         if (rc == 0)

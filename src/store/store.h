@@ -46,6 +46,8 @@ struct mr_store_options {
     int read_connections;   /* read pool size; 0 means 4 */
     int group_commit_max;   /* requests per transaction at most; 0 means 256 */
     bool migrate;           /* apply pending migrations at open (serve does) */
+    bool allow_old_schema;  /* open an older schema as it is, for
+                               `mailroom migrate` to report and upgrade */
 };
 
 int mr_store_open(const struct mr_store_options *opt, struct mr_store **out,
