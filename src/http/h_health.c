@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * h_health.c - GET /healthz (the process answers), GET /readyz (it can
+ * take mail now: the database and the blob folder accept a write) and
+ * GET /metrics (Prometheus text, with gauges read from the store).
+ * None needs a token: they are for the machine's own supervisor and
+ * scraper, and say nothing about any tenant.
+ */
+#include "http/http-private.h"
+
+void mr__http_healthz(const struct mr__http_ctx *ctx,
+                      struct mr__http_request *req,
+                      struct mr__http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    struct mr_json j;
+    mr__http_json(resp, 200, &j);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "status");
+    mr_json_cstr(&j, "ok");
+    mr_json_obj_end(&j);
+}
+
+void mr__http_readyz(const struct mr__http_ctx *ctx,
+                     struct mr__http_request *req,
+                     struct mr__http_response *resp)
+{
+    (void)req;
+    struct mr_error serr = {0}, berr = {0};
+    int db = mr_store_ping(ctx->deps.store, &serr);
+    int bl = mr_blob_check_writable(ctx->deps.blob, &berr);
+    if (db == 0 && bl == 0) {
+        struct mr_json j;
+        mr__http_json(resp, 200, &j);
+        mr_json_obj_begin(&j);
+        mr_json_key(&j, "status");
+        mr_json_cstr(&j, "ok");
+        mr_json_key(&j, "checks");
+        mr_json_obj_begin(&j);
+        mr_json_key(&j, "database");
+        mr_json_cstr(&j, "ok");
+        mr_json_key(&j, "blob_store");
+        mr_json_cstr(&j, "ok");
+        mr_json_obj_end(&j);
+        mr_json_obj_end(&j);
+        return;
+    }
+    /* The reasons (paths, errno text) go to the log; the answer names
+     * which part failed, which is what a load balancer's operator needs. */
+    if (ctx->deps.log) {
+        if (db < 0)
+            ctx->deps.log(ctx->deps.log_ctx, serr.msg);
+        if (bl < 0)
+            ctx->deps.log(ctx->deps.log_ctx, berr.msg);
+    }
+    mr__http_problem(resp, 503, "not ready: %s%s%s",
+                     db < 0 ? "the database does not accept writes" : "",
+                     db < 0 && bl < 0 ? "; " : "",
+                     bl < 0 ? "the blob store is not writable" : "");
+    mr__http_header_add(resp, "Retry-After", "%d", 5);
+}
+
+void mr__http_metrics(const struct mr__http_ctx *ctx,
+                      struct mr__http_request *req,
+                      struct mr__http_response *resp)
+{
+    (void)req;
+    struct mr_metrics_gauges g = {-1, -1, -1, -1, -1};
+    struct mr_store_stats st;
+    struct mr_error err = {0};
+    if (mr_store_stats(ctx->deps.store, &st, &err) == 0) {
+        g.queue_ready = st.jobs_ready;
+        g.queue_leased = st.jobs_leased;
+        g.jobs_dead = st.jobs_dead;
+        g.messages = st.messages;
+        g.tickets = st.tickets;
+    } else if (ctx->deps.log) {
+        /* Unknown gauges are left out of the page, never reported as 0. */
+        ctx->deps.log(ctx->deps.log_ctx, err.msg);
+    }
+    static const struct mr_metrics zero; /* all counters 0 */
+    const struct mr_metrics *m = ctx->deps.metrics ? ctx->deps.metrics : &zero;
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    mr_buf_reset(&resp->body);
+    mr_metrics_render(m, &g, &resp->body);
+}

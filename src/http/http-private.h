@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http-private.h - what the files of src/http share: the request and
+ * response as handlers see them, the route table, the router, the problem
+ * and JSON helpers, and the small parsers of query values.
+ *
+ * Layering (each file links only what it needs, so tests can take the
+ * pure parts alone):
+ *   router.c, response.c, params.c, listen.c   pure, no MHD, no store
+ *   server.c     libmicrohttpd wiring: sockets, body cap, dispatch; knows
+ *                routes only as a table handed to mr__http_serve
+ *   routes.c     the real route table and mr_http_start
+ *   h_*.c        one handler file per resource (store, intake, blob)
+ *
+ * A handler never talks to libmicrohttpd: it reads the request through
+ * mr__http_header / mr__http_query and fills a mr__http_response, which
+ * server.c turns into the answer. Every error answer goes through
+ * mr__http_problem, so all of them are application/problem+json.
+ */
+#ifndef MR_HTTP_PRIVATE_H
+#define MR_HTTP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http/auth.h"
+#include "http/http.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/span.h"
+
+/* ---- context, request, response --------------------------------------- */
+
+/* Shared by every request of one server; read-only after start. */
+struct mr__http_ctx {
+    struct mr_http_deps deps;
+    uint64_t body_cap; /* bytes a request body may have */
+};
+
+struct mr__http_request {
+    const char *method; /* as sent ("GET", "POST", "HEAD", ...) */
+    const char *path;   /* decoded path, no query string */
+    mr_span id;         /* the {id} segment of the route, if any */
+    const char *body;   /* NUL-terminated; "" when none */
+    size_t body_len;
+    struct mr_auth_principal principal; /* when the route needs a token */
+    char remote_ip[64];                 /* "" when unknown */
+    void *conn; /* struct MHD_Connection, for server.c only */
+};
+
+#define MR__HTTP_MAX_HEADERS 4
+
+struct mr__http_response {
+    int status;               /* 0 until a handler answers */
+    const char *content_type; /* a static string; NULL for no body */
+    struct mr_buf body;
+    size_t nheaders;
+    struct {
+        const char *name; /* a static string */
+        char value[160];
+    } headers[MR__HTTP_MAX_HEADERS];
+};
+
+/* Response bodies are built in memory: API pages are bounded by their
+ * limit parameter; this cap is the backstop. */
+#define MR__HTTP_RESPONSE_CAP (64u << 20)
+
+void mr__http_response_init(struct mr__http_response *r);
+void mr__http_response_release(struct mr__http_response *r);
+/* Adds a header (a later one with the same name is sent too). Silently
+ * dropped past MR__HTTP_MAX_HEADERS, values cut at 159 bytes. */
+void mr__http_header_add(struct mr__http_response *r, const char *name,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Starts a JSON answer: sets status and content type, empties the body
+ * and initialises j on it. */
+void mr__http_json(struct mr__http_response *r, int status, struct mr_json *j);
+/* An RFC 9457 problem: {"type":"about:blank","title":<reason phrase>,
+ * "status":status,"detail":<fmt...>}. Replaces anything written so far. */
+void mr__http_problem(struct mr__http_response *r, int status, const char *fmt,
+                      ...) __attribute__((format(printf, 3, 4)));
+/* The problem for an MR_E* error (problem.c's mapping table): EINVAL 400,
+ * ELIMIT 413, ENOTFOUND 404, ECONFLICT 409, EAGAIN/EIO 503 (with
+ * Retry-After), anything else 500. For 4xx the detail is err->msg; for
+ * 5xx a generic text, and err->msg goes to ctx->deps.log (ctx may be
+ * NULL). */
+void mr__http_problem_err(const struct mr__http_ctx *ctx,
+                          struct mr__http_response *r,
+                          const struct mr_error *err);
+int mr__http_status_for(int code);
+/* "Not Found" for 404, ...; "Unknown" for codes we never send. */
+const char *mr__http_reason(int status);
+
+/* ---- accessors (server.c; valid while the handler runs) --------------- */
+
+/* A request header (case-insensitive name), or NULL. */
+const char *mr__http_header(const struct mr__http_request *req,
+                            const char *name);
+/* The first value of a query parameter, or NULL. */
+const char *mr__http_query(const struct mr__http_request *req,
+                           const char *name);
+/* Up to max values of a repeated query parameter, in order; *more is set
+ * when there were more. Returns how many were stored. */
+size_t mr__http_query_all(const struct mr__http_request *req, const char *name,
+                          const char **vals, size_t max, bool *more);
+
+/* ---- routes ------------------------------------------------------------ */
+
+typedef void (*mr__http_handler_fn)(const struct mr__http_ctx *ctx,
+                                    struct mr__http_request *req,
+                                    struct mr__http_response *resp);
+
+struct mr__http_route {
+    const char *method;         /* "GET" (also answers HEAD) or "POST" */
+    const char *pattern;        /* "/api/v1/tickets/{id}": literal segments
+                                   and at most one "{id}" */
+    unsigned roles;             /* enum mr_auth_role bits allowed; 0: no
+                                   bearer token (public or self-checked) */
+    const char *content_type;   /* media type required (415 otherwise),
+                                   checked after auth, before the body;
+                                   NULL: none */
+    mr__http_handler_fn early;  /* optional, at header time, before the
+                                   body: answers by setting resp->status */
+    mr__http_handler_fn handle; /* with the whole body */
+    /* A way in for messages: every answer of this route is counted in
+     * deps.metrics as received and then acked (2xx), tempfail (503) or
+     * rejected (any other error), for channel. */
+    bool counted;
+    enum mr_channel channel;
+};
+
+enum mr__http_match {
+    MR__HTTP_MATCH = 0,
+    MR__HTTP_NOT_FOUND,  /* no pattern matches the path */
+    MR__HTTP_BAD_METHOD, /* a pattern matches, not for this method */
+};
+
+/* Finds the route for method and path. On MATCH, *route and *id (the
+ * {id} segment, or an empty span) are set. On BAD_METHOD, allow gets the
+ * methods the path accepts ("GET, HEAD, POST"), NUL-terminated. Paths are
+ * compared byte for byte per segment; a trailing '/' or an empty segment
+ * never matches; {id} matches one non-empty segment. At most
+ * MR__HTTP_MAX_SEGMENTS segments are looked at. */
+#define MR__HTTP_MAX_SEGMENTS 16
+enum mr__http_match mr__http_route_find(const struct mr__http_route *routes,
+                                        size_t n, const char *method,
+                                        const char *path,
+                                        const struct mr__http_route **route,
+                                        mr_span *id, char *allow,
+                                        size_t allow_size);
+
+/* ---- the daemon (server.c) -------------------------------------------- */
+
+/* How server.c asks who a request is; the real one is mr_auth_check on
+ * deps.store. Returns 0, or MR_EINVAL/MR_ENOTFOUND (401), MR_EIO/MR_EAGAIN
+ * (503). */
+typedef int (*mr__http_auth_fn)(const struct mr__http_ctx *ctx,
+                                const char *authorization,
+                                struct mr_auth_principal *out,
+                                struct mr_error *err);
+
+struct mr__http_serve_options {
+    const char *listen;
+    const struct mr__http_route *routes; /* borrowed; must outlive srv */
+    size_t nroutes;
+    struct mr__http_ctx ctx;       /* copied */
+    mr__http_auth_fn authenticate; /* required when a route has roles */
+    int threads;                   /* 0: MR_HTTP_THREADS_DEFAULT */
+    int connection_limit;          /* 0: 100 */
+    int connection_timeout_s;      /* idle; 0: 60 */
+};
+
+int mr__http_serve(const struct mr__http_serve_options *o,
+                   struct mr_http_server **out, struct mr_error *err);
+
+/* ---- handlers (h_*.c) and the route table (routes.c) ------------------ */
+
+void mr__http_healthz(const struct mr__http_ctx *ctx,
+                      struct mr__http_request *req,
+                      struct mr__http_response *resp);
+void mr__http_readyz(const struct mr__http_ctx *ctx,
+                     struct mr__http_request *req,
+                     struct mr__http_response *resp);
+void mr__http_metrics(const struct mr__http_ctx *ctx,
+                      struct mr__http_request *req,
+                      struct mr__http_response *resp);
+void mr__http_post_message(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp);
+void mr__http_webhook_early(const struct mr__http_ctx *ctx,
+                            struct mr__http_request *req,
+                            struct mr__http_response *resp);
+void mr__http_webhook(const struct mr__http_ctx *ctx,
+                      struct mr__http_request *req,
+                      struct mr__http_response *resp);
+void mr__http_list_tickets(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp);
+void mr__http_get_ticket(const struct mr__http_ctx *ctx,
+                         struct mr__http_request *req,
+                         struct mr__http_response *resp);
+
+/* ---- small parsers (params.c, listen.c) ------------------------------- */
+
+/* deps.now_ms(), or the real clock when that is NULL. */
+int64_t mr__http_now_ms(const struct mr__http_ctx *ctx);
+
+/* "host:port", "[v6]:port". Host may be a name (resolved, first address
+ * taken). MR_EINVAL with a reason otherwise. */
+int mr__http_parse_listen(const char *listen, struct sockaddr_storage *sa,
+                          socklen_t *salen, struct mr_error *err);
+
+/* Does a Content-Type value name media type `want` (case-insensitive,
+ * parameters after ';' ignored, spaces tolerated)? */
+bool mr__http_media_type_is(const char *value, const char *want);
+
+/* A decimal 1..INT64_MAX id with no sign, no leading zero, at most 18
+ * digits. false for anything else (the caller answers 404). */
+bool mr__http_parse_id(mr_span s, int64_t *id);
+
+/* ?limit=: NULL -> def; else 1..max decimal, MR_EINVAL otherwise. */
+int mr__http_parse_limit(const char *value, int def, int max, int *out,
+                         struct mr_error *err);
+
+/* Unix ms -> "2025-01-06T10:00:00.123Z" (RFC 3339, UTC, milliseconds). */
+#define MR__HTTP_TIME_LEN 32
+void mr__http_time(int64_t ms, char out[MR__HTTP_TIME_LEN]);
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * routes.c - the API's route table and mr_http_start, which hands it to
+ * the daemon (server.c) with the store-backed token check. docs/api.md
+ * describes every row.
+ */
+#include "http/http-private.h"
+
+#define READERS (MR_AUTH_ADMIN | MR_AUTH_AGENT | MR_AUTH_READ)
+#define INGESTERS (MR_AUTH_ADMIN | MR_AUTH_INGEST)
+
+static const struct mr__http_route routes[] = {
+    {.method = "GET", .pattern = "/healthz", .handle = mr__http_healthz},
+    {.method = "GET", .pattern = "/readyz", .handle = mr__http_readyz},
+    {.method = "GET", .pattern = "/metrics", .handle = mr__http_metrics},
+    {.method = "POST",
+     .pattern = "/api/v1/messages",
+     .roles = INGESTERS,
+     .content_type = "message/rfc822",
+     .handle = mr__http_post_message,
+     .counted = true,
+     .channel = MR_CH_HTTP},
+    {.method = "POST",
+     .pattern = "/inbox/webhook",
+     .early = mr__http_webhook_early,
+     .handle = mr__http_webhook,
+     .counted = true,
+     .channel = MR_CH_WEBHOOK},
+    {.method = "GET",
+     .pattern = "/api/v1/tickets",
+     .roles = READERS,
+     .handle = mr__http_list_tickets},
+    {.method = "GET",
+     .pattern = "/api/v1/tickets/{id}",
+     .roles = READERS,
+     .handle = mr__http_get_ticket},
+};
+
+static int authenticate(const struct mr__http_ctx *ctx,
+                        const char *authorization,
+                        struct mr_auth_principal *out, struct mr_error *err)
+{
+    return mr_auth_check(ctx->deps.store, authorization, out, err);
+}
+
+int mr_http_start(const char *listen, const struct mr_http_deps *deps,
+                  struct mr_http_server **out, struct mr_error *err)
+{
+    *out = NULL;
+    if (deps == NULL || deps->cfg == NULL || deps->store == NULL ||
+        deps->blob == NULL || deps->intake == NULL)
+        return mr_error_set(err, MR_EINVAL,
+                            "the HTTP server needs cfg, store, blob and "
+                            "intake");
+    const struct mr_config *cfg = deps->cfg;
+    struct mr__http_serve_options o = {
+        .listen = listen,
+        .routes = routes,
+        .nroutes = sizeof routes / sizeof routes[0],
+        .authenticate = authenticate,
+        .threads = deps->threads,
+        .connection_limit = cfg->limits.max_connections,
+    };
+    o.ctx.deps = *deps;
+    /* One cap for every body; the raw message route is the one that
+     * needs it, and the config's default is the SMTP message size. */
+    o.ctx.body_cap = cfg->limits.http_body_size ? cfg->limits.http_body_size
+                     : cfg->limits.message_size ? cfg->limits.message_size
+                                                : (uint64_t)50 << 20;
+    return mr__http_serve(&o, out, err);
+}
