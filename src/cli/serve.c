@@ -94,6 +94,11 @@ static void smtp_note(void *ctx, const char *what, const char *detail)
         mr_log_kv(s->log, MR_LOG_INFO, "smtp", what, "detail", detail, NULL);
 }
 
+static void http_log(void *ctx, const char *msg)
+{
+    mr_logf(ctx, MR_LOG_ERROR, "http", "%s", msg);
+}
+
 /* ---- flags ------------------------------------------------------------ */
 
 static bool is_loopback(const char *addr)
@@ -243,6 +248,8 @@ int mr_cli_serve(int argc, char **argv)
             .blob = inst.blob,
             .intake = intake,
             .metrics = &metrics,
+            .log = http_log,
+            .log_ctx = &log,
         };
         if (mr_http_start(cfg->http.addr, &hd, &http_srv, &err) != MR_OK)
             goto fail;

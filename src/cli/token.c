@@ -38,15 +38,6 @@ static void when(int64_t ms, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static bool valid_role(const char *r)
-{
-    static const char *const roles[] = {"admin", "agent", "ingest", "read"};
-    for (size_t i = 0; i < 4; i++)
-        if (strcmp(r, roles[i]) == 0)
-            return true;
-    return false;
-}
-
 static int create(struct mr_instance *inst, const char *tenant,
                   const char *role, const char *label)
 {
@@ -55,7 +46,7 @@ static int create(struct mr_instance *inst, const char *tenant,
               stderr);
         return MR_EXIT_USAGE;
     }
-    if (!valid_role(role)) {
+    if (mr_auth_role_parse(role) == 0) {
         fprintf(stderr, "mailroom token create: unknown role '%s' (admin, "
                         "agent, ingest or read)\n", role);
         return MR_EXIT_USAGE;
@@ -65,16 +56,16 @@ static int create(struct mr_instance *inst, const char *tenant,
                 tenant, inst->cfg->source);
         return MR_EXIT_DATAERR;
     }
-    char token[MR_AUTH_TOKEN_MAX];
-    char hash[65];
+    char token[MR_AUTH_TOKEN_LEN + 1];
+    char hash[MR_AUTH_HASH_LEN + 1];
     struct mr_error err = {0};
-    if (mr_auth_token_new(token, sizeof token, &err) != MR_OK) {
+    if (mr_auth_token_new(token, &err) != MR_OK) {
         fprintf(stderr, "mailroom token create: %s\n", err.msg);
         return MR_EXIT_SOFTWARE;
     }
     mr_auth_token_hash(token, hash);
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "%.12s", token);
+    char prefix[MR_AUTH_PREFIX_LEN + 1];
+    mr_auth_token_prefix(token, prefix);
     int64_t id = 0;
     if (mr_store_token_add(inst->store, tenant, role, hash, prefix, label, &id,
                            &err) != MR_OK) {

@@ -156,6 +156,18 @@ static void put_message(struct mr_json *j, const struct mr_message_view *m)
     else
         mr_json_null(j);
     put_time(j, "received_at", m->received_at);
+    /* Where it came in: the channel, the inbox and plus-address tag it was
+     * routed by, and the SMTP envelope (null for other channels). */
+    static const char *const intake[] = {"channel", "inbox", "tag",
+                                         "envelope"};
+    for (size_t k = 0; k < sizeof intake / sizeof intake[0]; k++) {
+        json_t *v = json_object_get(ev, intake[k]);
+        mr_json_key(j, intake[k]);
+        if (v && !json_is_null(v))
+            put_value(j, v, 1);
+        else
+            mr_json_null(j);
+    }
     mr_json_key(j, "text");
     mr_json_cstr(j, m->text);
     mr_json_key(j, "html");

@@ -25,9 +25,9 @@ def test_ingest_plus_tag_kept(server):
                    stdin=message(subject="tagged"))
     assert r.returncode == 0, r.stderr
     t = server.wait_stored(tok, 1)[0]
-    import json
     _, full = server.json_call("GET", "/api/v1/tickets/%d" % t["id"], tok)
-    assert full["messages"][0]["message_id"]
+    assert full["messages"][0]["inbox"] == "help"
+    assert full["messages"][0]["tag"] == "billing"
 
 
 def test_ingest_refusals(server):
