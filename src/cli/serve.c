@@ -66,7 +66,14 @@ static int smtp_deliver(void *ctx, const struct mr_smtp_envelope *env,
         .tls = env->tls,
     };
     struct mr_intake_result res;
+    mr_metrics_inc(&s->metrics->received[ie.channel]);
     int rc = mr_intake_accept_raw(s->intake, &ie, msg, len, &res, err);
+    if (rc == MR_OK)
+        mr_metrics_inc(&s->metrics->acked[ie.channel]);
+    else if (rc == MR_EIO || rc == MR_EAGAIN || rc == MR_ENOMEM)
+        mr_metrics_inc(&s->metrics->tempfail[ie.channel]);
+    else
+        mr_metrics_inc(&s->metrics->rejected[ie.channel]);
     /* One durable copy serves every recipient: they share its fate. */
     for (size_t i = 0; i < env->nrcpt; i++)
         status[i] = rc;

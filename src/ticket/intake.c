@@ -83,26 +83,6 @@ int mr_intake_route(struct mr_intake *in, const char *rcpt,
     return mr_config_route(in->cfg, rcpt, out, err);
 }
 
-static void count(struct mr_intake *in, atomic_uint_fast64_t *per_channel,
-                  enum mr_channel ch)
-{
-    if ((unsigned)ch < MR_CH_COUNT)
-        mr_metrics_inc(&per_channel[ch]);
-    (void)in;
-}
-
-/* Counts the outcome of one offer and passes rc through. */
-static int outcome(struct mr_intake *in, enum mr_channel ch, int rc)
-{
-    if (rc == MR_OK)
-        count(in, in->metrics->acked, ch);
-    else if (rc == MR_EIO || rc == MR_EAGAIN || rc == MR_ENOMEM)
-        count(in, in->metrics->tempfail, ch);
-    else
-        count(in, in->metrics->rejected, ch);
-    return rc;
-}
-
 static void write_payload(struct mr_buf *out, const struct mr_intake_env *env,
                           const struct tenant_group *g, const size_t *order)
 {
@@ -189,17 +169,13 @@ int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          struct mr_intake_result *res, struct mr_error *err)
 {
     memset(res, 0, sizeof *res);
-    count(in, in->metrics->received, env->channel);
     if (len == 0)
-        return outcome(in, env->channel,
-                       mr_error_set(err, MR_EINVAL, "the message is empty"));
+        return mr_error_set(err, MR_EINVAL, "the message is empty");
     if (in->cfg->limits.message_size && len > in->cfg->limits.message_size)
-        return outcome(in, env->channel,
-                       mr_error_set(err, MR_ELIMIT,
-                                    "message of %zu bytes exceeds the limit "
-                                    "of %llu bytes", len,
-                                    (unsigned long long)
-                                        in->cfg->limits.message_size));
+        return mr_error_set(err, MR_ELIMIT,
+                            "message of %zu bytes exceeds the limit of %llu "
+                            "bytes", len,
+                            (unsigned long long)in->cfg->limits.message_size);
 
     struct tenant_group groups[MR_INTAKE_MAX_JOBS];
     size_t ngroups = 0;
@@ -261,7 +237,7 @@ int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
     }
 out:
     free(order);
-    return outcome(in, env->channel, rc);
+    return rc;
 }
 
 /* The tenant provider webhook events belong to. */
@@ -312,27 +288,23 @@ int mr_intake_accept_event(struct mr_intake *in, const char *json, size_t len,
                            struct mr_intake_result *res, struct mr_error *err)
 {
     memset(res, 0, sizeof *res);
-    count(in, in->metrics->received, MR_CH_WEBHOOK);
     if (in->cfg->limits.http_body_size && len > in->cfg->limits.http_body_size)
-        return outcome(in, MR_CH_WEBHOOK,
-                       mr_error_set(err, MR_ELIMIT, "event too large"));
+        return mr_error_set(err, MR_ELIMIT, "event too large");
     const struct mr_tenant *t = webhook_tenant(in->cfg);
     if (!t)
-        return outcome(in, MR_CH_WEBHOOK,
-                       mr_error_set(err, MR_ENOTFOUND,
-                                    "no tenant takes webhook events"));
+        return mr_error_set(err, MR_ENOTFOUND,
+                            "no tenant takes webhook events");
 
     json_error_t jerr;
     json_t *ev = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!ev)
-        return outcome(in, MR_CH_WEBHOOK,
-                       mr_error_set(err, MR_EINVAL,
-                                    "the body is not valid JSON: %s "
-                                    "(line %d)", jerr.text, jerr.line));
+        return mr_error_set(err, MR_EINVAL,
+                            "the body is not valid JSON: %s (line %d)",
+                            jerr.text, jerr.line);
     int rc = validate_event(ev, err);
     if (rc != MR_OK) {
         json_decref(ev);
-        return outcome(in, MR_CH_WEBHOOK, rc);
+        return rc;
     }
 
     /* Dedupe on what the provider calls the message; without an id, on
@@ -373,7 +345,7 @@ int mr_intake_accept_event(struct mr_intake *in, const char *json, size_t len,
         res->njobs = 1;
         notify(in);
     }
-    return outcome(in, MR_CH_WEBHOOK, rc);
+    return rc;
 }
 
 /* Where the header block ends: after the first empty line, or the whole

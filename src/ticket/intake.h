@@ -10,6 +10,10 @@
  * (250, 202, 204, exit 0). On MR_EIO/MR_EAGAIN the caller answers with a
  * temporary failure (451, 503, exit 75): the sender keeps the message.
  *
+ * Counting offers per channel (received, acked, refused) is the channel's
+ * job, since only it sees refusals that never reach intake (401, 550 at
+ * RCPT); intake counts the duplicates it drops.
+ *
  * Threads: one mr_intake serves all threads; calls are thread-safe.
  * Ownership: the intake borrows cfg, store, blob and metrics, which must
  * outlive it.
