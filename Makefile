@@ -6,7 +6,8 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 SAMPLE ?= tests/data/mime/welcome.eml
 
-.PHONY: all build asan run test test-fast bench bench-parse fuzz fuzz-smoke clean
+.PHONY: all build asan run test test-fast bench bench-parse bench-ingest fuzz \
+        fuzz-smoke clean
 
 all: build
 
@@ -60,11 +61,17 @@ fuzz:
 fuzz-smoke:
 	scripts/fuzz.sh 60
 
-bench: bench-parse
+bench: bench-parse bench-ingest
 
 bench-parse: build
 	@scripts/deps.sh --bench
 	/usr/bin/python3 bench/parse_bench.py --build $(BUILD)
+
+# SMTP load (bench/smtp_load.c) against `mailroom serve`; see
+# docs/benchmarks.md. Options: make bench-ingest INGEST_ARGS="--count 20000"
+bench-ingest: build
+	@scripts/deps.sh --bench
+	/usr/bin/python3 bench/ingest_bench.py --build $(BUILD) $(INGEST_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

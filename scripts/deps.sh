@@ -13,7 +13,7 @@ build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev libsqlite3-dev
             libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev)
 test_pkgs=(libcmocka-dev libgmime-3.0-dev clang libclang-rt-14-dev python3
            python3-pytest swaks curl openssl)
-bench_pkgs=(nodejs npm)
+bench_pkgs=(nodejs npm strace)
 
 want=("${build_pkgs[@]}")
 for arg in "$@"; do
