@@ -11,7 +11,9 @@
  */
 #include "ticket/worker.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -568,6 +570,64 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Jobs leased by a worker of this host whose process is gone (kill -9, a
+ * crash, a power cut) go back to the queue now rather than when their
+ * lease runs out, minutes later. The attempt counts: a message that
+ * crashes the process is dead-lettered after max_attempts instead of
+ * crashing it forever. A pid reused by another process only delays the
+ * job until its lease expires. */
+static void reclaim_orphans(const struct mr_worker_deps *d, const char *host)
+{
+    size_t hlen = strlen(host);
+    int64_t after = 0;
+    int reclaimed = 0;
+    int max = d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
+                                               : 8;
+    for (int page = 0; page < 10000; page++) {
+        struct mr_job *jobs = NULL;
+        size_t n = 0;
+        struct mr_error err = {0};
+        if (mr_store_list_jobs(d->store, MR_JOB_LEASED, after, 200, &jobs, &n,
+                               &err) != MR_OK) {
+            mr_log_kv(d->log, MR_LOG_WARN, "worker",
+                      "cannot list leased jobs; they return when their "
+                      "lease expires", "error", err.msg, NULL);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const struct mr_job *j = &jobs[i];
+            after = j->id;
+            const char *w = j->worker;
+            if (!w || strncmp(w, host, hlen) != 0 || w[hlen] != ':')
+                continue;
+            char *end = NULL;
+            long pid = strtol(w + hlen + 1, &end, 10);
+            if (!end || *end != ':' || pid <= 0)
+                continue;
+            if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
+                                          errno != ESRCH))
+                continue;
+            char why[160];
+            snprintf(why, sizeof why, "the worker %s died holding the job",
+                     w);
+            int64_t retry_at = j->attempts >= max ? -1 : now_ms();
+            if (mr_store_fail_job(d->store, j->id, w, why, retry_at, &err) ==
+                MR_OK)
+                reclaimed++;
+        }
+        mr_job_list_free(jobs, n);
+        if (n < 200)
+            break;
+    }
+    if (reclaimed > 0) {
+        char count[16];
+        snprintf(count, sizeof count, "%d", reclaimed);
+        mr_log_kv(d->log, MR_LOG_WARN, "worker",
+                  "jobs of a dead process back in the queue", "jobs", count,
+                  NULL);
+    }
+}
+
 int mr_workers_start(const struct mr_worker_deps *deps,
                      struct mr_workers **out, struct mr_error *err)
 {
@@ -583,10 +643,14 @@ int mr_workers_start(const struct mr_worker_deps *deps,
     p->threads = mr_xcalloc((size_t)n, sizeof *p->threads);
     char host[64] = "local";
     gethostname(host, sizeof host - 1);
+    /* Worker names are "host:pid:n", which is what lets a restarted
+     * server recognise the jobs its dead predecessor held. */
+    host[24] = '\0';
+    reclaim_orphans(deps, host);
     for (int i = 0; i < n; i++) {
         struct worker_thread *t = &p->threads[i];
         t->pool = p;
-        snprintf(t->name, sizeof t->name, "%.24s:%d:%d", host, (int)getpid(),
+        snprintf(t->name, sizeof t->name, "%s:%d:%d", host, (int)getpid(),
                  i);
         int e = pthread_create(&t->tid, NULL, worker_main, t);
         if (e != 0) {
