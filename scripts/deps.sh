@@ -24,9 +24,19 @@ for arg in "$@"; do
   esac
 done
 
+# A tool installed outside Debian's packages (a newer Node.js with its own
+# npm, say) counts as present: installing Debian's over it can conflict.
+provided_by_command() {
+  case "$1" in
+    nodejs) command -v node >/dev/null 2>&1 ;;
+    npm) command -v npm >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+
 missing=()
 for p in "${want[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  dpkg -s "$p" >/dev/null 2>&1 || provided_by_command "$p" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
