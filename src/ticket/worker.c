@@ -243,7 +243,8 @@ static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
 
 /* The raw message: parse it, streaming attachments into the blob store. */
 static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
-                   const char *worker, struct mr_error *err)
+                   const char *worker, struct mr_charset_ctx *cs,
+                   struct mr_error *err)
 {
     struct mr_blob_map map = {0};
     int rc = mr_blob_map(d->blob, job->raw_sha256, &map, err);
@@ -254,7 +255,6 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     if (rc != MR_OK)
         return rc;
 
-    struct mr_charset_ctx *cs = mr_charset_ctx_new();
     struct mr_arena *arena = mr_arena_new();
     struct blob_sink sink = {.blob = d->blob};
     struct mr_mime_sink msink = {.ctx = &sink, .data = sink_data};
@@ -313,7 +313,6 @@ out:
     mr_blob_writer_abort(sink.w);
     free(sink.keys);
     mr_arena_free(&arena);
-    mr_charset_ctx_free(&cs);
     mr_blob_unmap(&map);
     return rc;
 }
@@ -463,12 +462,15 @@ static bool permanent(int rc)
     return rc == MR_EINVAL || rc == MR_ELIMIT;
 }
 
-int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
-                      const char *worker, struct mr_error *err)
+/* One job, with the calling thread's charset converters (opening iconv
+ * descriptors per job cost more than parsing a small message). */
+static int run_job(const struct mr_worker_deps *d, const struct mr_job *job,
+                   const char *worker, struct mr_charset_ctx *cs,
+                   struct mr_error *err)
 {
     int rc;
     if (job->raw_sha256)
-        rc = run_raw(d, job, worker, err);
+        rc = run_raw(d, job, worker, cs, err);
     else if (job->channel && strcmp(job->channel, "webhook") == 0)
         rc = run_webhook(d, job, worker, err);
     else
@@ -510,6 +512,15 @@ int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
     return rc;
 }
 
+int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
+                      const char *worker, struct mr_error *err)
+{
+    struct mr_charset_ctx *cs = mr_charset_ctx_new();
+    int rc = run_job(d, job, worker, cs, err);
+    mr_charset_ctx_free(&cs);
+    return rc;
+}
+
 /* ---- the pool --------------------------------------------------------- */
 
 /* Waits up to ms for a wake-up or stop; true when stopping. */
@@ -541,6 +552,7 @@ static void *worker_main(void *arg)
     int64_t lease = (int64_t)(d->cfg->workers.lease_s > 0
                                   ? d->cfg->workers.lease_s
                                   : 300) * 1000;
+    struct mr_charset_ctx *cs = mr_charset_ctx_new();
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stopping;
@@ -564,9 +576,10 @@ static void *worker_main(void *arg)
                 break;
             continue;
         }
-        mr_worker_run_job(d, &job, t->name, &err);
+        run_job(d, &job, t->name, cs, &err);
         mr_job_clear(&job);
     }
+    mr_charset_ctx_free(&cs);
     return NULL;
 }
 
@@ -650,7 +663,7 @@ int mr_workers_start(const struct mr_worker_deps *deps,
     for (int i = 0; i < n; i++) {
         struct worker_thread *t = &p->threads[i];
         t->pool = p;
-        snprintf(t->name, sizeof t->name, "%s:%d:%d", host, (int)getpid(),
+        snprintf(t->name, sizeof t->name, "%.24s:%d:%d", host, (int)getpid(),
                  i);
         int e = pthread_create(&t->tid, NULL, worker_main, t);
         if (e != 0) {
