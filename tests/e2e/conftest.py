@@ -46,7 +46,7 @@ def wait_port(port, timeout=10.0):
 CONFIG = """\
 hostname: mx.e2e.test
 data_dir: {data}
-listen:
+{storage}listen:
   smtp: "127.0.0.1:{smtp}"
   lmtp: "127.0.0.1:{lmtp}"
   http: "127.0.0.1:{http}"
@@ -80,15 +80,18 @@ tenants:
 class Server:
     """One mailroom serve process with its own folder and ports."""
 
-    def __init__(self, tmp, size="1MB", per_ip=20, idle=30, data=None):
+    def __init__(self, tmp, size="1MB", per_ip=20, idle=30, data=None,
+                 blobs=None):
         self.tmp = tmp
         self.data = data or os.path.join(tmp, "data")
+        storage = "storage:\n  blobs: %s\n" % blobs if blobs else ""
         self.smtp = free_port()
         self.lmtp = free_port()
         self.http = free_port()
         self.config = os.path.join(tmp, "mailroom.yaml")
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(data=self.data, smtp=self.smtp,
+            f.write(CONFIG.format(data=self.data, storage=storage,
+                                  smtp=self.smtp,
                                   lmtp=self.lmtp, http=self.http,
                                   certs=CERTS, size=size, per_ip=per_ip,
                                   idle=idle, secret=WEBHOOK_SECRET))
