@@ -50,6 +50,7 @@
 #define DEFAULT_MAX_RCPT 100
 #define DEFAULT_MAX_CONN 100
 #define DEFAULT_MAX_PER_IP 20
+#define STOP_GRACE_MS 10000 /* DATA in progress at shutdown */
 #define DEFAULT_IDLE_S 300
 #define DEFAULT_TOTAL_S 1800
 
@@ -75,6 +76,7 @@ struct mr_smtp_server {
     int port;
     int wake[2]; /* a pipe, written once by mr_smtp_stop, never drained */
     atomic_bool stopping;
+    _Atomic int64_t stop_at; /* when mr_smtp_stop was called, ms */
     pthread_t accept_thread;
     pthread_mutex_t lock;
     struct conn *conns; /* every connection not yet joined */
@@ -168,6 +170,14 @@ static bool wait_input(struct mr_smtp_server *srv, struct conn *c,
         /* Bytes already decrypted by OpenSSL are invisible to poll. */
         if (io->ssl != NULL && SSL_pending(io->ssl) > 0)
             return true;
+        /* A message in progress at shutdown gets a grace period, not the
+         * whole idle timeout: a stalled client must not hold the server's
+         * exit for minutes (systemd would kill it first). */
+        if (*stop_seen) {
+            int64_t grace_end = atomic_load(&srv->stop_at) + STOP_GRACE_MS;
+            if (grace_end < deadline)
+                deadline = grace_end;
+        }
         int64_t left = deadline - now_ms();
         if (left <= 0) {
             mr__smtp_session_close_reply(s, true, "session time limit", out);
@@ -595,6 +605,7 @@ int mr_smtp_start(const struct mr_smtp_options *opt,
     srv->wake[0] = srv->wake[1] = -1;
     pthread_mutex_init(&srv->lock, NULL);
     atomic_init(&srv->stopping, false);
+    atomic_init(&srv->stop_at, 0);
     srv->handler = *handler;
     srv->hostname = opt->hostname != NULL
                         ? mr_xstrndup(opt->hostname, strlen(opt->hostname))
@@ -652,6 +663,7 @@ void mr_smtp_stop(struct mr_smtp_server *srv)
 {
     if (srv == NULL)
         return;
+    atomic_store(&srv->stop_at, now_ms());
     atomic_store(&srv->stopping, true);
     /* Never drained: every poll on wake[0] sees it from now on. */
     while (write(srv->wake[1], "x", 1) < 0 && errno == EINTR)
