@@ -331,18 +331,25 @@ int mr_blob_writer_begin(struct mr_blob *b, uint64_t max_size,
     return 0;
 }
 
-static int write_all(struct mr_blob_writer *w, const char *p, size_t n,
-                     struct mr_error *err)
+static int write_fd(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t k = write(w->fd, p, n);
+        ssize_t k = write(fd, p, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return sys_error(err, errno, "write", w->b, w->name);
+            return -1;
         p += k;
         n -= (size_t)k;
     }
+    return 0;
+}
+
+static int write_all(struct mr_blob_writer *w, const char *p, size_t n,
+                     struct mr_error *err)
+{
+    if (write_fd(w->fd, p, n) != 0)
+        return sys_error(err, errno, "write", w->b, w->name);
     return 0;
 }
 
@@ -508,20 +515,6 @@ static int put_streamed(struct mr_blob *b, const void *p, size_t n,
         return rc;
     }
     return mr_blob_writer_commit(w, key, err);
-}
-
-static int write_fd(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
 }
 
 int mr_blob_put(struct mr_blob *b, const void *p, size_t n,

@@ -175,27 +175,30 @@ int mr_cli_dlq(int argc, char **argv)
     const char *arg = NULL;
     bool all = false;
     int limit = 100;
+    const char *limit_arg = NULL;
+    const struct mr_cli_opt opts[] = {{"--limit", &limit_arg}};
     for (int i = 2; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia);
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts, 1);
         if (r < 0)
             return MR_EXIT_USAGE;
         if (r > 0)
             continue;
         if (strcmp(argv[i], "--all") == 0) {
             all = true;
-        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            long v = strtol(argv[++i], &end, 10);
-            limit = (int)v;
-            if (*end || v < 1 || v > 100000) {
-                fputs("mailroom dlq: --limit takes 1..100000\n", stderr);
-                return MR_EXIT_USAGE;
-            }
         } else if (!arg && argv[i][0] != '-') {
             arg = argv[i];
         } else {
             fprintf(stderr, "mailroom dlq: unexpected '%s'\n", argv[i]);
             usage();
+            return MR_EXIT_USAGE;
+        }
+    }
+    if (limit_arg) {
+        char *end = NULL;
+        long v = strtol(limit_arg, &end, 10);
+        limit = (int)v;
+        if (*end || v < 1 || v > 100000) {
+            fputs("mailroom dlq: --limit takes 1..100000\n", stderr);
             return MR_EXIT_USAGE;
         }
     }

@@ -75,24 +75,22 @@ int mr_cli_ingest(int argc, char **argv)
     size_t nrcpt = 0;
     int status = MR_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia);
+        const char *one = NULL;
+        const struct mr_cli_opt opts[] = {{"--from", &from}, {"--rcpt", &one}};
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts, 2);
         if (r < 0)
             goto out;
-        if (r > 0)
-            continue;
-        if ((strcmp(argv[i], "--rcpt") == 0 || strcmp(argv[i], "--from") == 0) &&
-            i + 1 < argc) {
-            if (argv[i][2] == 'f') {
-                from = argv[++i];
-            } else if (nrcpt == MAX_RCPT) {
+        if (r > 0 && one) {
+            /* --rcpt repeats: each one is collected. */
+            if (nrcpt == MAX_RCPT) {
                 fprintf(stderr, "mailroom ingest: more than %d --rcpt\n",
                         MAX_RCPT);
                 goto out;
-            } else {
-                rcpt[nrcpt++] = argv[++i];
             }
-            continue;
+            rcpt[nrcpt++] = one;
         }
+        if (r > 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0) {
             usage();
             status = MR_EXIT_OK;

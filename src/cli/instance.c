@@ -11,35 +11,38 @@
 
 #include "cli/cli.h"
 
-int mr_instance_opt(int argc, char **argv, int *i, struct mr_instance_args *a)
+/* Matches arg against name as "--name" (value in the next argument) or
+ * "--name=value". */
+static int take(int argc, char **argv, int *i, const char *name,
+                const char **slot)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-    } opts[] = {
-        {"--config", offsetof(struct mr_instance_args, config)},
-        {"--data", offsetof(struct mr_instance_args, data)},
-    };
     const char *arg = argv[*i];
-    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-        size_t n = strlen(opts[k].name);
-        if (strncmp(arg, opts[k].name, n) != 0)
-            continue;
-        const char **slot = (const char **)((char *)a + opts[k].off);
-        if (arg[n] == '=') {
-            *slot = arg + n + 1;
-            return 1;
-        }
-        if (arg[n] != '\0')
-            continue;
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "mailroom: %s needs a value\n", opts[k].name);
-            return -1;
-        }
-        *slot = argv[++*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *slot = arg + n + 1;
         return 1;
     }
-    return 0;
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mailroom: %s needs a value\n", name);
+        return -1;
+    }
+    *slot = argv[++*i];
+    return 1;
+}
+
+int mr_instance_opt(int argc, char **argv, int *i, struct mr_instance_args *a,
+                    const struct mr_cli_opt *extra, size_t nextra)
+{
+    int r = take(argc, argv, i, "--config", &a->config);
+    if (r == 0)
+        r = take(argc, argv, i, "--data", &a->data);
+    for (size_t k = 0; r == 0 && k < nextra; k++)
+        r = take(argc, argv, i, extra[k].name, extra[k].value);
+    return r;
 }
 
 /* mkdir -p for one level below an existing parent is all a data folder

@@ -21,11 +21,18 @@ struct mr_instance_args {
     const char *data;   /* --data DIR or NULL */
 };
 
-/* If argv[*i] is --data/--config (as "--data DIR" or "--data=DIR"), stores
- * it, advances *i past its value and returns 1; 0 when argv[*i] is
- * something else; -1 (message printed) when the value is missing. */
-int mr_instance_opt(int argc, char **argv, int *i,
-                    struct mr_instance_args *a);
+/* A command's own option that takes a value ("--tenant T"). */
+struct mr_cli_opt {
+    const char *name;
+    const char **value;
+};
+
+/* If argv[*i] is --data, --config or one of extra[0..nextra) (as "--name
+ * VALUE" or "--name=VALUE"), stores the value, advances *i past it and
+ * returns 1; 0 when argv[*i] is something else; -1 (message printed) when
+ * the value is missing. */
+int mr_instance_opt(int argc, char **argv, int *i, struct mr_instance_args *a,
+                    const struct mr_cli_opt *extra, size_t nextra);
 
 enum {
     MR_INSTANCE_STORE = 1 << 0,

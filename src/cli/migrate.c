@@ -15,7 +15,7 @@ int mr_cli_migrate(int argc, char **argv)
     struct mr_instance_args ia = {0};
     bool status_only = false;
     for (int i = 1; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia);
+        int r = mr_instance_opt(argc, argv, &i, &ia, NULL, 0);
         if (r < 0)
             return MR_EXIT_USAGE;
         if (r > 0)

@@ -128,27 +128,19 @@ int mr_cli_serve(int argc, char **argv)
 {
     struct mr_instance_args ia = {0};
     const char *smtp = NULL, *lmtp = NULL, *http = NULL;
+    const struct mr_cli_opt opts[] = {
+        {"--smtp", &smtp}, {"--lmtp", &lmtp}, {"--http", &http}};
     for (int i = 1; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia);
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts, 3);
         if (r < 0)
             return MR_EXIT_USAGE;
         if (r > 0)
             continue;
-        const char **slot = NULL;
-        if (strcmp(argv[i], "--smtp") == 0)
-            slot = &smtp;
-        else if (strcmp(argv[i], "--lmtp") == 0)
-            slot = &lmtp;
-        else if (strcmp(argv[i], "--http") == 0)
-            slot = &http;
-        if (!slot || i + 1 >= argc) {
-            if (strcmp(argv[i], "--help") != 0)
-                fprintf(stderr, "mailroom serve: unexpected '%s'\n", argv[i]);
-            usage();
-            return strcmp(argv[i], "--help") == 0 ? MR_EXIT_OK
-                                                  : MR_EXIT_USAGE;
-        }
-        *slot = argv[++i];
+        bool help = strcmp(argv[i], "--help") == 0;
+        if (!help)
+            fprintf(stderr, "mailroom serve: unexpected '%s'\n", argv[i]);
+        usage();
+        return help ? MR_EXIT_OK : MR_EXIT_USAGE;
     }
 
     /* Signals are taken by sigwait below; every thread started from here

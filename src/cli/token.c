@@ -135,22 +135,15 @@ int mr_cli_token(int argc, char **argv)
     const char *sub = argv[1];
     struct mr_instance_args ia = {0};
     const char *tenant = NULL, *role = NULL, *label = NULL, *id = NULL;
+    const struct mr_cli_opt opts[] = {
+        {"--tenant", &tenant}, {"--role", &role}, {"--label", &label}};
     for (int i = 2; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia);
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts, 3);
         if (r < 0)
             return MR_EXIT_USAGE;
         if (r > 0)
             continue;
-        const char **slot = NULL;
-        if (strcmp(argv[i], "--tenant") == 0)
-            slot = &tenant;
-        else if (strcmp(argv[i], "--role") == 0)
-            slot = &role;
-        else if (strcmp(argv[i], "--label") == 0)
-            slot = &label;
-        if (slot && i + 1 < argc) {
-            *slot = argv[++i];
-        } else if (!slot && argv[i][0] != '-' && !id) {
+        if (argv[i][0] != '-' && !id) {
             id = argv[i];
         } else {
             fprintf(stderr, "mailroom token: unexpected '%s'\n", argv[i]);
