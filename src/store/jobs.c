@@ -332,7 +332,8 @@ int mr_store_claim_job(struct mr_store *st, const char *worker, int64_t now,
     if (id == 0)
         return mr_error_set(err, MR_ENOTFOUND, "no job to claim");
     struct claim_arg a = {worker, now, lease_ms, out};
-    rc = mr__store_write(st, op_claim, &a, err);
+    /* A claim lost in a power cut only makes the job claimable again. */
+    rc = mr__store_write_lazy(st, op_claim, &a, err);
     if (rc < 0)
         mr_job_clear(out);
     return rc;

@@ -234,12 +234,31 @@ static void fail_batch(struct mr__wreq **b, size_t n, const char *why)
     }
 }
 
+/* FULL syncs the WAL at every commit; NORMAL leaves it to the next FULL
+ * commit (or checkpoint), which then makes the earlier frames durable too.
+ * Changed only between transactions. */
+static void set_sync(struct mr__conn *c, bool lazy)
+{
+    if (c->lazy_sync == lazy)
+        return;
+    if (sqlite3_exec(c->db, lazy ? "PRAGMA synchronous = NORMAL"
+                                 : "PRAGMA synchronous = FULL",
+                     NULL, NULL, NULL) == SQLITE_OK)
+        c->lazy_sync = lazy;
+}
+
 static void run_batch(struct mr_store *st, struct mr__wreq **b, size_t n)
 {
     struct mr__conn *c = &st->wconn;
     struct mr_error terr = {0};
-    for (size_t i = 0; i < n; i++)
+    bool lazy = true;
+    for (size_t i = 0; i < n; i++) {
         b[i]->rc = 0;
+        lazy &= b[i]->lazy;
+    }
+    /* Idle workers' claims alone never cost an fsync; one durable request
+     * makes the whole batch durable. */
+    set_sync(c, lazy);
     if (exec_cached(c, SQL_BEGIN, "cannot begin a transaction", &terr) < 0) {
         fail_batch(b, n, terr.msg);
         return;
@@ -352,10 +371,10 @@ static void enqueue_locked(struct mr_store *st, struct mr__wreq *r)
     pthread_cond_signal(&st->wcond);
 }
 
-int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
-                    struct mr_error *err)
+static int write_req(struct mr_store *st, mr__write_op op, void *arg,
+                     bool lazy, struct mr_error *err)
 {
-    struct mr__wreq r = {.op = op, .arg = arg};
+    struct mr__wreq r = {.op = op, .arg = arg, .lazy = lazy};
     pthread_cond_init(&r.cond, NULL);
     pthread_mutex_lock(&st->wmu);
     if (st->stopping || !st->writer_running) {
@@ -373,6 +392,18 @@ int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
     return r.rc;
 }
 
+int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
+                    struct mr_error *err)
+{
+    return write_req(st, op, arg, false, err);
+}
+
+int mr__store_write_lazy(struct mr_store *st, mr__write_op op, void *arg,
+                         struct mr_error *err)
+{
+    return write_req(st, op, arg, true, err);
+}
+
 void mr__store_post(struct mr_store *st, mr__write_op op, void *arg,
                     void (*free_arg)(void *arg))
 {
@@ -380,6 +411,7 @@ void mr__store_post(struct mr_store *st, mr__write_op op, void *arg,
     r->op = op;
     r->arg = arg;
     r->detached = true;
+    r->lazy = true; /* nobody waits for it; its loss costs nothing */
     r->free_arg = free_arg;
     pthread_mutex_lock(&st->wmu);
     if (st->stopping || !st->writer_running) {

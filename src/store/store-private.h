@@ -34,6 +34,7 @@
 
 struct mr__conn {
     sqlite3 *db;
+    bool lazy_sync; /* writer: PRAGMA synchronous is NORMAL, not FULL */
     size_t nstmt;
     struct {
         const char *sql; /* the key: the address of a static SQL text */
@@ -57,6 +58,9 @@ struct mr__wreq {
     /* Fire and forget: nobody waits; the writer frees the request and, with
      * free_arg, its argument. */
     bool detached;
+    /* Losing it in a power cut costs nothing (a claim: the job is simply
+     * claimable again), so a batch of only such requests skips the fsync. */
+    bool lazy;
     void (*free_arg)(void *arg);
     pthread_cond_t cond; /* the waiting caller's; unused when detached */
     struct mr__wreq *next;
@@ -101,6 +105,11 @@ int64_t mr__store_now_ms(void);
 /* Runs op through the writer and waits for its transaction to commit. */
 int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
                     struct mr_error *err);
+/* The same for a change whose loss in a power cut is harmless (see
+ * mr__wreq.lazy): it commits, but is synced only with the next durable
+ * commit. A crash of the process alone loses nothing (WAL). */
+int mr__store_write_lazy(struct mr_store *st, mr__write_op op, void *arg,
+                         struct mr_error *err);
 /* Queues op without waiting (work whose loss costs nothing, such as a
  * token's last_used_at). The writer frees arg with free_arg (may be NULL).
  * Dropped, and arg freed, when the store is closing. */
