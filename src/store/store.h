@@ -183,6 +183,18 @@ struct mr_message_rec {
     int64_t date;               /* the Date header, or 0 */
     const struct mr_attachment_rec *attachments;
     size_t nattachments;
+
+    /* Threading (src/ticket/thread.h) reads these. */
+    const char *const *references;  /* oldest first */
+    size_t nreferences;
+    const char *const *recipients;  /* envelope rcpt + To + Cc, lower-case */
+    size_t nrecipients;
+    const char *const *copied;      /* To + Cc: participants of a new or
+                                       verified thread */
+    size_t ncopied;
+    int auto_kind;                  /* enum mr_auto_kind */
+    const char *auto_json;          /* the event's `auto` object, or NULL */
+    const char *bounce_original_id; /* bounces: the reported Message-ID */
 };
 
 struct mr_deliver_result {
@@ -190,12 +202,18 @@ struct mr_deliver_result {
     int64_t message_row;   /* the messages row id */
     bool duplicate;        /* message_id was stored already: nothing new */
     bool new_ticket;
+    char threaded_by[16];  /* mr_thread_by_name() of the decision */
+    bool unverified;
+    bool reopened;
 };
 
-/* In ONE transaction: unless (tenant, message_id) exists (then duplicate,
- * nothing written but the job), a new ticket (until threading lands every
- * message opens its own), the message, its attachment rows, the outbox
- * events (email.received, ticket.created, message.added) and the job DONE.
+/* In ONE transaction, on the writer (so racing replies cannot both open a
+ * ticket): the threading decision (src/ticket/thread.h) with lookups on
+ * that transaction; unless it is a duplicate (then nothing is written but
+ * the job), a new or updated ticket (participants, reopen, link), the
+ * message with threaded_by, its attachment rows, thread_refs for its own
+ * id and every id it references, the outbox events (email.received,
+ * ticket.created or ticket.updated, message.added) and the job DONE.
  * job_id may be 0 (no job). */
 int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
                              const char *worker,
@@ -203,11 +221,28 @@ int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
                              struct mr_deliver_result *res,
                              struct mr_error *err);
 
+struct mr_attachment_view {
+    int64_t id;
+    char *filename;
+    char *content_type;
+    int64_t size;
+    char *sha256;
+    char *scan;        /* pending, clean, infected, error; NULL: not scanned */
+};
+
 struct mr_message_view {
     int64_t id;
     int64_t ticket_id;
     char *message_id;
     char *direction;   /* "inbound" */
+    char *kind;        /* "message", or "delivery_failure" for a bounce */
+    char *threaded_by; /* new, duplicate, token, in_reply_to, ... */
+    char *thread_detail;
+    bool unverified;   /* joined by headers; sender not a participant */
+    char *auto_json;   /* {kind, reason, ...} or NULL */
+    char *inbox;       /* inbox name it arrived at, or NULL */
+    struct mr_attachment_view *attachments;
+    size_t nattachments;
     char *from_email;
     char *from_name;
     char *subject;
@@ -228,7 +263,9 @@ struct mr_ticket_view {
     char *queue;       /* NULL when none */
     char *assignee;    /* NULL when none */
     char *tags_json;   /* JSON array text, "[]" when none */
+    char *applied_rules_json; /* JSON array text, "[]" when none */
     char *requester;
+    int64_t linked_ticket_id; /* a closed ticket this one follows, or 0 */
     int64_t message_count;
     int64_t created_at;
     int64_t updated_at;
@@ -238,11 +275,21 @@ struct mr_ticket_view {
 void mr_ticket_view_clear(struct mr_ticket_view *t);
 void mr_ticket_list_free(struct mr_ticket_view *t, size_t n);
 
-/* Tickets of one tenant, newest updated first. cursor: NULL for the first
- * page, else the opaque string a previous call put in *next_cursor (owned
- * by the caller, free()). *next_cursor is NULL on the last page. A cursor
- * that does not parse: MR_EINVAL. */
+/* Optional filters of a ticket listing; NULL fields match everything. */
+struct mr_ticket_filter {
+    const char *status;
+    const char *queue;
+    const char *priority;
+    const char *requester;
+};
+
+/* Tickets of one tenant, newest updated first, matching filter (may be
+ * NULL). cursor: NULL for the first page, else the opaque string a
+ * previous call put in *next_cursor (owned by the caller, free()).
+ * *next_cursor is NULL on the last page. A cursor that does not parse:
+ * MR_EINVAL. */
 int mr_store_list_tickets(struct mr_store *st, const char *tenant,
+                          const struct mr_ticket_filter *filter,
                           const char *cursor, int limit,
                           struct mr_ticket_view **tickets, size_t *n,
                           char **next_cursor, struct mr_error *err);
@@ -250,6 +297,22 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
  * in another tenant. */
 int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
                         struct mr_ticket_view *out, struct mr_error *err);
+/* The same by the per-tenant number (#1042). */
+int mr_store_get_ticket_by_number(struct mr_store *st, const char *tenant,
+                                  int64_t number, struct mr_ticket_view *out,
+                                  struct mr_error *err);
+/* One message (for its raw bytes: raw_sha256). MR_ENOTFOUND when missing
+ * or in another tenant. */
+int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_message_view *out, struct mr_error *err);
+void mr_message_view_clear(struct mr_message_view *m);
+
+/* The installation's secret for ticket tokens (made at the first
+ * migration, random, never leaves the database but through this). */
+#define MR_STORE_SECRET_LEN 32
+int mr_store_thread_secret(struct mr_store *st,
+                           unsigned char out[MR_STORE_SECRET_LEN],
+                           struct mr_error *err);
 
 /* ---- tokens ------------------------------------------------------------ */
 
