@@ -91,6 +91,7 @@ struct opts {
     double io_timeout_s;
     const char *acked_path;
     bool lmtp;
+    long reply_pct; /* share of messages that answer an earlier one */
 };
 
 /* What all threads share: read-only after start, except the atomics. */
@@ -363,16 +364,16 @@ static void paragraph(struct worker *w, const char *prefix, unsigned nwords)
 }
 
 /* Builds message number w->seq into w->msg, wire-ready, ending in the
- * final dot. About one message in three answers the previous one of its
- * connection (In-Reply-To, References, "Re:" and a quote), so that the
+ * final dot. --reply-percent of the messages (a third by default) answer
+ * the previous one of their connection (In-Reply-To, References, "Re:" and a quote), so that the
  * threading step has conversations to follow; one in ten has a body line
  * starting with a dot, so that dot-stuffing is exercised. */
 static void build_message(struct worker *w)
 {
     const struct opts *o = w->sh->o;
     long target = o->size * (80 + (long)rnd_below(w, 41)) / 100;
-    bool reply =
-        w->thread_mid[0] != '\0' && w->thread_len < 6 && rnd_below(w, 3) == 0;
+    bool reply = w->thread_mid[0] != '\0' && w->thread_len < 30 &&
+                 (long)rnd_below(w, 100) < o->reply_pct;
 
     w->msg.len = 0;
     snprintf(w->mid, sizeof w->mid, "load-%" PRIu64 "-%d-%ld@" ID_DOMAIN,
@@ -998,11 +999,12 @@ static void usage(FILE *f)
     fputs("usage: smtp_load --host HOST --port PORT [--connections N]\n"
           "                 [--count TOTAL] [--size BYTES] [--rcpt ADDR]...\n"
           "                 [--seed N] [--timeout-s S] [--io-timeout-s S]\n"
-          "                 [--acked FILE] [--lmtp]\n"
+          "                 [--acked FILE] [--lmtp] [--reply-percent P]\n"
           "Sends TOTAL messages (default 5000) over N connections (8) with\n"
           "ESMTP pipelining; prints a JSON summary. Defaults: --size 3000,\n"
           "--rcpt support@example.com, --timeout-s 120, --io-timeout-s 30,\n"
-          "--seed from the clock.\n",
+          "--seed from the clock, --reply-percent 33 (messages that answer\n"
+          "the previous one of their connection).\n",
           f);
 }
 
@@ -1078,6 +1080,7 @@ int main(int argc, char **argv)
         .size = 3000,
         .timeout_s = 120,
         .io_timeout_s = 30,
+        .reply_pct = 33,
     };
     bool seeded = false;
     static const struct option longopts[] = {
@@ -1092,6 +1095,7 @@ int main(int argc, char **argv)
         {"io-timeout-s", required_argument, NULL, 'i'},
         {"acked", required_argument, NULL, 'a'},
         {"lmtp", no_argument, NULL, 'l'},
+        {"reply-percent", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -1112,6 +1116,10 @@ int main(int argc, char **argv)
             break;
         case 's':
             if (parse_long(optarg, MIN_SIZE, MAX_SIZE, &o.size) < 0)
+                goto bad;
+            break;
+        case 'R':
+            if (parse_long(optarg, 0, 100, &o.reply_pct) < 0)
                 goto bad;
             break;
         case 'r':
@@ -1241,6 +1249,7 @@ int main(int argc, char **argv)
     printf("  \"connections\": %d,\n  \"count\": %ld,\n  \"size\": %ld,\n",
            started, o.count, o.size);
     printf("  \"seed\": %" PRIu64 ",\n", o.seed);
+    printf("  \"reply_percent\": %ld,\n", o.reply_pct);
     printf("  \"sent\": %ld,\n  \"acked\": %ld,\n  \"tempfail\": %ld,\n"
            "  \"rejected\": %ld,\n  \"unanswered\": %ld,\n"
            "  \"errors\": %ld,\n  \"connect_errors\": %ld,\n"

@@ -217,7 +217,8 @@ void mr__http_list_tickets(const struct mr__http_ctx *ctx,
     size_t n = 0;
     char *next = NULL;
     int rc = mr_store_list_tickets(ctx->deps.store, req->principal.tenant,
-                                   cursor, limit, &tickets, &n, &next, &err);
+                                   NULL, cursor, limit, &tickets, &n, &next,
+                                   &err);
     if (rc == MR_EINVAL) {
         mr__http_problem(resp, 400, "cursor is not one this API gave out");
         return;

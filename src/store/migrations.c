@@ -148,8 +148,43 @@ static const char MIGRATION_1[] =
     ");"
     "CREATE INDEX tokens_tenant ON tokens (tenant, id);";
 
+/* Threading (issue 4): participants, the normalized subject for the
+ * subject fallback, what threading decided per message, the auto-reply /
+ * bounce classification, links from a closed ticket's successor, and the
+ * installation's random secret for ticket tokens. */
+static const char MIGRATION_2[] =
+    "ALTER TABLE tickets ADD COLUMN subject_norm TEXT;"
+    "ALTER TABLE tickets ADD COLUMN linked_ticket_id INTEGER;"
+    "UPDATE tickets SET subject_norm = lower(trim(coalesce(subject, '')));"
+    "CREATE INDEX tickets_subject ON tickets"
+    "  (tenant, requester, subject_norm, updated_at);"
+    "CREATE INDEX tickets_number ON tickets (tenant, number);"
+    "CREATE TABLE ticket_participants ("
+    "  tenant    TEXT NOT NULL,"
+    "  ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+    "  address   TEXT NOT NULL,"
+    "  role      TEXT NOT NULL CHECK (role IN ('requester', 'cc')),"
+    "  PRIMARY KEY (ticket_id, address)"
+    ");"
+    "INSERT OR IGNORE INTO ticket_participants (tenant, ticket_id, address,"
+    "  role) SELECT tenant, id, requester, 'requester' FROM tickets"
+    "  WHERE requester IS NOT NULL;"
+    "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';"
+    "ALTER TABLE messages ADD COLUMN threaded_by TEXT NOT NULL DEFAULT 'new';"
+    "ALTER TABLE messages ADD COLUMN thread_detail TEXT;"
+    "ALTER TABLE messages ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN auto_json TEXT;"
+    "ALTER TABLE attachments ADD COLUMN scan TEXT;"
+    "CREATE TABLE settings ("
+    "  key   TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL"
+    ");"
+    "INSERT INTO settings (key, value) VALUES ('thread_secret',"
+    "  randomblob(32));";
+
 static const char *const migrations[] = {
     MIGRATION_1,
+    MIGRATION_2,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

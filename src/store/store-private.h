@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "ticket/thread.h"
 
 /* Distinct SQL texts one connection may cache; the store has about forty. */
 #define MR__STMT_CACHE 96
@@ -97,6 +98,17 @@ struct mr_store {
     int *rfree;
     int nfree;
 };
+
+/* ---- thread_lookup.c: threading inside the delivering transaction -------- */
+
+int mr__thread_secret(struct mr__conn *c, unsigned char *out, size_t cap,
+                      size_t *len, struct mr_error *err);
+/* mr_thread_decide with lookups on c (the writer, inside its transaction). */
+int mr__thread_decide_in_tx(struct mr__conn *c,
+                            const struct mr_thread_msg *msg,
+                            int64_t window_ms,
+                            struct mr_thread_decision *out,
+                            struct mr_error *err);
 
 /* ---- sqlite.c: connections, writer, read pool ---------------------------- */
 

@@ -39,13 +39,24 @@ static const char SQL_NEXT_NUMBER[] =
     "SELECT coalesce(max(number), 0) + 1 FROM tickets WHERE tenant = ?1";
 static const char SQL_INSERT_TICKET[] =
     "INSERT INTO tickets (tenant, number, external_id, requester, subject,"
-    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+    " subject_norm, linked_ticket_id, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+static const char SQL_TOUCH_TICKET[] =
+    "UPDATE tickets SET updated_at = max(updated_at, ?2),"
+    " status = CASE WHEN ?3 AND status = 'solved' THEN 'open' ELSE status END,"
+    " solved_at = CASE WHEN ?3 AND status = 'solved' THEN NULL"
+    "   ELSE solved_at END"
+    " WHERE id = ?1";
+static const char SQL_ADD_PARTICIPANT[] =
+    "INSERT OR IGNORE INTO ticket_participants (tenant, ticket_id, address,"
+    " role) VALUES (?1, ?2, ?3, ?4)";
 static const char SQL_INSERT_MESSAGE[] =
     "INSERT INTO messages (tenant, ticket_id, message_id, message_id_derived,"
     " in_reply_to, direction, channel, inbox, from_email, from_name, subject,"
-    " body_text, body_html, event_json, raw_blob, date, received_at)"
+    " body_text, body_html, event_json, raw_blob, date, received_at, kind,"
+    " threaded_by, thread_detail, unverified, auto_json)"
     " VALUES (?1, ?2, ?3, ?4, ?5, 'inbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16)";
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 static const char SQL_INSERT_ATTACHMENT[] =
     "INSERT INTO attachments (tenant, message_row, filename, safe_filename,"
     " content_type, disposition, content_id, size, sha256)"
@@ -62,22 +73,40 @@ static const char SQL_INSERT_EVENT[] =
 #define TICKET_COLS                                                            \
     "t.id, t.number, t.tenant, t.subject, t.status, t.priority, t.queue,"      \
     " t.assignee, t.tags, t.requester, t.created_at, t.updated_at,"            \
-    " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id)"
+    " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),"             \
+    " t.applied_rules, t.linked_ticket_id"
+
+/* NULL filter values match everything. */
+#define TICKET_FILTER                                                          \
+    " AND (?5 IS NULL OR t.status = ?5) AND (?6 IS NULL OR t.queue = ?6)"      \
+    " AND (?7 IS NULL OR t.priority = ?7)"                                     \
+    " AND (?8 IS NULL OR t.requester = ?8)"
 
 static const char SQL_LIST_FIRST[] =
-    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1"
+    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1" TICKET_FILTER
     " ORDER BY t.updated_at DESC, t.id DESC LIMIT ?2";
 static const char SQL_LIST_AFTER[] =
-    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1"
+    "SELECT " TICKET_COLS " FROM tickets t WHERE t.tenant = ?1" TICKET_FILTER
     " AND (t.updated_at, t.id) < (?3, ?4)"
     " ORDER BY t.updated_at DESC, t.id DESC LIMIT ?2";
 static const char SQL_GET_TICKET[] =
     "SELECT " TICKET_COLS " FROM tickets t WHERE t.id = ?1 AND t.tenant = ?2";
+static const char SQL_TICKET_ID_BY_NUMBER[] =
+    "SELECT id FROM tickets WHERE number = ?1 AND tenant = ?2";
+
+#define MESSAGE_COLS                                                           \
+    "id, ticket_id, message_id, direction, from_email, from_name,"             \
+    " subject, body_text, body_html, event_json, raw_blob, received_at,"       \
+    " kind, threaded_by, thread_detail, unverified, auto_json, inbox"
+
 static const char SQL_TICKET_MESSAGES[] =
-    "SELECT id, ticket_id, message_id, direction, from_email, from_name,"
-    " subject, body_text, body_html, event_json, raw_blob, received_at"
-    " FROM messages WHERE ticket_id = ?1 AND tenant = ?2"
+    "SELECT " MESSAGE_COLS " FROM messages WHERE ticket_id = ?1 AND tenant = ?2"
     " ORDER BY received_at, id LIMIT ?3";
+static const char SQL_GET_MESSAGE[] =
+    "SELECT " MESSAGE_COLS " FROM messages WHERE id = ?1 AND tenant = ?2";
+static const char SQL_MESSAGE_ATTACHMENTS[] =
+    "SELECT id, filename, content_type, size, sha256, scan FROM attachments"
+    " WHERE message_row = ?1 ORDER BY id LIMIT 10000";
 static const char SQL_READ_BEGIN[] = "BEGIN";
 static const char SQL_READ_END[] = "COMMIT";
 static const char SQL_STATS[] =
@@ -124,8 +153,8 @@ static int find_message(struct mr__conn *c, const struct mr_message_rec *m,
 }
 
 static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
-                      int64_t now, int64_t *ticket_id, int64_t *number,
-                      struct mr_error *err)
+                      int64_t now, int64_t linked, int64_t *ticket_id,
+                      int64_t *number, struct mr_error *err)
 {
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_NEXT_NUMBER, &s, err);
@@ -147,14 +176,22 @@ static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
     bind_str(s, 3, m->message_id);
     bind_str(s, 4, m->from_email);
     bind_str(s, 5, m->subject);
-    sqlite3_bind_int64(s, 6, now);
+    char norm[1024];
+    mr_thread_normalize_subject(m->subject ? m->subject : "", norm,
+                                sizeof norm);
+    sqlite3_bind_text(s, 6, norm, -1, SQLITE_TRANSIENT);
+    if (linked > 0)
+        sqlite3_bind_int64(s, 7, linked);
+    sqlite3_bind_int64(s, 8, now);
     rc = mr__stmt_exec(c, s, "cannot create the ticket", err);
     *ticket_id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
 static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
-                          int64_t ticket_id, int64_t *row, struct mr_error *err)
+                          int64_t ticket_id,
+                          const struct mr_thread_decision *d, int64_t *row,
+                          struct mr_error *err)
 {
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_INSERT_MESSAGE, &s, err);
@@ -177,6 +214,12 @@ static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
     if (m->date != 0)
         sqlite3_bind_int64(s, 15, m->date);
     sqlite3_bind_int64(s, 16, m->received_at);
+    bind_str(s, 17, d->delivery_failure ? "delivery_failure" : "message");
+    bind_str(s, 18, mr_thread_by_name(d->by));
+    if (d->detail[0])
+        bind_str(s, 19, d->detail);
+    sqlite3_bind_int(s, 20, d->unverified ? 1 : 0);
+    bind_str(s, 21, m->auto_json);
     rc = mr__stmt_exec(c, s, "cannot store the message", err);
     *row = sqlite3_last_insert_rowid(c->db);
     return rc;
@@ -208,17 +251,102 @@ static int insert_attachments(struct mr__conn *c,
     return 0;
 }
 
-static int insert_ref(struct mr__conn *c, const struct mr_message_rec *m,
+static int insert_ref(struct mr__conn *c, const char *tenant, const char *id,
                       int64_t ticket_id, struct mr_error *err)
 {
+    if (id == NULL || *id == '\0')
+        return 0;
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_INSERT_REF, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
-    bind_str(s, 2, m->message_id);
+    bind_str(s, 1, tenant);
+    bind_str(s, 2, id);
     sqlite3_bind_int64(s, 3, ticket_id);
     return mr__stmt_exec(c, s, "cannot store the thread reference", err);
+}
+
+/* Every id the message carries or references points at its ticket, so a
+ * parent arriving after its reply still finds the thread (pitfalls.md 5).
+ * An unverified sender's references are not recorded: a stranger must not
+ * be able to claim ids for a ticket. */
+static int insert_refs(struct mr__conn *c, const struct mr_message_rec *m,
+                       int64_t ticket_id, bool unverified,
+                       struct mr_error *err)
+{
+    int rc = insert_ref(c, m->tenant, m->message_id, ticket_id, err);
+    if (unverified)
+        return rc;
+    if (rc == 0)
+        rc = insert_ref(c, m->tenant, m->in_reply_to, ticket_id, err);
+    for (size_t i = 0; rc == 0 && i < m->nreferences; i++)
+        rc = insert_ref(c, m->tenant, m->references[i], ticket_id, err);
+    return rc;
+}
+
+static int add_participant(struct mr__conn *c, const char *tenant,
+                           int64_t ticket_id, const char *addr,
+                           const char *role, struct mr_error *err)
+{
+    if (addr == NULL || *addr == '\0')
+        return 0;
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_ADD_PARTICIPANT, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, tenant);
+    sqlite3_bind_int64(s, 2, ticket_id);
+    bind_str(s, 3, addr);
+    bind_str(s, 4, role);
+    return mr__stmt_exec(c, s, "cannot add a participant", err);
+}
+
+/* The requester (new tickets) and the addresses copied on the message. */
+static int add_participants(struct mr__conn *c, const struct mr_message_rec *m,
+                            int64_t ticket_id, bool new_ticket,
+                            bool add_sender, struct mr_error *err)
+{
+    int rc = 0;
+    if (new_ticket)
+        rc = add_participant(c, m->tenant, ticket_id, m->from_email,
+                             "requester", err);
+    else if (add_sender)
+        rc = add_participant(c, m->tenant, ticket_id, m->from_email, "cc",
+                             err);
+    for (size_t i = 0; rc == 0 && i < m->ncopied; i++)
+        rc = add_participant(c, m->tenant, ticket_id, m->copied[i], "cc", err);
+    return rc;
+}
+
+static const char SQL_TICKET_NUMBER[] = "SELECT number FROM tickets WHERE id = ?1";
+
+static int ticket_number(struct mr__conn *c, int64_t ticket_id,
+                         int64_t *number, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_TICKET_NUMBER, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, ticket_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *number = sqlite3_column_int64(s, 0);
+    rc = rc == SQLITE_ROW ? 0 : mr__sqlerr(c, rc, "cannot read the ticket", err);
+    mr__stmt_done(s);
+    return rc;
+}
+
+static int touch_ticket(struct mr__conn *c, int64_t ticket_id, int64_t now,
+                        bool reopen, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_TOUCH_TICKET, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, ticket_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int(s, 3, reopen ? 1 : 0);
+    return mr__stmt_exec(c, s, "cannot update the ticket", err);
 }
 
 static int insert_event(struct mr__conn *c, const char *tenant,
@@ -241,7 +369,8 @@ static int insert_event(struct mr__conn *c, const char *tenant,
 /* The outbox payload: only ids. Consumers read the rows they name, so the
  * event stays small and never disagrees with the ticket. */
 static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
-                           int64_t ticket_id, int64_t number, int64_t row)
+                           int64_t ticket_id, int64_t number, int64_t row,
+                           const char *threaded_by)
 {
     struct mr_buf b;
     mr_buf_init(&b, 0);
@@ -256,12 +385,64 @@ static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
     mr_json_int(&j, row);
     mr_json_key(&j, "message_id");
     mr_json_cstr(&j, m->message_id);
+    mr_json_key(&j, "threaded_by");
+    mr_json_cstr(&j, threaded_by);
     if (job_id > 0) {
         mr_json_key(&j, "job_id");
         mr_json_int(&j, job_id);
     }
     mr_json_obj_end(&j);
     return mr_buf_detach(&b, NULL);
+}
+
+#define SUBJECT_WINDOW_MS (14LL * 24 * 3600 * 1000)
+
+static void thread_msg(const struct mr_message_rec *m, int64_t now,
+                       struct mr_thread_msg *t)
+{
+    *t = (struct mr_thread_msg){
+        .tenant = m->tenant,
+        .message_id = m->message_id,
+        .message_id_derived = m->message_id_derived,
+        .in_reply_to = m->in_reply_to,
+        .references = m->references,
+        .nreferences = m->nreferences,
+        .subject = m->subject,
+        .from = m->from_email,
+        .recipients = m->recipients,
+        .nrecipients = m->nrecipients,
+        .auto_kind = (enum mr_auto_kind)m->auto_kind,
+        .bounce_original_id = m->bounce_original_id,
+        .now = now,
+    };
+}
+
+/* A bounce whose original message is not ours to find: no ticket may be
+ * opened for it (pitfalls.md 11), yet it must not vanish, so it stays in
+ * the outbox as its own event for whoever watches deliveries. */
+static int unmatched_bounce(struct mr__conn *c, const struct mr_message_rec *m,
+                            int64_t job_id, int64_t now, struct mr_error *err)
+{
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "message_id");
+    mr_json_cstr(&j, m->message_id);
+    mr_json_key(&j, "original_message_id");
+    mr_json_cstr(&j, m->bounce_original_id);
+    mr_json_key(&j, "raw_sha256");
+    mr_json_cstr(&j, m->raw_sha256);
+    if (job_id > 0) {
+        mr_json_key(&j, "job_id");
+        mr_json_int(&j, job_id);
+    }
+    mr_json_obj_end(&j);
+    int rc = insert_event(c, m->tenant, "bounce.unmatched", 0, 0, b.p, now,
+                          err);
+    mr_buf_release(&b);
+    return rc;
 }
 
 static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
@@ -274,25 +455,52 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = 0;
     if (a->job_id > 0)
         rc = mr__job_finish_in_tx(c, a->job_id, a->worker, err);
-    if (rc == 0)
-        rc = find_message(c, m, res, err);
-    if (rc < 0 || res->duplicate)
+    if (rc < 0)
         return rc;
 
-    int64_t ticket_id = 0, number = 0, row = 0;
-    rc = new_ticket(c, m, now, &ticket_id, &number, err);
+    struct mr_thread_msg tm;
+    struct mr_thread_decision d;
+    thread_msg(m, now, &tm);
+    rc = mr__thread_decide_in_tx(c, &tm, SUBJECT_WINDOW_MS, &d, err);
+    if (rc < 0)
+        return rc;
+    snprintf(res->threaded_by, sizeof res->threaded_by, "%s",
+             mr_thread_by_name(d.by));
+    if (d.by == MR_THREAD_DUPLICATE) {
+        res->duplicate = true;
+        return find_message(c, m, res, err);
+    }
+    if (d.ticket_id == 0 && d.delivery_failure)
+        return unmatched_bounce(c, m, a->job_id, now, err);
+
+    int64_t ticket_id = d.ticket_id, number = 0, row = 0;
+    bool created = ticket_id == 0;
+    if (created) {
+        rc = new_ticket(c, m, now, d.linked_ticket_id, &ticket_id, &number,
+                        err);
+    } else {
+        rc = touch_ticket(c, ticket_id, now, d.reopen, err);
+        if (rc == 0)
+            rc = ticket_number(c, ticket_id, &number, err);
+    }
+    /* Only a sender who may be in the thread adds people to it. */
+    if (rc == 0 && !d.unverified)
+        rc = add_participants(c, m, ticket_id, created, d.add_participant,
+                              err);
     if (rc == 0)
-        rc = insert_message(c, m, ticket_id, &row, err);
+        rc = insert_message(c, m, ticket_id, &d, &row, err);
     if (rc == 0)
         rc = insert_attachments(c, m, row, err);
     if (rc == 0)
-        rc = insert_ref(c, m, ticket_id, err);
+        rc = insert_refs(c, m, ticket_id, d.unverified, err);
     if (rc < 0)
         return rc;
-    char *payload = event_payload(m, a->job_id, ticket_id, number, row);
-    static const char *const types[] = {"email.received", "ticket.created",
-                                        "message.added"};
-    for (size_t i = 0; rc == 0 && i < sizeof types / sizeof types[0]; i++)
+    char *payload = event_payload(m, a->job_id, ticket_id, number, row,
+                                  res->threaded_by);
+    const char *types[] = {"email.received",
+                           created ? "ticket.created" : "ticket.updated",
+                           "message.added"};
+    for (size_t i = 0; rc == 0 && i < 3; i++)
         rc = insert_event(c, m->tenant, types[i], ticket_id, row, payload, now,
                           err);
     free(payload);
@@ -300,7 +508,9 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     res->ticket_id = ticket_id;
     res->message_row = row;
-    res->new_ticket = true;
+    res->new_ticket = created;
+    res->unverified = d.unverified;
+    res->reopened = d.reopen;
     return 0;
 }
 
@@ -342,21 +552,32 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->queue);
     free(t->assignee);
     free(t->tags_json);
+    free(t->applied_rules_json);
     free(t->requester);
-    for (size_t i = 0; i < t->nmessages; i++) {
-        struct mr_message_view *m = &t->messages[i];
-        free(m->message_id);
-        free(m->direction);
-        free(m->from_email);
-        free(m->from_name);
-        free(m->subject);
-        free(m->text);
-        free(m->html);
-        free(m->event_json);
-        free(m->raw_sha256);
-    }
+    for (size_t i = 0; i < t->nmessages; i++)
+        mr_message_view_clear(&t->messages[i]);
     free(t->messages);
     memset(t, 0, sizeof *t);
+}
+
+void mr_message_view_clear(struct mr_message_view *m)
+{
+    if (m == NULL)
+        return;
+    char **strs[] = {&m->message_id, &m->direction, &m->kind,
+                     &m->threaded_by, &m->thread_detail, &m->auto_json,
+                     &m->inbox, &m->from_email, &m->from_name, &m->subject,
+                     &m->text, &m->html, &m->event_json, &m->raw_sha256};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    for (size_t i = 0; i < m->nattachments; i++) {
+        free(m->attachments[i].filename);
+        free(m->attachments[i].content_type);
+        free(m->attachments[i].sha256);
+        free(m->attachments[i].scan);
+    }
+    free(m->attachments);
+    memset(m, 0, sizeof *m);
 }
 
 void mr_ticket_list_free(struct mr_ticket_view *t, size_t n)
@@ -382,6 +603,8 @@ static void read_ticket(sqlite3_stmt *s, struct mr_ticket_view *t)
     t->created_at = sqlite3_column_int64(s, 10);
     t->updated_at = sqlite3_column_int64(s, 11);
     t->message_count = sqlite3_column_int64(s, 12);
+    t->applied_rules_json = mr__col_str(s, 13);
+    t->linked_ticket_id = sqlite3_column_int64(s, 14);
 }
 
 /* A non-negative decimal of 1 to 18 digits (no sign, no spaces), so that it
@@ -421,6 +644,7 @@ static char *make_cursor(const struct mr_ticket_view *t)
 }
 
 int mr_store_list_tickets(struct mr_store *st, const char *tenant,
+                          const struct mr_ticket_filter *filter,
                           const char *cursor, int limit,
                           struct mr_ticket_view **tickets, size_t *n,
                           char **next_cursor, struct mr_error *err)
@@ -452,6 +676,12 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
         if (cursor) {
             sqlite3_bind_int64(s, 3, updated);
             sqlite3_bind_int64(s, 4, after);
+        }
+        if (filter) {
+            bind_str(s, 5, filter->status);
+            bind_str(s, 6, filter->queue);
+            bind_str(s, 7, filter->priority);
+            bind_str(s, 8, filter->requester);
         }
         while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
             read_ticket(s, &out[count++]);
@@ -489,6 +719,41 @@ static void read_message(sqlite3_stmt *s, struct mr_message_view *m)
     m->event_json = mr__col_str(s, 9);
     m->raw_sha256 = mr__col_str(s, 10);
     m->received_at = sqlite3_column_int64(s, 11);
+    m->kind = mr__col_str(s, 12);
+    m->threaded_by = mr__col_str(s, 13);
+    m->thread_detail = mr__col_str(s, 14);
+    m->unverified = sqlite3_column_int(s, 15) != 0;
+    m->auto_json = mr__col_str(s, 16);
+    m->inbox = mr__col_str(s, 17);
+}
+
+static int read_attachments(struct mr__conn *c, struct mr_message_view *m,
+                            struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_MESSAGE_ATTACHMENTS, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, m->id);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (m->nattachments == cap) {
+            cap = cap ? cap * 2 : 4;
+            m->attachments =
+                mr_xrealloc(m->attachments, cap * sizeof *m->attachments);
+        }
+        struct mr_attachment_view *a = &m->attachments[m->nattachments++];
+        a->id = sqlite3_column_int64(s, 0);
+        a->filename = mr__col_str(s, 1);
+        a->content_type = mr__col_str(s, 2);
+        a->size = sqlite3_column_int64(s, 3);
+        a->sha256 = mr__col_str(s, 4);
+        a->scan = mr__col_str(s, 5);
+    }
+    rc = rc == SQLITE_DONE ? 0
+                           : mr__sqlerr(c, rc, "cannot read attachments", err);
+    mr__stmt_done(s);
+    return rc;
 }
 
 static int read_messages(struct mr__conn *c, const char *tenant,
@@ -516,6 +781,8 @@ static int read_messages(struct mr__conn *c, const char *tenant,
              ? 0
              : mr__sqlerr(c, rc, "cannot read the messages", err);
     mr__stmt_done(s);
+    for (size_t i = 0; rc == 0 && i < t->nmessages; i++)
+        rc = read_attachments(c, &t->messages[i], err);
     return rc;
 }
 
@@ -567,6 +834,93 @@ int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
     mr__store_read_release(st, c);
     if (rc < 0)
         mr_ticket_view_clear(out);
+    return rc;
+}
+
+/* The id of ticket `number`, or MR_ENOTFOUND. */
+static int id_by_number(struct mr_store *st, const char *tenant,
+                        int64_t number, int64_t *id, struct mr_error *err)
+{
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_TICKET_ID_BY_NUMBER, &s, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, number);
+        bind_str(s, 2, tenant);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *id = sqlite3_column_int64(s, 0);
+            rc = 0;
+        } else if (rc == SQLITE_DONE) {
+            rc = mr_error_set(err, MR_ENOTFOUND, "no ticket #%lld",
+                              (long long)number);
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot find the ticket", err);
+        }
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
+
+int mr_store_get_ticket_by_number(struct mr_store *st, const char *tenant,
+                                  int64_t number, struct mr_ticket_view *out,
+                                  struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    int64_t id = 0;
+    int rc = id_by_number(st, tenant, number, &id, err);
+    return rc < 0 ? rc : mr_store_get_ticket(st, tenant, id, out, err);
+}
+
+int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_message_view *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET_MESSAGE, &s, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, id);
+        bind_str(s, 2, tenant);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            read_message(s, out);
+            rc = 0;
+        } else if (rc == SQLITE_DONE) {
+            rc = mr_error_set(err, MR_ENOTFOUND, "no message %lld",
+                              (long long)id);
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot read the message", err);
+        }
+        mr__stmt_done(s);
+    }
+    if (rc == 0)
+        rc = read_attachments(c, out, err);
+    mr__store_read_release(st, c);
+    if (rc < 0)
+        mr_message_view_clear(out);
+    return rc;
+}
+
+int mr_store_thread_secret(struct mr_store *st,
+                           unsigned char out[MR_STORE_SECRET_LEN],
+                           struct mr_error *err)
+{
+    struct mr__conn *c = mr__store_read_acquire(st);
+    unsigned char buf[64];
+    size_t len = 0;
+    int rc = mr__thread_secret(c, buf, sizeof buf, &len, err);
+    mr__store_read_release(st, c);
+    if (rc == 0 && len != MR_STORE_SECRET_LEN)
+        rc = mr_error_set(err, MR_EIO, "the thread secret has %zu bytes",
+                          len);
+    if (rc == 0)
+        memcpy(out, buf, MR_STORE_SECRET_LEN);
     return rc;
 }
 

@@ -11,6 +11,8 @@
  */
 #include "ticket/worker.h"
 
+#include "ticket/thread.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -168,10 +170,54 @@ static void add_server_fields(json_t *ev, const struct mr_job *job,
     }
 }
 
+/* String arrays a message record borrows from the event (the strings
+ * stay in ev; the arrays are the worker's). */
+struct rec_lists {
+    const char **refs;
+    const char **recipients;
+    const char **copied;
+    struct mr_attachment_rec *atts;
+};
+
+static void lists_free(struct rec_lists *l)
+{
+    free(l->refs);
+    free(l->recipients);
+    free(l->copied);
+    free(l->atts);
+}
+
+/* Appends the email of every address object in arr. */
+static size_t add_emails(json_t *arr, const char **out, size_t n, size_t cap)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(arr, i, a)
+    {
+        const char *e = jstr(a, "email");
+        if (e && n < cap)
+            out[n++] = e;
+    }
+    return n;
+}
+
+static enum mr_auto_kind auto_kind(json_t *ev)
+{
+    const char *k = jstr(json_object_get(ev, "auto"), "kind");
+    if (!k)
+        return MR_AUTO_NONE;
+    if (strcmp(k, "autoreply") == 0)
+        return MR_AUTO_AUTOREPLY;
+    if (strcmp(k, "bounce") == 0)
+        return MR_AUTO_BOUNCE;
+    if (strcmp(k, "list") == 0)
+        return MR_AUTO_LIST;
+    return MR_AUTO_NONE;
+}
+
 /* Fills rec from the final event; strings point into ev. */
 static void message_rec(json_t *ev, const struct mr_job *job,
-                        struct mr_message_rec *rec,
-                        struct mr_attachment_rec **atts)
+                        struct mr_message_rec *rec, struct rec_lists *l)
 {
     json_t *from = json_object_get(ev, "from");
     *rec = (struct mr_message_rec){
@@ -190,13 +236,57 @@ static void message_rec(json_t *ev, const struct mr_job *job,
         .raw_sha256 = job->raw_sha256,
         .received_at = job->received_at,
         .date = parse_rfc3339(jstr(ev, "date")),
+        .auto_kind = auto_kind(ev),
     };
+    memset(l, 0, sizeof *l);
+
+    json_t *refs = json_object_get(ev, "references");
+    size_t nrefs = json_is_array(refs) ? json_array_size(refs) : 0;
+    l->refs = mr_xcalloc(nrefs + 1, sizeof *l->refs);
+    for (size_t i = 0; i < nrefs; i++) {
+        const char *r = json_string_value(json_array_get(refs, i));
+        if (r)
+            l->refs[rec->nreferences++] = r;
+    }
+    rec->references = l->refs;
+
+    json_t *to = json_object_get(ev, "to"), *cc = json_object_get(ev, "cc");
+    json_t *env = json_object_get(json_object_get(ev, "envelope"), "rcpt_to");
+    size_t cap = json_array_size(to) + json_array_size(cc) +
+                 json_array_size(env) + 1;
+    l->copied = mr_xcalloc(cap, sizeof *l->copied);
+    rec->ncopied = add_emails(cc, l->copied,
+                              add_emails(to, l->copied, 0, cap), cap);
+    rec->copied = l->copied;
+    l->recipients = mr_xcalloc(cap, sizeof *l->recipients);
+    size_t n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(env, i, r)
+    {
+        if (json_is_string(r) && n < cap)
+            l->recipients[n++] = json_string_value(r);
+    }
+    for (size_t k = 0; k < rec->ncopied && n < cap; k++)
+        l->recipients[n++] = l->copied[k];
+    rec->recipients = l->recipients;
+    rec->nrecipients = n;
+
+    json_t *au = json_object_get(ev, "auto");
+    if (json_is_object(au)) {
+        rec->bounce_original_id = jstr(au, "original_message_id");
+    }
+    /* A bounce's report names the original even when `auto` does not. */
+    if (!rec->bounce_original_id)
+        rec->bounce_original_id =
+            jstr(json_object_get(ev, "report"), "original_message_id");
+
     json_t *list = json_object_get(ev, "attachments");
-    size_t n = json_is_array(list) ? json_array_size(list) : 0;
-    *atts = n ? mr_xcalloc(n, sizeof **atts) : NULL;
-    for (size_t i = 0; i < n; i++) {
-        json_t *a = json_array_get(list, i);
-        (*atts)[i] = (struct mr_attachment_rec){
+    size_t natt = json_is_array(list) ? json_array_size(list) : 0;
+    l->atts = natt ? mr_xcalloc(natt, sizeof *l->atts) : NULL;
+    for (size_t k = 0; k < natt; k++) {
+        json_t *a = json_array_get(list, k);
+        l->atts[k] = (struct mr_attachment_rec){
             .filename = jstr(a, "filename"),
             .safe_filename = jstr(a, "safe_filename"),
             .content_type = jstr(a, "content_type"),
@@ -206,20 +296,23 @@ static void message_rec(json_t *ev, const struct mr_job *job,
             .sha256 = jstr(a, "sha256"),
         };
     }
-    rec->attachments = *atts;
-    rec->nattachments = n;
+    rec->attachments = l->atts;
+    rec->nattachments = natt;
 }
 
 static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
                        const char *worker, json_t *ev, struct mr_error *err)
 {
     struct mr_message_rec rec;
-    struct mr_attachment_rec *atts = NULL;
+    struct rec_lists lists;
     char *text = json_dumps(ev, JSON_COMPACT);
     if (!text)
         return mr_error_set(err, MR_ENOMEM, "cannot render the event");
-    message_rec(ev, job, &rec, &atts);
+    message_rec(ev, job, &rec, &lists);
     rec.event_json = text;
+    json_t *au = json_object_get(ev, "auto");
+    char *auto_text = json_is_object(au) ? json_dumps(au, JSON_COMPACT) : NULL;
+    rec.auto_json = auto_text;
     struct mr_deliver_result res = {0};
     int rc = mr_store_deliver_message(d->store, job->id, worker, &rec, &res,
                                       err);
@@ -234,9 +327,11 @@ static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
                   res.duplicate ? "duplicate message, not stored again"
                                 : "message stored",
                   "job", jid, "ticket", tid, "message_id", rec.message_id,
-                  "tenant", job->tenant, NULL);
+                  "threaded_by", res.threaded_by, "tenant", job->tenant,
+                  NULL);
     }
-    free(atts);
+    lists_free(&lists);
+    free(auto_text);
     free(text);
     return rc;
 }

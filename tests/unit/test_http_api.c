@@ -140,6 +140,7 @@ static void fill_ticket(struct mr_ticket_view *t, int64_t id,
 }
 
 int mr_store_list_tickets(struct mr_store *st, const char *tenant,
+                          const struct mr_ticket_filter *filter,
                           const char *cursor, int limit,
                           struct mr_ticket_view **tickets, size_t *n,
                           char **next_cursor, struct mr_error *err)

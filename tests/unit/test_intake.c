@@ -157,7 +157,7 @@ static void one_job_per_tenant_and_stored(void **state)
     struct mr_ticket_view *t = NULL;
     size_t n = 0;
     char *next = NULL;
-    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, 10, &t, &n,
+    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, NULL, 10, &t, &n,
                                            &next, &err),
                      0);
     assert_int_equal(n, 1);
@@ -191,7 +191,7 @@ static void one_job_per_tenant_and_stored(void **state)
     struct mr_job j3 = {0};
     assert_int_equal(run_next(f, &j3), 0);
     assert_int_equal(f->metrics.duplicates, 1);
-    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, 10, &t, &n,
+    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, NULL, 10, &t, &n,
                                            &next, &err),
                      0);
     assert_int_equal(n, 1);
@@ -269,7 +269,7 @@ static void webhook_event_dedupe_and_store(void **state)
     struct mr_ticket_view *t = NULL;
     size_t n = 0;
     char *next = NULL;
-    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, 10, &t, &n,
+    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, NULL, 10, &t, &n,
                                            &next, &err),
                      0);
     assert_int_equal(n, 1);

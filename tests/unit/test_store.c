@@ -717,7 +717,7 @@ static void ticket_numbers_and_tenant_isolation(void **state)
     size_t n = 0;
     char *next = NULL;
     assert_int_equal(
-        mr_store_list_tickets(f->st, "b", NULL, 0, &list, &n, &next, &err), 0);
+        mr_store_list_tickets(f->st, "b", NULL, NULL, 0, &list, &n, &next, &err), 0);
     assert_int_equal(n, 2);
     assert_null(next);
     for (size_t i = 0; i < n; i++) {
@@ -727,7 +727,7 @@ static void ticket_numbers_and_tenant_isolation(void **state)
     }
     mr_ticket_list_free(list, n);
     assert_int_equal(
-        mr_store_list_tickets(f->st, "nobody", NULL, 0, &list, &n, &next, &err),
+        mr_store_list_tickets(f->st, "nobody", NULL, NULL, 0, &list, &n, &next, &err),
         0);
     assert_int_equal(n, 0);
     assert_null(next);
@@ -759,7 +759,7 @@ static void cursor_paging(void **state)
         size_t n = 0;
         char *next = NULL;
         assert_int_equal(
-            mr_store_list_tickets(f->st, "p", cursor, 2, &t, &n, &next, &err),
+            mr_store_list_tickets(f->st, "p", NULL, cursor, 2, &t, &n, &next, &err),
             0);
         pages++;
         assert_true(n <= 2);
@@ -803,7 +803,7 @@ static void cursor_paging(void **state)
         size_t n = 9;
         char *next = (void *)1;
         assert_int_equal(
-            mr_store_list_tickets(f->st, "p", bad[i], 3, &t, &n, &next, &err),
+            mr_store_list_tickets(f->st, "p", NULL, bad[i], 3, &t, &n, &next, &err),
             MR_EINVAL);
         assert_null(t);
         assert_int_equal(n, 0);
@@ -819,20 +819,20 @@ static void cursor_paging(void **state)
     size_t n = 0;
     char *next = NULL;
     assert_int_equal(
-        mr_store_list_tickets(f->st, "many", NULL, 0, &t, &n, &next, &err), 0);
+        mr_store_list_tickets(f->st, "many", NULL, NULL, 0, &t, &n, &next, &err), 0);
     assert_int_equal(n, 50);
     assert_non_null(next);
     assert_int_equal(t[0].number, 250);
     mr_ticket_list_free(t, n);
     free(next);
     assert_int_equal(
-        mr_store_list_tickets(f->st, "many", NULL, 5000, &t, &n, &next, &err),
+        mr_store_list_tickets(f->st, "many", NULL, NULL, 5000, &t, &n, &next, &err),
         0);
     assert_int_equal(n, 200);
     assert_int_equal(t[199].number, 51);
     mr_ticket_list_free(t, n);
     char *cursor2 = next;
-    assert_int_equal(mr_store_list_tickets(f->st, "many", cursor2, 5000, &t, &n,
+    assert_int_equal(mr_store_list_tickets(f->st, "many", NULL, cursor2, 5000, &t, &n,
                                            &next, &err),
                      0);
     free(cursor2);
