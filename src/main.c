@@ -21,6 +21,7 @@ static void usage(FILE *out)
           "  config check FILE           validate a configuration file\n"
           "  token create|list|revoke    API tokens\n"
           "  dlq list|show|retry         the dead-letter queue\n"
+          "  tickets list|show N         tickets and their messages\n"
           "  migrate [--status]          upgrade the database schema\n"
           "  version                     print the version\n"
           "\n"
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
         {"parse", mr_cli_parse},   {"serve", mr_cli_serve},
         {"ingest", mr_cli_ingest}, {"config", mr_cli_config},
         {"token", mr_cli_token},   {"dlq", mr_cli_dlq},
-        {"migrate", mr_cli_migrate},
+        {"migrate", mr_cli_migrate}, {"tickets", mr_cli_tickets},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

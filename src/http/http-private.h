@@ -11,6 +11,7 @@
  *                routes only as a table handed to mr__http_serve
  *   routes.c     the real route table and mr_http_start
  *   h_*.c        one handler file per resource (store, intake, blob)
+ *   ticket_json.c  the ticket documents, shared with `mailroom tickets`
  *
  * A handler never talks to libmicrohttpd: it reads the request through
  * mr__http_header / mr__http_query and fills a mr__http_response, which
@@ -202,6 +203,9 @@ void mr__http_list_tickets(const struct mr__http_ctx *ctx,
 void mr__http_get_ticket(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);
+void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
+                              struct mr__http_request *req,
+                              struct mr__http_response *resp);
 
 /* ---- small parsers (params.c, listen.c) ------------------------------- */
 

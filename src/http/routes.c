@@ -34,6 +34,10 @@ static const struct mr__http_route routes[] = {
      .pattern = "/api/v1/tickets/{id}",
      .roles = READERS,
      .handle = mr__http_get_ticket},
+    {.method = "GET",
+     .pattern = "/api/v1/messages/{id}/raw",
+     .roles = READERS,
+     .handle = mr__http_get_raw_message},
 };
 
 static int authenticate(const struct mr__http_ctx *ctx,

@@ -21,6 +21,7 @@
 #include "http/http.h"
 #include "http/webhook_sig.h"
 #include "http_client.h"
+#include "ticket/thread.h"
 #include "util/hash.h"
 
 /* ---- fakes --------------------------------------------------------------
@@ -42,6 +43,15 @@ static struct {
     char remote_ip[64];
     size_t len;
     char body_sha[65];
+    /* the read API */
+    int list_calls;
+    bool had_filter;
+    char f_status[32], f_queue[400], f_priority[32], f_requester[400];
+    int secret_rc, secret_calls;
+    char token[128]; /* what the fake mr_thread_token gives, when set */
+    int map_rc;
+    int maps; /* mappings not yet released */
+    int message_clears;
 } fk;
 
 struct mr_store {
@@ -118,7 +128,34 @@ int mr_blob_check_writable(struct mr_blob *b, struct mr_error *err)
     return fk.blob_rc < 0 ? mr_error_set(err, fk.blob_rc, "EROFS /blobs") : 0;
 }
 
-/* Tenant "a" has tickets 1, 2, 3; tenant "b" has ticket 10. */
+/* ---- tickets and messages ------------------------------------------------
+ * Tenant "a" has tickets 1, 2, 3 and 5 (4 is missing); tenant "b" has
+ * ticket 10. What each ticket's messages look like is chosen for the
+ * reply address: the inbox of its first message with one decides. */
+
+static const struct {
+    int64_t id;
+    const char *tenant;
+    const char *inbox[2]; /* per message; NULL: came by webhook */
+    size_t nmessages;
+    int64_t linked;
+    const char *rules;
+} fake_tickets[] = {
+    {1,
+     "a",
+     {"support", NULL},
+     2,
+     0,
+     "[{\"rule\":\"vip\",\"actions\":[{\"tag\":\"vip\"}]}]"},
+    {2, "a", {"help"}, 1, 0, "[]"},
+    {3, "a", {"sales+eu"}, 1, 1, "not json"},
+    {5, "a", {NULL, "support"}, 2, 0, NULL},
+    {6, "a", {"long"}, 1, 0, "[]"},
+    {7, "a", {"any"}, 1, 0, "[]"},
+    {8, "a", {"gone"}, 1, 0, "[]"},
+    {10, "b", {"support"}, 1, 0, "[]"},
+};
+
 static void fill_ticket(struct mr_ticket_view *t, int64_t id,
                         const char *tenant)
 {
@@ -133,6 +170,7 @@ static void fill_ticket(struct mr_ticket_view *t, int64_t id,
     t->priority = strdup("normal");
     t->queue = id == 1 ? strdup("billing") : NULL;
     t->tags_json = strdup(id == 1 ? "[\"vip\",\"eu\"]" : "[]");
+    t->applied_rules_json = NULL;
     t->requester = strdup("alice@customer.example");
     t->message_count = id == 1 ? 2 : 1;
     t->created_at = 1736157600000LL + id;
@@ -149,6 +187,18 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
     *tickets = NULL;
     *n = 0;
     *next_cursor = NULL;
+    fk.list_calls++;
+    fk.had_filter = filter != NULL;
+    if (filter) {
+        snprintf(fk.f_status, sizeof fk.f_status, "%s",
+                 filter->status ? filter->status : "(any)");
+        snprintf(fk.f_queue, sizeof fk.f_queue, "%s",
+                 filter->queue ? filter->queue : "(any)");
+        snprintf(fk.f_priority, sizeof fk.f_priority, "%s",
+                 filter->priority ? filter->priority : "(any)");
+        snprintf(fk.f_requester, sizeof fk.f_requester, "%s",
+                 filter->requester ? filter->requester : "(any)");
+    }
     if (fk.store_rc < 0)
         return mr_error_set(err, fk.store_rc, "down");
     int64_t ids_a[] = {3, 2, 1}, ids_b[] = {10};
@@ -180,10 +230,54 @@ static const char *const event1 =
     "\"to\":[{\"email\":\"support@a.example\",\"name\":null}],"
     "\"cc\":[{\"email\":\"bob@customer.example\",\"name\":\"Bob\"}],"
     "\"date\":\"2025-01-06T09:59:00Z\","
-    "\"attachments\":[{\"filename\":\"a.pdf\",\"content_type\":"
-    "\"application/pdf\",\"size\":1234,\"sha256\":\"ab12\","
-    "\"safe_filename\":\"a.pdf\",\"disposition\":\"attachment\"}],"
+    "\"channel\":\"smtp\",\"inbox\":\"from-event\",\"tag\":\"billing\","
+    "\"envelope\":{\"mail_from\":\"alice@customer.example\","
+    "\"rcpt_to\":[\"support@a.example\"]},"
+    "\"stripped_text\":\"Hello (stripped)\","
+    "\"html\":\"<p onclick=x>Hello</p>\","
+    "\"attachments\":[{\"filename\":\"event.pdf\",\"content_type\":"
+    "\"application/pdf\",\"size\":1,\"sha256\":\"ee\"}],"
     "\"headers\":{\"x-secret\":\"not shown\"}}";
+
+static void fill_message(struct mr_message_view *m, int64_t id,
+                         int64_t ticket_id, size_t i, const char *inbox)
+{
+    memset(m, 0, sizeof *m);
+    m->id = id;
+    m->ticket_id = ticket_id;
+    m->message_id =
+        strdup(i == 0 ? "first@customer.example" : "second@customer.example");
+    m->direction = strdup("inbound");
+    m->from_email = strdup("carol@other.example");
+    m->subject = strdup("Order 1234");
+    m->text = strdup("Hello");
+    m->html = i == 0 ? strdup("<p>Hello</p>") : NULL;
+    m->inbox = inbox ? strdup(inbox) : NULL;
+    m->received_at = 1736157600500LL + (int64_t)i;
+    if (i == 0) {
+        m->kind = strdup("message");
+        m->threaded_by = strdup("new");
+        m->event_json = strdup(event1);
+        m->nattachments = 1;
+        m->attachments = calloc(1, sizeof *m->attachments);
+        m->attachments[0].id = 900;
+        m->attachments[0].filename = strdup("a.pdf");
+        m->attachments[0].content_type = strdup("application/pdf");
+        m->attachments[0].size = 1234;
+        m->attachments[0].sha256 = strdup("ab12");
+        m->attachments[0].scan = strdup("clean");
+    } else {
+        /* A bounce that joined by header from a stranger, with a stored
+         * event that does not parse: the API falls back to the columns. */
+        m->kind = strdup("delivery_failure");
+        m->threaded_by = strdup("in_reply_to");
+        m->thread_detail = strdup("in-reply-to first@customer.example");
+        m->unverified = true;
+        m->auto_json = strdup("{\"kind\":\"bounce\",\"reason\":"
+                              "\"multipart/report\",\"status\":\"5.1.1\"}");
+        m->event_json = strdup("not json");
+    }
+}
 
 int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
                         struct mr_ticket_view *out, struct mr_error *err)
@@ -192,30 +286,46 @@ int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
     memset(out, 0, sizeof *out);
     if (fk.store_rc < 0)
         return mr_error_set(err, fk.store_rc, "down");
-    bool in_a = id >= 1 && id <= 3 && strcmp(tenant, "a") == 0;
-    bool in_b = id == 10 && strcmp(tenant, "b") == 0;
-    if (!in_a && !in_b)
-        return mr_error_set(err, MR_ENOTFOUND, "no ticket");
-    fill_ticket(out, id, tenant);
-    out->nmessages = (size_t)out->message_count;
-    out->messages = calloc(out->nmessages, sizeof *out->messages);
-    for (size_t i = 0; i < out->nmessages; i++) {
-        struct mr_message_view *m = &out->messages[i];
-        m->id = 100 + (int64_t)i;
-        m->ticket_id = id;
-        m->message_id = strdup(i == 0 ? "first@customer.example"
-                                      : "second@customer.example");
-        m->direction = strdup("inbound");
-        m->from_email = strdup("carol@other.example");
-        m->from_name = NULL;
-        m->subject = strdup("Order 1234");
-        m->text = strdup("Hello");
-        m->html = i == 0 ? strdup("<p>Hello</p>") : NULL;
-        /* The second message has a broken event: the API falls back to
-         * the columns. */
-        m->event_json = strdup(i == 0 ? event1 : "not json");
-        m->received_at = 1736157600500LL + (int64_t)i;
+    for (size_t k = 0; k < sizeof fake_tickets / sizeof fake_tickets[0]; k++) {
+        if (fake_tickets[k].id != id ||
+            strcmp(fake_tickets[k].tenant, tenant) != 0)
+            continue;
+        fill_ticket(out, id, tenant);
+        out->applied_rules_json =
+            fake_tickets[k].rules ? strdup(fake_tickets[k].rules) : NULL;
+        out->linked_ticket_id = fake_tickets[k].linked;
+        out->nmessages = fake_tickets[k].nmessages;
+        out->message_count = (int64_t)out->nmessages;
+        out->messages = calloc(out->nmessages, sizeof *out->messages);
+        for (size_t i = 0; i < out->nmessages; i++)
+            fill_message(&out->messages[i], 100 + (int64_t)i, id, i,
+                         fake_tickets[k].inbox[i]);
+        return 0;
     }
+    return mr_error_set(err, MR_ENOTFOUND, "no ticket");
+}
+
+/* Messages for GET .../raw: 100 has raw bytes, 101 came by webhook, 102's
+ * blob is gone, 200 is tenant b's. */
+#define RAW_KEY                                                                \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define GONE_KEY                                                               \
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+static const char raw_bytes[] = "From: a@b.example\r\nSubject: raw\r\n\r\n"
+                                "bin\0ary\xff\r\n";
+
+int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_message_view *out, struct mr_error *err)
+{
+    (void)st;
+    memset(out, 0, sizeof *out);
+    if (fk.store_rc < 0)
+        return mr_error_set(err, fk.store_rc, "down");
+    bool a = strcmp(tenant, "a") == 0;
+    if (!((a && id >= 100 && id <= 102) || (!a && id == 200)))
+        return mr_error_set(err, MR_ENOTFOUND, "no message");
+    fill_message(out, id, 1, 0, "support");
+    out->raw_sha256 = id == 101 ? NULL : strdup(id == 102 ? GONE_KEY : RAW_KEY);
     return 0;
 }
 
@@ -223,6 +333,18 @@ static void message_view_clear(struct mr_message_view *m)
 {
     free(m->message_id);
     free(m->direction);
+    free(m->kind);
+    free(m->threaded_by);
+    free(m->thread_detail);
+    free(m->auto_json);
+    free(m->inbox);
+    for (size_t i = 0; i < m->nattachments; i++) {
+        free(m->attachments[i].filename);
+        free(m->attachments[i].content_type);
+        free(m->attachments[i].sha256);
+        free(m->attachments[i].scan);
+    }
+    free(m->attachments);
     free(m->from_email);
     free(m->from_name);
     free(m->subject);
@@ -230,6 +352,13 @@ static void message_view_clear(struct mr_message_view *m)
     free(m->html);
     free(m->event_json);
     free(m->raw_sha256);
+    memset(m, 0, sizeof *m);
+}
+
+void mr_message_view_clear(struct mr_message_view *m)
+{
+    fk.message_clears++;
+    message_view_clear(m);
 }
 
 void mr_ticket_view_clear(struct mr_ticket_view *t)
@@ -241,6 +370,7 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->queue);
     free(t->assignee);
     free(t->tags_json);
+    free(t->applied_rules_json);
     free(t->requester);
     for (size_t i = 0; i < t->nmessages; i++)
         message_view_clear(&t->messages[i]);
@@ -253,6 +383,55 @@ void mr_ticket_list_free(struct mr_ticket_view *t, size_t n)
     for (size_t i = 0; i < n; i++)
         mr_ticket_view_clear(&t[i]);
     free(t);
+}
+
+int mr_store_thread_secret(struct mr_store *st,
+                           unsigned char out[MR_STORE_SECRET_LEN],
+                           struct mr_error *err)
+{
+    (void)st;
+    fk.secret_calls++;
+    if (fk.secret_rc < 0)
+        return mr_error_set(err, fk.secret_rc, "secret unreadable at /db");
+    for (size_t i = 0; i < MR_STORE_SECRET_LEN; i++)
+        out[i] = (unsigned char)(0xa0 + i);
+    return 0;
+}
+
+/* The real token is src/ticket/thread.c's; this one shows that tenant,
+ * number and the store's secret went in, and can be made to produce what
+ * must not be given out. */
+void mr_thread_token(const struct mr_thread_config *cfg, const char *tenant,
+                     int64_t number, char *out, size_t cap)
+{
+    if (fk.token[0]) {
+        snprintf(out, cap, "%s", fk.token);
+        return;
+    }
+    snprintf(out, cap, "t%lld.%s%02x%zu", (long long)number, tenant,
+             cfg->secret[0], cfg->secret_len);
+}
+
+int mr_blob_map(struct mr_blob *b, const char *key, struct mr_blob_map *out,
+                struct mr_error *err)
+{
+    (void)b;
+    memset(out, 0, sizeof *out);
+    if (fk.map_rc < 0)
+        return mr_error_set(err, fk.map_rc, "EIO reading %s", key);
+    if (strcmp(key, RAW_KEY) != 0)
+        return mr_error_set(err, MR_ENOTFOUND, "no blob %s", key);
+    fk.maps++;
+    out->p = raw_bytes;
+    out->len = sizeof raw_bytes - 1;
+    return 0;
+}
+
+void mr_blob_unmap(struct mr_blob_map *m)
+{
+    if (m->p)
+        fk.maps--;
+    memset(m, 0, sizeof *m);
 }
 
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
@@ -304,6 +483,43 @@ static int64_t fixed_now(void)
 
 #define SECRET "whsec_mailroom_test"
 
+/* Tenant a's inboxes, one of each kind the reply address must handle. */
+static struct mr_inbox inboxes_a[] = {
+    {.name = "support",
+     .kind = MR_INBOX_EXACT,
+     .address = "support@a.example",
+     .local = "support",
+     .domain = "a.example"},
+    {.name = "help",
+     .kind = MR_INBOX_PATTERN,
+     .address = "help+{team}@a.example",
+     .local = "help",
+     .domain = "a.example",
+     .tag_name = "team"},
+    {.name = "sales+eu",
+     .kind = MR_INBOX_EXACT,
+     .address = "sales+eu@a.example",
+     .local = "sales+eu",
+     .domain = "a.example"},
+    /* 56 bytes: with "+t6.a" and the rest of the token, over 64. */
+    {.name = "long",
+     .kind = MR_INBOX_EXACT,
+     .address = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdef"
+                "@a.example",
+     .local = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdef",
+     .domain = "a.example"},
+    {.name = "any",
+     .kind = MR_INBOX_CATCHALL,
+     .address = "*@a2.example",
+     .domain = "a2.example"},
+};
+static struct mr_tenant tenants[] = {
+    {.name = "a",
+     .inboxes = inboxes_a,
+     .ninboxes = sizeof inboxes_a / sizeof inboxes_a[0]},
+    {.name = "b", .accept_all = true},
+};
+
 struct api {
     struct mr_config cfg;
     struct mr_store store;
@@ -330,6 +546,8 @@ static int api_up(void **state)
     a->cfg.limits.max_connections = 50;
     a->cfg.webhook.secret = SECRET;
     a->cfg.webhook.tolerance_s = 300;
+    a->cfg.tenants = tenants;
+    a->cfg.ntenants = sizeof tenants / sizeof tenants[0];
     struct mr_http_deps deps = {
         .cfg = &a->cfg,
         .store = &a->store,
@@ -820,12 +1038,18 @@ static void list_tickets(void **state)
                      1);
     assert_string_equal(jstr(t, "created_at"), "2025-01-06T10:00:00.003Z");
     assert_string_equal(jstr(t, "updated_at"), "2025-01-06T10:00:03.000Z");
+    /* The listing is the summary: no messages, no detail fields. */
+    assert_int_equal(json_object_size(t), 12);
     const char *next = jstr(j, "next_cursor");
     assert_non_null(next);
     char target[128];
     snprintf(target, sizeof target, "/api/v1/tickets?limit=2&cursor=%s", next);
     json_decref(j);
     http_reply_free(&r);
+    /* No filter given: every field is "any". */
+    assert_true(fk.had_filter);
+    assert_string_equal(fk.f_status, "(any)");
+    assert_string_equal(fk.f_requester, "(any)");
 
     assert_int_equal(http_do(a->port, "GET", target, ra, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
@@ -892,18 +1116,115 @@ static void list_tickets(void **state)
     fk.store_rc = 0;
 }
 
+static void list_filters(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    const char *ra = "Authorization: Bearer tok-read-a\r\n";
+
+    /* Every filter reaches the store; the requester lower-cased. */
+    assert_int_equal(http_do(a->port, "GET",
+                             "/api/v1/tickets?status=pending&queue=Billing%20EU"
+                             "&priority=urgent&requester=Alice%40Customer."
+                             "Example",
+                             ra, NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+    assert_string_equal(fk.f_status, "pending");
+    assert_string_equal(fk.f_queue, "Billing EU");
+    assert_string_equal(fk.f_priority, "urgent");
+    assert_string_equal(fk.f_requester, "alice@customer.example");
+
+    static const char *const statuses[] = {"new", "open", "pending", "solved",
+                                           "closed"};
+    for (size_t i = 0; i < 5; i++) {
+        char target[64];
+        snprintf(target, sizeof target, "/api/v1/tickets?status=%s",
+                 statuses[i]);
+        assert_int_equal(http_do(a->port, "GET", target, ra, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_reply_free(&r);
+        assert_string_equal(fk.f_status, statuses[i]);
+        assert_string_equal(fk.f_priority, "(any)");
+    }
+
+    /* An empty value is no filter (a form left blank). */
+    assert_int_equal(http_do(a->port, "GET",
+                             "/api/v1/tickets?status=&priority=&requester=", ra,
+                             NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+    assert_string_equal(fk.f_status, "(any)");
+    assert_string_equal(fk.f_priority, "(any)");
+    assert_string_equal(fk.f_requester, "(any)");
+
+    /* Unknown values are refused before the store is asked. */
+    int calls = fk.list_calls;
+    static const struct {
+        const char *target, *detail;
+    } bad[] = {
+        {"/api/v1/tickets?status=Open", "status must be one of"},
+        {"/api/v1/tickets?status=deleted", "status must be one of"},
+        {"/api/v1/tickets?priority=asap", "priority must be one of"},
+        {"/api/v1/tickets?priority=low%20", "priority must be one of"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(
+            http_do(a->port, "GET", bad[i].target, ra, NULL, 0, &r), 0);
+        expect_problem(&r, 400, bad[i].detail);
+        http_reply_free(&r);
+    }
+    char longq[400];
+    int n = snprintf(longq, sizeof longq, "/api/v1/tickets?requester=");
+    memset(longq + n, 'x', 321);
+    longq[n + 321] = '\0';
+    assert_int_equal(http_do(a->port, "GET", longq, ra, NULL, 0, &r), 0);
+    expect_problem(&r, 400, "requester is longer than 320");
+    http_reply_free(&r);
+    n = snprintf(longq, sizeof longq, "/api/v1/tickets?queue=");
+    memset(longq + n, 'q', 321);
+    longq[n + 321] = '\0';
+    assert_int_equal(http_do(a->port, "GET", longq, ra, NULL, 0, &r), 0);
+    expect_problem(&r, 400, "queue");
+    http_reply_free(&r);
+    assert_int_equal(fk.list_calls, calls);
+}
+
+/* ---- GET /api/v1/tickets/{id} ------------------------------------------- */
+
+static json_t *get_json(struct api *a, const char *target, const char *auth)
+{
+    struct http_reply r;
+    assert_int_equal(http_do(a->port, "GET", target, auth, NULL, 0, &r), 0);
+    if (r.status != 200)
+        print_error("%s: %s\n", target, r.raw);
+    assert_int_equal(r.status, 200);
+    json_t *j = reply_json(&r);
+    http_reply_free(&r);
+    return j;
+}
+
 static void get_ticket(void **state)
 {
     struct api *a = *state;
     struct http_reply r;
     const char *ra = "Authorization: Bearer tok-admin-a\r\n";
 
-    assert_int_equal(
-        http_do(a->port, "GET", "/api/v1/tickets/1", ra, NULL, 0, &r), 0);
-    assert_int_equal(r.status, 200);
-    json_t *j = reply_json(&r);
+    json_t *j = get_json(a, "/api/v1/tickets/1", ra);
     assert_int_equal(json_integer_value(json_object_get(j, "id")), 1);
     assert_string_equal(jstr(j, "queue"), "billing");
+    assert_int_equal(json_array_size(json_object_get(j, "tags")), 2);
+    json_t *rules = json_object_get(j, "applied_rules");
+    assert_int_equal(json_array_size(rules), 1);
+    assert_string_equal(jstr(json_array_get(rules, 0), "rule"), "vip");
+    assert_string_equal(
+        jstr(json_array_get(
+                 json_object_get(json_array_get(rules, 0), "actions"), 0),
+             "tag"),
+        "vip");
+    assert_true(json_is_null(json_object_get(j, "linked_ticket_id")));
     json_t *ms = json_object_get(j, "messages");
     assert_int_equal(json_array_size(ms), 2);
 
@@ -911,6 +1232,7 @@ static void get_ticket(void **state)
     assert_int_equal(json_integer_value(json_object_get(m, "id")), 100);
     assert_string_equal(jstr(m, "message_id"), "first@customer.example");
     assert_string_equal(jstr(m, "direction"), "inbound");
+    assert_string_equal(jstr(m, "kind"), "message");
     assert_string_equal(jstr(json_object_get(m, "from"), "email"),
                         "alice@customer.example");
     assert_string_equal(jstr(json_object_get(m, "from"), "name"), "Alice");
@@ -922,30 +1244,74 @@ static void get_ticket(void **state)
     assert_string_equal(jstr(m, "subject"), "Order 1234");
     assert_string_equal(jstr(m, "date"), "2025-01-06T09:59:00Z");
     assert_string_equal(jstr(m, "received_at"), "2025-01-06T10:00:00.500Z");
+    assert_string_equal(jstr(m, "channel"), "smtp");
+    /* The stored column wins over the event's copy. */
+    assert_string_equal(jstr(m, "inbox"), "support");
+    assert_string_equal(jstr(m, "tag"), "billing");
+    assert_string_equal(jstr(json_object_get(m, "envelope"), "mail_from"),
+                        "alice@customer.example");
     assert_string_equal(jstr(m, "text"), "Hello");
-    assert_string_equal(jstr(m, "html"), "<p>Hello</p>");
-    json_t *att = json_array_get(json_object_get(m, "attachments"), 0);
+    assert_string_equal(jstr(m, "stripped_text"), "Hello (stripped)");
+    assert_true(json_is_null(json_object_get(m, "html_sanitized")));
+    /* The original HTML never leaves through this document. */
+    assert_null(json_object_get(m, "html"));
+    json_t *au = json_object_get(m, "auto");
+    assert_string_equal(jstr(au, "kind"), "none");
+    assert_true(json_is_null(json_object_get(au, "reason")));
+    assert_string_equal(jstr(m, "threaded_by"), "new");
+    assert_true(json_is_null(json_object_get(m, "thread_detail")));
+    assert_true(json_is_false(json_object_get(m, "unverified")));
+    /* Attachments are the stored rows, not the event's list. */
+    json_t *atts = json_object_get(m, "attachments");
+    assert_int_equal(json_array_size(atts), 1);
+    json_t *att = json_array_get(atts, 0);
+    assert_int_equal(json_integer_value(json_object_get(att, "id")), 900);
     assert_string_equal(jstr(att, "filename"), "a.pdf");
     assert_string_equal(jstr(att, "content_type"), "application/pdf");
     assert_int_equal(json_integer_value(json_object_get(att, "size")), 1234);
     assert_string_equal(jstr(att, "sha256"), "ab12");
-    /* Only the documented attachment fields, and no raw headers. */
-    assert_int_equal(json_object_size(att), 4);
+    assert_string_equal(jstr(att, "scan"), "clean");
+    assert_int_equal(json_object_size(att), 6);
+    /* Exactly the documented fields, and no raw headers. */
     assert_null(json_object_get(m, "headers"));
+    assert_int_equal(json_object_size(m), 22);
 
-    /* A message whose stored event does not parse still shows its
-     * columns. */
+    /* A bounce joined by header from a stranger, whose stored event does
+     * not parse: columns still show, the rest is empty. */
     m = json_array_get(ms, 1);
+    assert_string_equal(jstr(m, "kind"), "delivery_failure");
     assert_string_equal(jstr(json_object_get(m, "from"), "email"),
                         "carol@other.example");
     assert_true(
         json_is_null(json_object_get(json_object_get(m, "from"), "name")));
     assert_int_equal(json_array_size(json_object_get(m, "to")), 0);
     assert_true(json_is_null(json_object_get(m, "date")));
-    assert_true(json_is_null(json_object_get(m, "html")));
+    assert_true(json_is_null(json_object_get(m, "channel")));
+    assert_true(json_is_null(json_object_get(m, "inbox")));
+    assert_true(json_is_null(json_object_get(m, "envelope")));
+    assert_true(json_is_null(json_object_get(m, "stripped_text")));
+    au = json_object_get(m, "auto");
+    assert_string_equal(jstr(au, "kind"), "bounce");
+    assert_string_equal(jstr(au, "reason"), "multipart/report");
+    assert_string_equal(jstr(au, "status"), "5.1.1");
+    assert_string_equal(jstr(m, "threaded_by"), "in_reply_to");
+    assert_string_equal(jstr(m, "thread_detail"),
+                        "in-reply-to first@customer.example");
+    assert_true(json_is_true(json_object_get(m, "unverified")));
     assert_int_equal(json_array_size(json_object_get(m, "attachments")), 0);
+    assert_int_equal(json_object_size(m), 22);
     json_decref(j);
-    http_reply_free(&r);
+
+    /* Stored rules that do not parse show as none; a link shows its id. */
+    j = get_json(a, "/api/v1/tickets/3", ra);
+    assert_true(json_is_array(json_object_get(j, "applied_rules")));
+    assert_int_equal(json_array_size(json_object_get(j, "applied_rules")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "linked_ticket_id")),
+                     1);
+    json_decref(j);
+    j = get_json(a, "/api/v1/tickets/5", ra);
+    assert_int_equal(json_array_size(json_object_get(j, "applied_rules")), 0);
+    json_decref(j);
 
     /* Another tenant's ticket, a missing one and non-ids are all 404. */
     static const char *const missing[] = {
@@ -963,16 +1329,208 @@ static void get_ticket(void **state)
         expect_problem(&r, 404, "ticket");
         http_reply_free(&r);
     }
-    assert_int_equal(http_do(a->port, "GET", "/api/v1/tickets/10",
+    j = get_json(a, "/api/v1/tickets/10",
+                 "Authorization: Bearer tok-read-b\r\n");
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 10);
+    json_decref(j);
+
+    assert_int_equal(
+        http_do(a->port, "DELETE", "/api/v1/tickets/1", ra, NULL, 0, &r), 0);
+    expect_problem(&r, 405, NULL);
+    http_reply_free(&r);
+}
+
+static const char *reply_address_of(struct api *a, const char *target,
+                                    const char *auth, char *out, size_t cap)
+{
+    json_t *j = get_json(a, target, auth);
+    json_t *v = json_object_get(j, "reply_address");
+    assert_non_null(v); /* always present, null when there is none */
+    if (json_is_null(v)) {
+        json_decref(j);
+        return NULL;
+    }
+    assert_true(json_is_string(v));
+    snprintf(out, cap, "%s", json_string_value(v));
+    json_decref(j);
+    return out;
+}
+
+static void reply_address(void **state)
+{
+    struct api *a = *state;
+    const char *ra = "Authorization: Bearer tok-read-a\r\n";
+    char got[400];
+
+    /* An exact inbox: its address with the ticket's token as the tag,
+     * made from the tenant, the number and the store's secret. */
+    assert_non_null(
+        reply_address_of(a, "/api/v1/tickets/1", ra, got, sizeof got));
+    assert_string_equal(got, "support+t1.aa032@a.example");
+    assert_int_equal(fk.secret_calls, 1);
+    /* The first message that came through an inbox decides (5's first
+     * came by webhook). */
+    assert_non_null(
+        reply_address_of(a, "/api/v1/tickets/5", ra, got, sizeof got));
+    assert_string_equal(got, "support+t5.aa032@a.example");
+
+    /* None: a pattern inbox (its tag would be lost), an exact inbox whose
+     * address has a '+' (the token would not route back), one whose local
+     * part would pass 64 bytes, a catch-all, an inbox no longer in the
+     * configuration, an accept-all tenant. No secret is read for them. */
+    int calls = fk.secret_calls;
+    static const char *const none[] = {"/api/v1/tickets/2", "/api/v1/tickets/3",
+                                       "/api/v1/tickets/7",
+                                       "/api/v1/tickets/8"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        assert_null(reply_address_of(a, none[i], ra, got, sizeof got));
+    assert_null(reply_address_of(a, "/api/v1/tickets/10",
+                                 "Authorization: Bearer tok-read-b\r\n", got,
+                                 sizeof got));
+    assert_int_equal(fk.secret_calls, calls);
+    assert_null(reply_address_of(a, "/api/v1/tickets/6", ra, got, sizeof got));
+
+    /* A token that does not route back as this inbox's tag is not given
+     * out: bytes a tag may not hold, or too long for one. */
+    snprintf(fk.token, sizeof fk.token, "t1.A/B");
+    assert_null(reply_address_of(a, "/api/v1/tickets/1", ra, got, sizeof got));
+    memset(fk.token, 'x', 70);
+    fk.token[70] = '\0';
+    assert_null(reply_address_of(a, "/api/v1/tickets/1", ra, got, sizeof got));
+    fk.token[0] = '\0';
+
+    /* No secret yet (a database made before tokens): no address. */
+    fk.secret_rc = MR_ENOTFOUND;
+    assert_null(reply_address_of(a, "/api/v1/tickets/1", ra, got, sizeof got));
+    /* The store failing is the store failing. */
+    fk.secret_rc = MR_EIO;
+    struct http_reply r;
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/tickets/1", ra, NULL, 0, &r), 0);
+    expect_problem(&r, 503, "retry later");
+    http_reply_free(&r);
+    assert_string_equal(a->logged, "secret unreadable at /db");
+    fk.secret_rc = 0;
+}
+
+/* ---- GET /api/v1/messages/{id}/raw -------------------------------------- */
+
+static void raw_message(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    char v[256];
+    const char *ra = "Authorization: Bearer tok-read-a\r\n";
+
+    static const char *const readers[] = {
+        "Authorization: Bearer tok-read-a\r\n",
+        "Authorization: Bearer tok-agent-a\r\n",
+        "Authorization: Bearer tok-admin-a\r\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(http_do(a->port, "GET", "/api/v1/messages/100/raw",
+                                 readers[i], NULL, 0, &r),
+                         0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+        assert_string_equal(v, "message/rfc822");
+        assert_non_null(http_header(&r, "Content-Disposition", v, sizeof v));
+        assert_string_equal(v, "attachment; filename=\"message-100.eml\"");
+        /* Byte for byte, NUL and invalid UTF-8 included. */
+        assert_int_equal(r.body_len, sizeof raw_bytes - 1);
+        assert_memory_equal(r.body, raw_bytes, sizeof raw_bytes - 1);
+        http_reply_free(&r);
+    }
+    assert_int_equal(fk.maps, 0); /* every mapping released */
+
+    assert_int_equal(
+        http_do(a->port, "HEAD", "/api/v1/messages/100/raw", ra, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "message/rfc822");
+    http_reply_free(&r);
+
+    /* Missing, foreign and malformed ids: 404 alike. */
+    static const char *const missing[] = {
+        "/api/v1/messages/200/raw",
+        "/api/v1/messages/99/raw",
+        "/api/v1/messages/abc/raw",
+        "/api/v1/messages/0100/raw",
+    };
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+        assert_int_equal(http_do(a->port, "GET", missing[i], ra, NULL, 0, &r),
+                         0);
+        expect_problem(&r, 404, "no such message");
+        http_reply_free(&r);
+    }
+    assert_int_equal(http_do(a->port, "GET", "/api/v1/messages/200/raw",
                              "Authorization: Bearer tok-read-b\r\n", NULL, 0,
                              &r),
                      0);
     assert_int_equal(r.status, 200);
     http_reply_free(&r);
-
     assert_int_equal(
-        http_do(a->port, "DELETE", "/api/v1/tickets/1", ra, NULL, 0, &r), 0);
+        http_do(a->port, "GET", "/api/v1/messages/100/raw/x", ra, NULL, 0, &r),
+        0);
+    expect_problem(&r, 404, "no resource");
+    http_reply_free(&r);
+
+    /* A webhook event has no raw form; say so. */
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/messages/101/raw", ra, NULL, 0, &r),
+        0);
+    expect_problem(&r, 404, "message 101 has no raw form");
+    http_reply_free(&r);
+
+    /* The database names a blob the blob store does not have: damage. */
+    a->logged[0] = '\0';
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/messages/102/raw", ra, NULL, 0, &r),
+        0);
+    expect_problem(&r, 503, "missing from storage");
+    http_reply_free(&r);
+    assert_non_null(strstr(a->logged, "message 102"));
+    assert_non_null(strstr(a->logged, GONE_KEY));
+    fk.map_rc = MR_EIO;
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/messages/100/raw", ra, NULL, 0, &r),
+        0);
+    expect_problem(&r, 503, "retry later");
+    assert_non_null(http_header(&r, "Retry-After", v, sizeof v));
+    http_reply_free(&r);
+    assert_non_null(strstr(a->logged, "EIO reading " RAW_KEY));
+    fk.map_rc = 0;
+    fk.store_rc = MR_EIO;
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/messages/100/raw", ra, NULL, 0, &r),
+        0);
+    expect_problem(&r, 503, NULL);
+    http_reply_free(&r);
+    fk.store_rc = 0;
+    /* Every message read was released. */
+    /* 3 readers, HEAD, tenant b, 101, 102, the failed mapping. */
+    assert_int_equal(fk.message_clears, 3 + 1 + 1 + 1 + 1 + 1);
+    assert_int_equal(fk.maps, 0);
+
+    /* Roles and methods. */
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/messages/100/raw", NULL, NULL, 0, &r),
+        0);
+    expect_problem(&r, 401, NULL);
+    http_reply_free(&r);
+    assert_int_equal(http_do(a->port, "GET", "/api/v1/messages/100/raw",
+                             "Authorization: Bearer tok-ingest-a\r\n", NULL, 0,
+                             &r),
+                     0);
+    expect_problem(&r, 403, NULL);
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "POST", "/api/v1/messages/100/raw", ra, "", 0, &r), 0);
     expect_problem(&r, 405, NULL);
+    assert_non_null(http_header(&r, "Allow", v, sizeof v));
+    assert_string_equal(v, "GET, HEAD");
     http_reply_free(&r);
 }
 
@@ -1012,7 +1570,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(webhook_accepts, api_up, api_down),
         cmocka_unit_test_setup_teardown(webhook_refusals, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_tickets, api_up, api_down),
+        cmocka_unit_test_setup_teardown(list_filters, api_up, api_down),
         cmocka_unit_test_setup_teardown(get_ticket, api_up, api_down),
+        cmocka_unit_test_setup_teardown(reply_address, api_up, api_down),
+        cmocka_unit_test_setup_teardown(raw_message, api_up, api_down),
         cmocka_unit_test(start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
