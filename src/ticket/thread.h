@@ -21,7 +21,22 @@
  * the ticket (its requester, an address on an earlier message's From/To/Cc,
  * or one of the tenant's own addresses) may join only through a verified
  * token; through headers the join is recorded `unverified` (no reopen, no
- * automatic actions), and the subject fallback never admits them.
+ * automatic actions), and the subject fallback never admits them. The
+ * store must not count the addresses of a message that joined unverified
+ * as participants, or one forged reply would verify the next.
+ *
+ * Status: a verified human reply (auto_kind NONE) reopens a solved ticket;
+ * a reply to a closed ticket opens a new one, linked to it when the sender
+ * is verified; auto-replies and bounces are attached to the closed ticket
+ * unchanged. A
+ * bounce joins the ticket of the message it reports on as a delivery
+ * failure and never opens a ticket: when nothing matches, the decision is
+ * `new` with ticket_id 0 and delivery_failure set, and the store files it
+ * as an orphan bounce. docs/threading.md has the whole rule book.
+ *
+ * Limits: at most MR_THREAD_MAX_REFS References (the newest) and
+ * MR_THREAD_MAX_RECIPIENTS recipients are looked at; subject work is
+ * linear in the subject and capped by the output size.
  *
  * Ownership: strings in a decision are copied into its fixed buffers.
  */
@@ -33,6 +48,13 @@
 #include <stdint.h>
 
 #include "util/error.h"
+
+#define MR_THREAD_MAX_REFS 100        /* References ids, newest first */
+#define MR_THREAD_MAX_RECIPIENTS 256  /* recipients searched for a token */
+#define MR_THREAD_TOKEN_MAX 32        /* "t" 18 digits "." 10 chars, NUL */
+#define MR_THREAD_SECRET_MIN 16       /* shorter secrets disable tokens */
+#define MR_THREAD_SUBJECT_MAX 256     /* normalized subject, with the NUL */
+#define MR_THREAD_SUBJECT_WINDOW_MS (14LL * 24 * 3600 * 1000)
 
 enum mr_thread_by {
     MR_THREAD_NEW = 0,
@@ -81,6 +103,10 @@ struct mr_thread_ticket {
  * another MR_E* code that aborts the decision. */
 struct mr_thread_lookup {
     void *ctx;
+    /* 0 with *yes set: message_id is STORED as a message (a duplicate key).
+     * An id that is only referenced (a thread_ref) is not. */
+    int (*message_exists)(void *ctx, const char *tenant,
+                          const char *message_id, bool *yes);
     /* A stored message's or a thread_ref's ticket. */
     int (*ticket_of_message_id)(void *ctx, const char *tenant,
                                 const char *message_id, int64_t *ticket_id);
@@ -95,20 +121,26 @@ struct mr_thread_lookup {
     int (*is_participant)(void *ctx, const char *tenant, int64_t ticket_id,
                           const char *addr, bool *yes);
     /* The most recently updated ticket of this requester whose normalized
-     * subject is norm, not closed, updated at or after `since`. */
+     * subject is norm, not closed, updated at or after `since`. The store
+     * normalizes with mr_thread_normalize_subject and a cap of
+     * MR_THREAD_SUBJECT_MAX, so both sides cut alike. */
     int (*subject_match)(void *ctx, const char *tenant, const char *requester,
                          const char *norm, int64_t since, int64_t *ticket_id);
 };
 
 struct mr_thread_config {
-    const unsigned char *secret;        /* token MAC key (per installation) */
+    const unsigned char *secret;        /* token MAC key (per installation);
+                                           under MR_THREAD_SECRET_MIN bytes
+                                           no token is made or accepted */
     size_t secret_len;
-    int64_t subject_window_ms;          /* default 14 days */
+    int64_t subject_window_ms;          /* 0: 14 days; < 0: no fallback */
 };
 
 struct mr_thread_decision {
-    enum mr_thread_by by;
-    int64_t ticket_id;                  /* 0: open a new ticket */
+    enum mr_thread_by by;               /* NEW also for closed -> linked */
+    int64_t ticket_id;                  /* 0: open a new ticket (or, with
+                                           delivery_failure, an orphan
+                                           bounce); duplicate: its ticket */
     bool unverified;                    /* joined, sender not a participant */
     bool add_participant;               /* sender becomes a participant */
     bool reopen;                        /* solved -> open (a human reply) */
@@ -129,9 +161,16 @@ int mr_thread_decide(const struct mr_thread_config *cfg,
 void mr_thread_normalize_subject(const char *subject, char *out, size_t cap);
 
 /* The token for a ticket: "t<number>.<mac>" (the mac binds tenant and
- * number), to put after '+' in the reply address. */
+ * number), to put after '+' in the reply address. out is "" when the
+ * secret is too short, number < 1, or cap < MR_THREAD_TOKEN_MAX. */
 void mr_thread_token(const struct mr_thread_config *cfg, const char *tenant,
                      int64_t number, char *out, size_t cap);
+/* The subject tag with the same mac, "[#<number>-<mac>]", which verifies
+ * without the sender being a participant; "" as for mr_thread_token
+ * (cap >= MR_THREAD_TOKEN_MAX + 2 suffices). */
+void mr_thread_subject_tag(const struct mr_thread_config *cfg,
+                           const char *tenant, int64_t number, char *out,
+                           size_t cap);
 /* The ticket number of a token found in an address's local part after a
  * '+', if its MAC verifies for tenant; MR_ENOTFOUND otherwise. */
 int mr_thread_token_parse(const struct mr_thread_config *cfg,
