@@ -110,9 +110,6 @@ struct mr_thread_lookup {
     /* A stored message's or a thread_ref's ticket. */
     int (*ticket_of_message_id)(void *ctx, const char *tenant,
                                 const char *message_id, int64_t *ticket_id);
-    /* Is this id STORED as a message (not merely referenced)? */
-    int (*message_exists)(void *ctx, const char *tenant,
-                          const char *message_id, bool *yes);
     int (*ticket_by_id)(void *ctx, const char *tenant, int64_t id,
                         struct mr_thread_ticket *out);
     int (*ticket_by_number)(void *ctx, const char *tenant, int64_t number,
