@@ -101,7 +101,9 @@ static const char SQL_TICKET_ID_BY_NUMBER[] =
 
 static const char SQL_TICKET_MESSAGES[] =
     "SELECT " MESSAGE_COLS " FROM messages WHERE ticket_id = ?1 AND tenant = ?2"
-    " ORDER BY received_at, id LIMIT ?3";
+    /* By the sender's Date, as mail clients show a thread, so a parent
+     * that arrived after its replies still comes first (pitfalls.md 5). */
+    " ORDER BY coalesce(date, received_at), received_at, id LIMIT ?3";
 static const char SQL_GET_MESSAGE[] =
     "SELECT " MESSAGE_COLS " FROM messages WHERE id = ?1 AND tenant = ?2";
 static const char SQL_MESSAGE_ATTACHMENTS[] =

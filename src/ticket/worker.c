@@ -11,6 +11,7 @@
  */
 #include "ticket/worker.h"
 
+#include "content/classify.h"
 #include "ticket/thread.h"
 
 #include <errno.h>
@@ -300,6 +301,18 @@ static void message_rec(json_t *ev, const struct mr_job *job,
     rec->nattachments = natt;
 }
 
+/* The content stage so far: auto-reply / bounce / list classification,
+ * into the event's `auto` (threading reads it: a bounce joins the ticket of
+ * what it reports on, an auto-reply never reopens one). mail_from: the
+ * envelope's, "" for a null return path, NULL when unknown. */
+static void classify(json_t *ev, const char *mail_from)
+{
+    struct mr_classification c;
+    struct mr_error err = {0};
+    if (mr_classify_event(ev, mail_from, &c, &err) == MR_OK)
+        json_object_set_new(ev, "auto", mr_classify_to_json(&c));
+}
+
 static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
                        const char *worker, json_t *ev, struct mr_error *err)
 {
@@ -400,6 +413,8 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     }
     envelope = json_loads(job->payload ? job->payload : "{}", 0, &jerr);
     add_server_fields(root, job, json_is_object(envelope) ? envelope : NULL);
+    json_t *mf = json_object_get(envelope, "mail_from");
+    classify(root, json_is_string(mf) ? json_string_value(mf) : NULL);
     rc = store_event(d, job, worker, root, err);
 out:
     json_decref(root);
@@ -544,6 +559,7 @@ static int run_webhook(const struct mr_worker_deps *d, const struct mr_job *job,
     add_server_fields(ev, job, NULL);
     json_object_set_new(ev, "inbox", json_null());
     json_object_set_new(ev, "envelope", json_null());
+    classify(ev, NULL);
 
     int rc = store_event(d, job, worker, ev, err);
     json_decref(ev);

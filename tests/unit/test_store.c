@@ -530,7 +530,9 @@ static struct mr_message_rec message(const char *tenant, const char *msgid)
         .inbox = "help@example.com",
         .channel = "smtp",
         .message_id = msgid,
-        .subject = "Printer on fire",
+        /* One subject per message: the subject fallback of threading
+         * must not join these independent messages. */
+        .subject = msgid,
         .from_email = "alice@example.org",
         .from_name = "Alice",
         .text = "It is on fire.",
@@ -587,7 +589,7 @@ static void deliver_and_duplicate(void **state)
         mr_store_get_ticket(f->st, "acme", res.ticket_id, &t, &err), 0);
     assert_int_equal(t.number, 1);
     assert_string_equal(t.tenant, "acme");
-    assert_string_equal(t.subject, "Printer on fire");
+    assert_string_equal(t.subject, "<m1@example.org>");
     assert_string_equal(t.requester, "alice@example.org");
     assert_string_equal(t.status, "new");
     assert_string_equal(t.priority, "normal");
@@ -681,6 +683,83 @@ static void deliver_and_duplicate(void **state)
     m.message_id = "<x@y>";
     assert_int_equal(mr_store_deliver_message(f->st, 7, NULL, &m, &res, &err),
                      MR_EINVAL);
+}
+
+/* The store runs threading inside the delivering transaction: a reply
+ * joins by In-Reply-To, a parent arriving after its reply joins through
+ * the reply's references, a stranger's reply joins unverified, and the
+ * subject fallback admits the requester only. */
+static void deliver_threads_replies(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    struct mr_deliver_result r1, r2, r3, r4, r5;
+    struct mr_message_rec m = message("t", "root@x");
+    m.subject = "Invoice 2291";
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r1, &err),
+                     0);
+    assert_true(r1.new_ticket);
+    assert_string_equal(r1.threaded_by, "new");
+
+    /* A reply that names its parent and a grandparent we never saw. */
+    struct mr_message_rec reply = message("t", "reply@x");
+    const char *refs[] = {"ancestor@x", "root@x"};
+    reply.in_reply_to = "root@x";
+    reply.references = refs;
+    reply.nreferences = 2;
+    reply.subject = "Re: Invoice 2291";
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &reply, &r2, &err), 0);
+    assert_false(r2.new_ticket);
+    assert_int_equal(r2.ticket_id, r1.ticket_id);
+    assert_string_equal(r2.threaded_by, "in_reply_to");
+
+    /* The ancestor arrives late: it joins through the reply's references. */
+    struct mr_message_rec late = message("t", "ancestor@x");
+    late.subject = "Something else entirely";
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &late, &r3, &err),
+                     0);
+    assert_int_equal(r3.ticket_id, r1.ticket_id);
+
+    /* A stranger with a forged In-Reply-To joins unverified. */
+    struct mr_message_rec forged = message("t", "forged@x");
+    forged.from_email = "mallory@evil.example";
+    forged.in_reply_to = "root@x";
+    forged.subject = "Re: Invoice 2291";
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &forged, &r4, &err), 0);
+    assert_int_equal(r4.ticket_id, r1.ticket_id);
+    assert_true(r4.unverified);
+
+    /* No headers, same requester, same subject after "AW:": joins. */
+    struct mr_message_rec again = message("t", "again@x");
+    again.subject = "AW: invoice 2291";
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &again, &r5, &err), 0);
+    assert_int_equal(r5.ticket_id, r1.ticket_id);
+    assert_string_equal(r5.threaded_by, "subject");
+
+    struct mr_ticket_view t;
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r1.ticket_id, &t, &err),
+                     0);
+    assert_int_equal(t.nmessages, 5);
+    assert_string_equal(t.requester, "alice@example.org");
+    bool saw_unverified = false;
+    for (size_t i = 0; i < t.nmessages; i++)
+        if (strcmp(t.messages[i].message_id, "forged@x") == 0)
+            saw_unverified = t.messages[i].unverified;
+    assert_true(saw_unverified);
+    mr_ticket_view_clear(&t);
+
+    /* The stranger's copy never became a participant: the subject
+     * fallback does not let them in. */
+    struct mr_message_rec stranger = message("t", "stranger2@x");
+    stranger.from_email = "mallory@evil.example";
+    stranger.subject = "Invoice 2291";
+    struct mr_deliver_result r6;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &stranger, &r6, &err), 0);
+    assert_true(r6.new_ticket);
 }
 
 static void ticket_numbers_and_tenant_isolation(void **state)
@@ -1276,6 +1355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dedupe_conflict_and_atomic_enqueue,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_and_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(deliver_threads_replies, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(ticket_numbers_and_tenant_isolation,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(cursor_paging, setup, teardown),
