@@ -174,6 +174,7 @@ static const char MIGRATION_2[] =
     "ALTER TABLE messages ADD COLUMN thread_detail TEXT;"
     "ALTER TABLE messages ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN auto_json TEXT;"
+    "ALTER TABLE messages ADD COLUMN content_key TEXT;"
     "ALTER TABLE attachments ADD COLUMN scan TEXT;"
     "CREATE TABLE settings ("
     "  key   TEXT PRIMARY KEY,"

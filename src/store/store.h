@@ -195,6 +195,12 @@ struct mr_message_rec {
     int auto_kind;                  /* enum mr_auto_kind */
     const char *auto_json;          /* the event's `auto` object, or NULL */
     const char *bounce_original_id; /* bounces: the reported Message-ID */
+    /* What makes two copies the same message whatever the transport did
+     * to them (hex; the worker hashes Date and normalized subject), or
+     * NULL. The same message_id with another content_key is another
+     * message reusing an id (pitfalls.md 9): stored too, under the id
+     * with "#<key prefix>" appended, never dropped as a duplicate. */
+    const char *content_key;
 };
 
 struct mr_deliver_result {
@@ -205,6 +211,7 @@ struct mr_deliver_result {
     char threaded_by[16];  /* mr_thread_by_name() of the decision */
     bool unverified;
     bool reopened;
+    bool id_reused;        /* stored under a suffixed id (content_key) */
 };
 
 /* In ONE transaction, on the writer (so racing replies cannot both open a

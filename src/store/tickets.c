@@ -54,9 +54,11 @@ static const char SQL_INSERT_MESSAGE[] =
     "INSERT INTO messages (tenant, ticket_id, message_id, message_id_derived,"
     " in_reply_to, direction, channel, inbox, from_email, from_name, subject,"
     " body_text, body_html, event_json, raw_blob, date, received_at, kind,"
-    " threaded_by, thread_detail, unverified, auto_json)"
+    " threaded_by, thread_detail, unverified, auto_json, content_key)"
     " VALUES (?1, ?2, ?3, ?4, ?5, 'inbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+static const char SQL_CONTENT_KEY[] =
+    "SELECT content_key FROM messages WHERE tenant = ?1 AND message_id = ?2";
 static const char SQL_INSERT_ATTACHMENT[] =
     "INSERT INTO attachments (tenant, message_row, filename, safe_filename,"
     " content_type, disposition, content_id, size, sha256)"
@@ -222,6 +224,7 @@ static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
         bind_str(s, 19, d->detail);
     sqlite3_bind_int(s, 20, d->unverified ? 1 : 0);
     bind_str(s, 21, m->auto_json);
+    bind_str(s, 22, m->content_key);
     rc = mr__stmt_exec(c, s, "cannot store the message", err);
     *row = sqlite3_last_insert_rowid(c->db);
     return rc;
@@ -447,6 +450,49 @@ static int unmatched_bounce(struct mr__conn *c, const struct mr_message_rec *m,
     return rc;
 }
 
+/* The content_key stored under (tenant, id): 1 and *key set (malloc'ed,
+ * may be NULL for an old row) when a message has that id, 0 when none. */
+static int stored_key(struct mr__conn *c, const char *tenant, const char *id,
+                      char **key, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    *key = NULL;
+    int rc = mr__stmt(c, SQL_CONTENT_KEY, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, tenant);
+    bind_str(s, 2, id);
+    rc = sqlite3_step(s);
+    int res = 0;
+    if (rc == SQLITE_ROW) {
+        *key = mr__col_str(s, 0);
+        res = 1;
+    } else if (rc != SQLITE_DONE) {
+        res = mr__sqlerr(c, rc, "cannot look up the message", err);
+    }
+    mr__stmt_done(s);
+    return res;
+}
+
+/* pitfalls.md 9: scanners and scripts reuse one Message-ID for different
+ * mail. When the id is taken by a message with another content_key, this
+ * one goes under "<id>#<key prefix>" (a second copy of it is then a
+ * duplicate of that), so a reused id never makes a new mail vanish. A
+ * copy with the same key, or with no key to compare, is a duplicate. */
+static int reused_id(struct mr__conn *c, const struct mr_message_rec *m,
+                     char *out, size_t cap, struct mr_error *err)
+{
+    out[0] = '\0';
+    if (m->content_key == NULL || m->message_id_derived)
+        return 0;
+    char *key = NULL;
+    int rc = stored_key(c, m->tenant, m->message_id, &key, err);
+    if (rc == 1 && key != NULL && strcmp(key, m->content_key) != 0)
+        snprintf(out, cap, "%s#%.12s", m->message_id, m->content_key);
+    free(key);
+    return rc < 0 ? rc : 0;
+}
+
 static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
 {
     struct deliver_arg *a = arg;
@@ -460,12 +506,30 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     if (rc < 0)
         return rc;
 
+    char alt_id[1100];
+    rc = reused_id(c, m, alt_id, sizeof alt_id, err);
+    if (rc < 0)
+        return rc;
+    struct mr_message_rec renamed;
+    if (alt_id[0]) {
+        renamed = *m;
+        renamed.message_id = alt_id;
+        m = &renamed;
+        res->id_reused = true;
+    }
+
     struct mr_thread_msg tm;
     struct mr_thread_decision d;
     thread_msg(m, now, &tm);
     rc = mr__thread_decide_in_tx(c, &tm, SUBJECT_WINDOW_MS, &d, err);
     if (rc < 0)
         return rc;
+    if (res->id_reused && d.by != MR_THREAD_DUPLICATE) {
+        size_t used = strnlen(d.detail, sizeof d.detail);
+        snprintf(d.detail + used, sizeof d.detail - used,
+                 "%sMessage-ID reused by different mail: stored as %s",
+                 used ? "; " : "", alt_id);
+    }
     snprintf(res->threaded_by, sizeof res->threaded_by, "%s",
              mr_thread_by_name(d.by));
     if (d.by == MR_THREAD_DUPLICATE) {

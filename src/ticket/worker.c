@@ -174,6 +174,7 @@ static void add_server_fields(json_t *ev, const struct mr_job *job,
 /* String arrays a message record borrows from the event (the strings
  * stay in ev; the arrays are the worker's). */
 struct rec_lists {
+    char content_key[MR_SHA256_HEX_LEN + 1];
     const char **refs;
     const char **recipients;
     const char **copied;
@@ -214,6 +215,32 @@ static enum mr_auto_kind auto_kind(json_t *ev)
     if (strcmp(k, "list") == 0)
         return MR_AUTO_LIST;
     return MR_AUTO_NONE;
+}
+
+/* Date and normalized subject: what stays the same when a relay, a list,
+ * a retry or a parsing provider resends a message (a provider's copy has
+ * no attachment bytes to hash, a list adds a footer and a subject tag and
+ * may rewrite From for DMARC), and differs when a scanner reuses one
+ * Message-ID for new mail. Empty (no key: copies then count as
+ * duplicates) without a Date to go by. */
+static void content_key(json_t *ev, const struct mr_message_rec *rec,
+                        char out[MR_SHA256_HEX_LEN + 1])
+{
+    out[0] = '\0';
+    const char *date = jstr(ev, "date");
+    if (!date)
+        return;
+    char norm[1024];
+    mr_thread_normalize_subject(rec->subject ? rec->subject : "", norm,
+                                sizeof norm);
+    struct mr_sha256 h;
+    mr_sha256_init(&h);
+    const char *parts[] = {date, norm};
+    for (size_t i = 0; i < 2; i++) {
+        mr_sha256_update(&h, parts[i], strlen(parts[i]));
+        mr_sha256_update(&h, "\n", 1);
+    }
+    mr_sha256_final_hex(&h, out);
 }
 
 /* Fills rec from the final event; strings point into ev. */
@@ -299,6 +326,8 @@ static void message_rec(json_t *ev, const struct mr_job *job,
     }
     rec->attachments = l->atts;
     rec->nattachments = natt;
+    content_key(ev, rec, l->content_key);
+    rec->content_key = l->content_key[0] ? l->content_key : NULL;
 }
 
 /* The content stage so far: auto-reply / bounce / list classification,

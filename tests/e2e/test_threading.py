@@ -879,3 +879,26 @@ def test_kill9_under_load_every_message_delivered_twice(tmpdir_path):
     assert dup_messages == 0, [(m, t) for m, t in rows.items()
                                if len(t) > 1][:10]
     assert dup_tickets == 0, (split, empty[:10])
+
+
+def test_reused_message_id_keeps_both(server):
+    """research/pitfalls.md 9: a scanner sends every scan with the same
+    Message-ID. The second scan is new mail, not a duplicate: both are
+    stored (the second under a suffixed id, the reuse noted), while a plain
+    resend of the first is still a duplicate."""
+    tok = server.token()
+    first = mails.gmail(ALICE, [SUPPORT], "Scan from MFP-3", "Page 1.\n",
+                        when=ago(300))
+    second = first.replace("Subject", "Scan from MFP-3 (2)").replace(
+        "Date", mails.gmail(ALICE, [SUPPORT], "x", "x", when=ago(60))
+        .header("Date"))
+    send(server, first)
+    send(server, first)
+    send(server, second)
+    v = View(server, tok)
+    stored = [m for t in v.tickets for m in t["messages"]]
+    ids = sorted(m["message_id"] for m in stored)
+    assert len(stored) == 2, v.summary()
+    assert ids[0] == first.msgid and ids[1].startswith(first.msgid + "#"), ids
+    reused = [m for m in stored if m["message_id"] != first.msgid][0]
+    assert "reused" in (reused.get("thread_detail") or ""), reused

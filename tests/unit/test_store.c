@@ -762,6 +762,42 @@ static void deliver_threads_replies(void **state)
     assert_true(r6.new_ticket);
 }
 
+/* pitfalls.md 9: one Message-ID reused for different mail keeps both. */
+static void reused_message_id_keeps_both(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    struct mr_deliver_result r1, r2, r3, r4;
+    struct mr_message_rec m = message("s", "scan@mfp.example");
+    m.content_key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r1, &err),
+                     0);
+    /* The same mail again (a retry, a list copy): a duplicate. */
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r2, &err),
+                     0);
+    assert_true(r2.duplicate);
+    /* Another scan with the same id: stored, under a suffixed id. */
+    struct mr_message_rec other = m;
+    other.content_key =
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    other.subject = "Scan from MFP-3 (2)";
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &other, &r3, &err), 0);
+    assert_false(r3.duplicate);
+    assert_true(r3.id_reused);
+    struct mr_message_view v;
+    assert_int_equal(mr_store_get_message(f->st, "s", r3.message_row, &v, &err),
+                     0);
+    assert_string_equal(v.message_id, "scan@mfp.example#bbbbbbbbbbbb");
+    assert_non_null(strstr(v.thread_detail, "reused"));
+    mr_message_view_clear(&v);
+    /* And that second scan delivered again is its duplicate. */
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &other, &r4, &err), 0);
+    assert_true(r4.duplicate);
+    assert_int_equal(r4.message_row, r3.message_row);
+}
+
 static void ticket_numbers_and_tenant_isolation(void **state)
 {
     struct fx *f = *state;
@@ -1356,6 +1392,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_and_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_threads_replies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(reused_message_id_keeps_both, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(ticket_numbers_and_tenant_isolation,
                                         setup, teardown),
