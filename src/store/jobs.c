@@ -315,6 +315,63 @@ static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
     return res;
 }
 
+struct claim_many_arg {
+    const char *worker;
+    int64_t now;
+    int64_t lease_ms;
+    struct mr_job *out;
+    size_t max;
+    size_t n;
+};
+
+/* Up to max claims in one transaction: one writer round trip and one
+ * commit for a worker's whole batch. */
+static int op_claim_many(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct claim_many_arg *a = arg;
+    a->n = 0;
+    while (a->n < a->max) {
+        struct claim_arg one = {a->worker, a->now, a->lease_ms,
+                                &a->out[a->n]};
+        int rc = op_claim(c, &one, err);
+        if (rc == MR_ENOTFOUND)
+            break;
+        if (rc < 0)
+            return rc;
+        a->n++;
+    }
+    return a->n ? 0 : mr_error_set(err, MR_ENOTFOUND, "no job to claim");
+}
+
+int mr_store_claim_jobs(struct mr_store *st, const char *worker, int64_t now,
+                        int64_t lease_ms, size_t max, struct mr_job *out,
+                        size_t *n, struct mr_error *err)
+{
+    *n = 0;
+    memset(out, 0, max * sizeof *out);
+    if (worker == NULL || *worker == '\0' || lease_ms <= 0 || max == 0)
+        return mr_error_set(err, MR_EINVAL,
+                            "a claim needs a worker name, a lease and room");
+    /* An idle queue is seen on a read connection, without the writer. */
+    struct mr__conn *rconn = mr__store_read_acquire(st);
+    int64_t id = 0;
+    int rc = next_claimable(rconn, now, &id, err);
+    mr__store_read_release(st, rconn);
+    if (rc < 0)
+        return rc;
+    if (id == 0)
+        return mr_error_set(err, MR_ENOTFOUND, "no job to claim");
+    struct claim_many_arg a = {worker, now, lease_ms, out, max, 0};
+    rc = mr__store_write_lazy(st, op_claim_many, &a, err);
+    if (rc < 0) {
+        for (size_t i = 0; i < max; i++)
+            mr_job_clear(&out[i]);
+        return rc;
+    }
+    *n = a.n;
+    return 0;
+}
+
 int mr_store_claim_job(struct mr_store *st, const char *worker, int64_t now,
                        int64_t lease_ms, struct mr_job *out,
                        struct mr_error *err)

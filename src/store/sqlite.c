@@ -398,6 +398,45 @@ int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
     return write_req(st, op, arg, false, err);
 }
 
+int mr__store_write_many(struct mr_store *st, mr__write_op op, void **args,
+                         size_t n, int *rcs, struct mr_error *errs)
+{
+    struct mr__wreq *r = mr_xcalloc(n ? n : 1, sizeof *r);
+    pthread_mutex_lock(&st->wmu);
+    if (st->stopping || !st->writer_running) {
+        pthread_mutex_unlock(&st->wmu);
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = mr_error_set(&errs[i], MR_EAGAIN, "the store is closing");
+        free(r);
+        return n ? MR_EAGAIN : 0;
+    }
+    /* Queued under one lock hold, so the writer takes them as one batch
+     * (up to group_commit_max) and syncs once for all. */
+    for (size_t i = 0; i < n; i++) {
+        r[i].op = op;
+        r[i].arg = args[i];
+        pthread_cond_init(&r[i].cond, NULL);
+        enqueue_locked(st, &r[i]);
+    }
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (!r[i].done)
+            pthread_cond_wait(&r[i].cond, &st->wmu);
+    }
+    pthread_mutex_unlock(&st->wmu);
+    for (size_t i = 0; i < n; i++) {
+        pthread_cond_destroy(&r[i].cond);
+        rcs[i] = r[i].rc;
+        if (r[i].rc < 0) {
+            errs[i] = r[i].err;
+            if (first == 0)
+                first = r[i].rc;
+        }
+    }
+    free(r);
+    return first;
+}
+
 int mr__store_write_lazy(struct mr_store *st, mr__write_op op, void *arg,
                          struct mr_error *err)
 {

@@ -117,6 +117,11 @@ int64_t mr__store_now_ms(void);
 /* Runs op through the writer and waits for its transaction to commit. */
 int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
                     struct mr_error *err);
+/* n requests of op (one per args[i]) submitted together so they share a
+ * batch; waits for all. rcs[i] and errs[i] get each one's outcome; returns
+ * the first failure or 0. */
+int mr__store_write_many(struct mr_store *st, mr__write_op op, void **args,
+                         size_t n, int *rcs, struct mr_error *errs);
 /* The same for a change whose loss in a power cut is harmless (see
  * mr__wreq.lazy): it commits, but is synced only with the next durable
  * commit. A crash of the process alone loses nothing (WAL). */

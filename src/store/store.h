@@ -124,6 +124,12 @@ void mr_job_clear(struct mr_job *job);
 int mr_store_claim_job(struct mr_store *st, const char *worker, int64_t now,
                        int64_t lease_ms, struct mr_job *out,
                        struct mr_error *err);
+/* The same for up to max jobs at once, in one transaction (a worker's
+ * batch): out has max slots, *n gets how many were claimed (MR_ENOTFOUND
+ * when none). */
+int mr_store_claim_jobs(struct mr_store *st, const char *worker, int64_t now,
+                        int64_t lease_ms, size_t max, struct mr_job *out,
+                        size_t *n, struct mr_error *err);
 /* A failed attempt: back to READY with not_before = retry_at and
  * last_error, or DEAD (retry_at < 0). MR_ENOTFOUND if the job is not leased
  * by this worker any more (its lease expired and another took it). */
@@ -236,6 +242,20 @@ struct mr_attachment_view {
     char *sha256;
     char *scan;        /* pending, clean, infected, error; NULL: not scanned */
 };
+
+/* Many deliveries submitted at once: they share the writer's batch (one
+ * fsync) but each succeeds or fails on its own (its own savepoint); item
+ * i's result and error are in res[i] and errs[i], its code in rcs[i].
+ * Returns 0 when every item succeeded, else the first failing code. */
+struct mr_deliver_item {
+    int64_t job_id;
+    const struct mr_message_rec *msg;
+    struct mr_deliver_result res;
+    int rc;
+    struct mr_error err;
+};
+int mr_store_deliver_messages(struct mr_store *st, const char *worker,
+                              struct mr_deliver_item *items, size_t n);
 
 struct mr_message_view {
     int64_t id;

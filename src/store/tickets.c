@@ -580,13 +580,11 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     return 0;
 }
 
-int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
-                             const char *worker,
-                             const struct mr_message_rec *msg,
-                             struct mr_deliver_result *res,
-                             struct mr_error *err)
+/* What a caller must get right before a delivery is queued. */
+static int check_message(int64_t job_id, const char *worker,
+                         const struct mr_message_rec *msg,
+                         struct mr_error *err)
 {
-    memset(res, 0, sizeof *res);
     if (msg == NULL || msg->tenant == NULL || *msg->tenant == '\0' ||
         msg->message_id == NULL || *msg->message_id == '\0')
         return mr_error_set(err, MR_EINVAL,
@@ -598,11 +596,66 @@ int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
         (msg->nattachments > 0 && msg->attachments == NULL))
         return mr_error_set(err, MR_EINVAL, "bad attachment list (%zu)",
                             msg->nattachments);
+    return 0;
+}
+
+int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
+                             const char *worker,
+                             const struct mr_message_rec *msg,
+                             struct mr_deliver_result *res,
+                             struct mr_error *err)
+{
+    memset(res, 0, sizeof *res);
+    int rc0 = check_message(job_id, worker, msg, err);
+    if (rc0 < 0)
+        return rc0;
     struct deliver_arg a = {job_id, worker, msg, res};
     int rc = mr__store_write(st, op_deliver, &a, err);
     if (rc < 0)
         memset(res, 0, sizeof *res);
     return rc;
+}
+
+int mr_store_deliver_messages(struct mr_store *st, const char *worker,
+                              struct mr_deliver_item *items, size_t n)
+{
+    struct deliver_arg *args = mr_xcalloc(n ? n : 1, sizeof *args);
+    void **argp = mr_xcalloc(n ? n : 1, sizeof *argp);
+    int *rcs = mr_xcalloc(n ? n : 1, sizeof *rcs);
+    struct mr_error *errs = mr_xcalloc(n ? n : 1, sizeof *errs);
+    size_t m = 0;
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct mr_deliver_item *it = &items[i];
+        memset(&it->res, 0, sizeof it->res);
+        it->rc = check_message(it->job_id, worker, it->msg, &it->err);
+        if (it->rc < 0) {
+            first = first ? first : it->rc;
+            continue;
+        }
+        args[m] = (struct deliver_arg){it->job_id, worker, it->msg, &it->res};
+        argp[m] = &args[m];
+        m++;
+    }
+    mr__store_write_many(st, op_deliver, argp, m, rcs, errs);
+    /* Map the submitted ones back onto their items. */
+    for (size_t i = 0, k = 0; i < n && k < m; i++) {
+        struct mr_deliver_item *it = &items[i];
+        if (it->rc < 0)
+            continue;
+        it->rc = rcs[k];
+        if (it->rc < 0) {
+            it->err = errs[k];
+            memset(&it->res, 0, sizeof it->res);
+            first = first ? first : it->rc;
+        }
+        k++;
+    }
+    free(args);
+    free(argp);
+    free(rcs);
+    free(errs);
+    return first;
 }
 
 /* ---- ticket views -------------------------------------------------------- */

@@ -33,6 +33,11 @@
 #include "util/json.h"
 
 #define IDLE_POLL_MS 1000 /* a wake-up normally comes sooner */
+/* Jobs a worker claims and stores at once: one claim transaction and one
+ * delivering commit for all of them. Small enough that a batch of large
+ * messages stays cheap in memory and other workers still get work. */
+#define BATCH 16
+#define BATCH_BYTES (8u << 20) /* prepared events held at once */
 #define MAX_WORKERS 64
 
 struct worker_thread {
@@ -342,45 +347,65 @@ static void classify(json_t *ev, const char *mail_from)
         json_object_set_new(ev, "auto", mr_classify_to_json(&c));
 }
 
-static int store_event(const struct mr_worker_deps *d, const struct mr_job *job,
-                       const char *worker, json_t *ev, struct mr_error *err)
-{
+/* A job made ready to store: the final event and the record that points
+ * into it. Batches of these are delivered together (one commit). */
+struct prepared {
+    json_t *ev; /* a reference of our own */
+    char *text; /* the event as stored */
+    char *auto_text;
     struct mr_message_rec rec;
     struct rec_lists lists;
+};
+
+static void prepared_free(struct prepared *p)
+{
+    if (!p->ev)
+        return;
+    lists_free(&p->lists);
+    free(p->auto_text);
+    free(p->text);
+    json_decref(p->ev);
+    memset(p, 0, sizeof *p);
+}
+
+static int prepare_event(const struct mr_job *job, json_t *ev,
+                         struct prepared *p, struct mr_error *err)
+{
     char *text = json_dumps(ev, JSON_COMPACT);
     if (!text)
         return mr_error_set(err, MR_ENOMEM, "cannot render the event");
-    message_rec(ev, job, &rec, &lists);
-    rec.event_json = text;
+    p->ev = json_incref(ev);
+    p->text = text;
+    message_rec(ev, job, &p->rec, &p->lists);
+    p->rec.event_json = text;
     json_t *au = json_object_get(ev, "auto");
-    char *auto_text = json_is_object(au) ? json_dumps(au, JSON_COMPACT) : NULL;
-    rec.auto_json = auto_text;
-    struct mr_deliver_result res = {0};
-    int rc = mr_store_deliver_message(d->store, job->id, worker, &rec, &res,
-                                      err);
-    if (rc == MR_OK) {
-        mr_metrics_inc(&d->metrics->jobs_done);
-        if (res.duplicate)
-            mr_metrics_inc(&d->metrics->duplicates);
-        char jid[24], tid[24];
-        snprintf(jid, sizeof jid, "%lld", (long long)job->id);
-        snprintf(tid, sizeof tid, "%lld", (long long)res.ticket_id);
-        mr_log_kv(d->log, MR_LOG_INFO, "worker",
-                  res.duplicate ? "duplicate message, not stored again"
-                                : "message stored",
-                  "job", jid, "ticket", tid, "message_id", rec.message_id,
-                  "threaded_by", res.threaded_by, "tenant", job->tenant,
-                  NULL);
-    }
-    lists_free(&lists);
-    free(auto_text);
-    free(text);
-    return rc;
+    p->auto_text = json_is_object(au) ? json_dumps(au, JSON_COMPACT) : NULL;
+    p->rec.auto_json = p->auto_text;
+    return MR_OK;
+}
+
+static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
+                       const struct prepared *p,
+                       const struct mr_deliver_result *res)
+{
+    mr_metrics_inc(&d->metrics->jobs_done);
+    if (res->duplicate)
+        mr_metrics_inc(&d->metrics->duplicates);
+    if (!d->log || d->log->min > MR_LOG_INFO)
+        return;
+    char jid[24], tid[24];
+    snprintf(jid, sizeof jid, "%lld", (long long)job->id);
+    snprintf(tid, sizeof tid, "%lld", (long long)res->ticket_id);
+    mr_log_kv(d->log, MR_LOG_INFO, "worker",
+              res->duplicate ? "duplicate message, not stored again"
+                             : "message stored",
+              "job", jid, "ticket", tid, "message_id", p->rec.message_id,
+              "threaded_by", res->threaded_by, "tenant", job->tenant, NULL);
 }
 
 /* The raw message: parse it, streaming attachments into the blob store. */
 static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
-                   const char *worker, struct mr_charset_ctx *cs,
+                   struct mr_charset_ctx *cs, struct prepared *p,
                    struct mr_error *err)
 {
     struct mr_blob_map map = {0};
@@ -444,7 +469,7 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     add_server_fields(root, job, json_is_object(envelope) ? envelope : NULL);
     json_t *mf = json_object_get(envelope, "mail_from");
     classify(root, json_is_string(mf) ? json_string_value(mf) : NULL);
-    rc = store_event(d, job, worker, root, err);
+    rc = prepare_event(job, root, p, err);
 out:
     json_decref(root);
     json_decref(envelope);
@@ -495,8 +520,8 @@ static json_t *provider_addresses(json_t *v)
 /* A provider webhook event becomes our event shape (docs/event.md), its
  * message_id normalized the way the MIME parser does it, so the same
  * message arriving by SMTP and by webhook is stored once. */
-static int run_webhook(const struct mr_worker_deps *d, const struct mr_job *job,
-                       const char *worker, struct mr_error *err)
+static int run_webhook(const struct mr_job *job, struct prepared *p,
+                       struct mr_error *err)
 {
     json_error_t jerr;
     json_t *in = json_loads(job->payload ? job->payload : "", 0, &jerr);
@@ -590,7 +615,7 @@ static int run_webhook(const struct mr_worker_deps *d, const struct mr_job *job,
     json_object_set_new(ev, "envelope", json_null());
     classify(ev, NULL);
 
-    int rc = store_event(d, job, worker, ev, err);
+    int rc = prepare_event(job, ev, p, err);
     json_decref(ev);
     json_decref(in);
     mr_arena_free(&arena);
@@ -602,25 +627,27 @@ static bool permanent(int rc)
     return rc == MR_EINVAL || rc == MR_ELIMIT;
 }
 
-/* One job, with the calling thread's charset converters (opening iconv
- * descriptors per job cost more than parsing a small message). */
-static int run_job(const struct mr_worker_deps *d, const struct mr_job *job,
-                   const char *worker, struct mr_charset_ctx *cs,
-                   struct mr_error *err)
+/* Parse (or convert) one job into p, with the calling thread's charset
+ * converters (opening iconv descriptors per job cost more than parsing a
+ * small message). */
+static int prepare_job(const struct mr_worker_deps *d, const struct mr_job *job,
+                       struct mr_charset_ctx *cs, struct prepared *p,
+                       struct mr_error *err)
 {
-    int rc;
+    memset(p, 0, sizeof *p);
     if (job->raw_sha256)
-        rc = run_raw(d, job, worker, cs, err);
-    else if (job->channel && strcmp(job->channel, "webhook") == 0)
-        rc = run_webhook(d, job, worker, err);
-    else
-        rc = mr_error_set(err, MR_EINVAL, "job %lld has neither a raw "
-                                          "message nor an event",
-                          (long long)job->id);
-    if (rc == MR_OK)
-        return MR_OK;
+        return run_raw(d, job, cs, p, err);
+    if (job->channel && strcmp(job->channel, "webhook") == 0)
+        return run_webhook(job, p, err);
+    return mr_error_set(err, MR_EINVAL,
+                        "job %lld has neither a raw message nor an event",
+                        (long long)job->id);
+}
 
-    /* A failed attempt: dead at once when no retry can help, else later. */
+/* A failed attempt: dead at once when no retry can help, else later. */
+static void job_failed(const struct mr_worker_deps *d, const struct mr_job *job,
+                       const char *worker, int rc, const struct mr_error *err)
+{
     int max = d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
                                                : 8;
     bool dead = permanent(rc) || job->attempts >= max;
@@ -649,14 +676,84 @@ static int run_job(const struct mr_worker_deps *d, const struct mr_job *job,
     mr_log_kv(d->log, dead ? MR_LOG_ERROR : MR_LOG_WARN, "worker",
               dead ? "job dead-lettered" : "job failed, will retry", "job",
               jid, "attempt", att, "error", msg, NULL);
-    return rc;
+}
+
+/* Delivers the prepared items together and finishes each job. */
+static int deliver_pending(const struct mr_worker_deps *d,
+                           const struct mr_job *jobs, struct prepared *p,
+                           struct mr_deliver_item *items, const size_t *which,
+                           size_t m, const char *worker,
+                           struct mr_error *first_err, int first)
+{
+    if (m > 0)
+        mr_store_deliver_messages(d->store, worker, items, m);
+    for (size_t k = 0; k < m; k++) {
+        const struct mr_job *job = &jobs[which[k]];
+        if (items[k].rc == MR_OK) {
+            job_stored(d, job, &p[which[k]], &items[k].res);
+        } else {
+            job_failed(d, job, worker, items[k].rc, &items[k].err);
+            if (!first) {
+                first = items[k].rc;
+                if (first_err)
+                    *first_err = items[k].err;
+            }
+        }
+        prepared_free(&p[which[k]]);
+    }
+    return first;
+}
+
+/* Claimed jobs to their end: each is prepared on this thread, then the
+ * ready ones are delivered together, so one commit (one fsync) stores the
+ * batch while each still succeeds or fails on its own. Prepared events
+ * hold decoded bodies, so a batch is delivered early once they pass
+ * BATCH_BYTES. Returns the first failure, 0 when all were stored. */
+static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
+                     size_t n, const char *worker, struct mr_charset_ctx *cs,
+                     struct mr_error *first_err)
+{
+    struct prepared *p = mr_xcalloc(n, sizeof *p);
+    struct mr_deliver_item *items = mr_xcalloc(n, sizeof *items);
+    size_t *which = mr_xcalloc(n, sizeof *which);
+    size_t m = 0, bytes = 0;
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct mr_error err = {0};
+        int rc = prepare_job(d, &jobs[i], cs, &p[i], &err);
+        if (rc != MR_OK) {
+            job_failed(d, &jobs[i], worker, rc, &err);
+            if (!first) {
+                first = rc;
+                if (first_err)
+                    *first_err = err;
+            }
+            continue;
+        }
+        items[m] = (struct mr_deliver_item){.job_id = jobs[i].id,
+                                            .msg = &p[i].rec};
+        which[m++] = i;
+        bytes += strlen(p[i].text);
+        if (bytes > BATCH_BYTES) {
+            first = deliver_pending(d, jobs, p, items, which, m, worker,
+                                    first_err, first);
+            m = 0;
+            bytes = 0;
+        }
+    }
+    first = deliver_pending(d, jobs, p, items, which, m, worker, first_err,
+                            first);
+    free(which);
+    free(items);
+    free(p);
+    return first;
 }
 
 int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
                       const char *worker, struct mr_error *err)
 {
     struct mr_charset_ctx *cs = mr_charset_ctx_new();
-    int rc = run_job(d, job, worker, cs, err);
+    int rc = run_batch(d, job, 1, worker, cs, err);
     mr_charset_ctx_free(&cs);
     return rc;
 }
@@ -700,10 +797,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (stop)
             break;
-        struct mr_job job = {0};
+        struct mr_job jobs[BATCH];
+        size_t n = 0;
         struct mr_error err = {0};
-        int rc = mr_store_claim_job(d->store, t->name, now_ms(), lease, &job,
-                                    &err);
+        int rc = mr_store_claim_jobs(d->store, t->name, now_ms(), lease, BATCH,
+                                     jobs, &n, &err);
         if (rc == MR_ENOTFOUND) {
             if (idle_wait(p, seen, IDLE_POLL_MS))
                 break;
@@ -716,8 +814,9 @@ static void *worker_main(void *arg)
                 break;
             continue;
         }
-        run_job(d, &job, t->name, cs, &err);
-        mr_job_clear(&job);
+        run_batch(d, jobs, n, t->name, cs, NULL);
+        for (size_t i = 0; i < n; i++)
+            mr_job_clear(&jobs[i]);
     }
     mr_charset_ctx_free(&cs);
     return NULL;
