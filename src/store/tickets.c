@@ -180,7 +180,7 @@ static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
     bind_str(s, 3, m->message_id);
     bind_str(s, 4, m->from_email);
     bind_str(s, 5, m->subject);
-    char norm[1024];
+    char norm[MR_THREAD_SUBJECT_MAX]; /* the cap thread.c compares with */
     mr_thread_normalize_subject(m->subject ? m->subject : "", norm,
                                 sizeof norm);
     sqlite3_bind_text(s, 6, norm, -1, SQLITE_TRANSIENT);

@@ -235,7 +235,7 @@ static void content_key(json_t *ev, const struct mr_message_rec *rec,
     const char *date = jstr(ev, "date");
     if (!date)
         return;
-    char norm[1024];
+    char norm[MR_THREAD_SUBJECT_MAX];
     mr_thread_normalize_subject(rec->subject ? rec->subject : "", norm,
                                 sizeof norm);
     struct mr_sha256 h;
