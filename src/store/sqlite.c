@@ -322,14 +322,26 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&st->wmu);
             break;
         }
-        size_t n = 0;
-        while (st->head != NULL && n < (size_t)st->group_commit_max) {
-            st->batch[n++] = st->head;
-            st->head = st->head->next;
+        /* FIFO, except that heavy requests past MR__HEAVY_PER_BATCH stay
+         * queued (in order) for the next batch while the quick ones behind
+         * them go now. */
+        size_t n = 0, heavy = 0;
+        struct mr__wreq **link = &st->head;
+        while (*link != NULL && n < (size_t)st->group_commit_max) {
+            struct mr__wreq *r = *link;
+            if (r->heavy && heavy >= MR__HEAVY_PER_BATCH) {
+                link = &r->next;
+                continue;
+            }
+            heavy += r->heavy;
+            st->batch[n++] = r;
+            *link = r->next;
         }
+        /* What stays queued is as long as the callers waiting on it. */
+        st->tail = st->head;
+        while (st->tail != NULL && st->tail->next != NULL)
+            st->tail = st->tail->next;
         st->nqueued -= n;
-        if (st->head == NULL)
-            st->tail = NULL;
         pthread_mutex_unlock(&st->wmu);
 
         run_batch(st, st->batch, n);
@@ -415,6 +427,7 @@ int mr__store_write_many(struct mr_store *st, mr__write_op op, void **args,
     for (size_t i = 0; i < n; i++) {
         r[i].op = op;
         r[i].arg = args[i];
+        r[i].heavy = true;
         pthread_cond_init(&r[i].cond, NULL);
         enqueue_locked(st, &r[i]);
     }

@@ -62,6 +62,11 @@ struct mr__wreq {
     /* Losing it in a power cut costs nothing (a claim: the job is simply
      * claimable again), so a batch of only such requests skips the fsync. */
     bool lazy;
+    /* Long work (a delivery with threading): a batch takes at most
+     * MR__HEAVY_PER_BATCH of these, so the quick requests queued behind
+     * them (intake's enqueues, whose callers hold an SMTP client waiting
+     * for its 250) are committed without waiting for a whole backlog. */
+    bool heavy;
     void (*free_arg)(void *arg);
     pthread_cond_t cond; /* the waiting caller's; unused when detached */
     struct mr__wreq *next;
@@ -122,6 +127,7 @@ int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
  * the first failure or 0. */
 int mr__store_write_many(struct mr_store *st, mr__write_op op, void **args,
                          size_t n, int *rcs, struct mr_error *errs);
+#define MR__HEAVY_PER_BATCH 8
 /* The same for a change whose loss in a power cut is harmless (see
  * mr__wreq.lazy): it commits, but is synced only with the next durable
  * commit. A crash of the process alone loses nothing (WAL). */
