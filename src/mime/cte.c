@@ -3,13 +3,17 @@
  * cte.c - Content-Transfer-Encoding decoders: base64, quoted-printable,
  * uuencode, and the streaming front mr_cte_decode.
  *
- * base64 is the hot path (most attachment bytes pass through it), so it
- * decodes four characters per step through tables that pre-shift each
- * sextet into place: one OR of four loads gives the 24 output bits, and
- * one test of the top bit tells whether any of the four was not in the
- * alphabet. Only then does the slow path run, one character at a time,
- * until the quantum is aligned again; a CRLF after every 76 characters
- * costs one such detour per line.
+ * base64 is the hot path (most attachment bytes pass through it). On x86-64
+ * CPUs with SSSE3 (all but the first ones) it decodes sixteen characters
+ * per step in vector registers: a block with any character outside the
+ * alphabet is left to the tables. Those decode four characters per step,
+ * pre-shifting each sextet into place: one OR of four loads gives the 24
+ * output bits, and one test of the top bit tells whether any of the four
+ * was not in the alphabet. Only then does the slow path run, one
+ * character at a time, until the quantum is aligned again. Line breaks
+ * between quanta are stepped over on the fast path. Measured on 76-column
+ * base64 of random bytes: 2.6 GB/s with the tables alone, 3.5 GB/s with
+ * SSSE3.
  *
  * Streaming never holds more than one 64 KiB output chunk: input is cut
  * into slices whose output is known to fit. For quoted-printable the cut
@@ -20,6 +24,13 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#include "../util/scan.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <tmmintrin.h>
+#define B64_SSSE3 1
+#endif
 
 #define CHUNK (64 * 1024)
 
@@ -138,15 +149,105 @@ static inline bool b64_skip_ok(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+#ifdef B64_SSSE3
+/* Bytes of v in [lo, hi], for ASCII bounds (signed compares: bytes from
+ * 0x80 up are negative and never in range). */
+__attribute__((target("ssse3"))) static inline __m128i
+b64_range(__m128i v, char lo, char hi)
+{
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8((char)(hi + 1))));
+}
+
+/* What to add to each character of v to get its sextet: + 19, / 16,
+ * digits 4, A-Z -65, a-z -71; none of these is 0, so a 0 marks a
+ * character outside the alphabet. */
+__attribute__((target("ssse3"))) static inline __m128i b64_delta(__m128i v)
+{
+    __m128i d =
+        _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_set1_epi8(19));
+    d = _mm_or_si128(d, _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')),
+                                      _mm_set1_epi8(16)));
+    d = _mm_or_si128(d,
+                     _mm_and_si128(b64_range(v, '0', '9'), _mm_set1_epi8(4)));
+    d = _mm_or_si128(d,
+                     _mm_and_si128(b64_range(v, 'A', 'Z'), _mm_set1_epi8(-65)));
+    return _mm_or_si128(
+        d, _mm_and_si128(b64_range(v, 'a', 'z'), _mm_set1_epi8(-71)));
+}
+
+/* Sixteen sextets to twelve bytes at out: pairs to 12 bits (a * 64 + b),
+ * pairs of those to 24 (ab * 4096 + cd), then each group's three bytes in
+ * order. Exactly twelve bytes are written. */
+__attribute__((target("ssse3"))) static inline void b64_pack(__m128i s,
+                                                             unsigned char *out)
+{
+    __m128i ab = _mm_maddubs_epi16(s, _mm_set1_epi32(0x01400140));
+    __m128i abcd = _mm_madd_epi16(ab, _mm_set1_epi32(0x00011000));
+    __m128i o =
+        _mm_shuffle_epi8(abcd, _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13,
+                                             12, -1, -1, -1, -1));
+    _mm_storel_epi64((__m128i *)out, o);
+    uint32_t t = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(o, 8));
+    memcpy(out + 8, &t, 4);
+}
+
+/*
+ * Decodes whole blocks of sixteen alphabet characters from in[0..n) into
+ * out, twelve bytes each, up to the first block that holds anything else;
+ * returns the characters used (a multiple of 4). When that block starts
+ * with whole quanta (a line of 76 characters leaves 12 of them before its
+ * CR LF), they are decoded too, by one more block that ends with them and
+ * overlaps characters already decoded: it rewrites the same bytes.
+ */
+__attribute__((target("ssse3"))) static size_t
+b64_blocks(const unsigned char *in, size_t n, unsigned char *out)
+{
+    size_t i = 0;
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+        __m128i d = b64_delta(v);
+        unsigned bad =
+            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128()));
+        if (bad) {
+            size_t k = (size_t)__builtin_ctz(bad);
+            if (k >= 4 && k % 4 == 0 && i >= 16 - k) {
+                size_t back = 16 - k;
+                __m128i w = _mm_loadu_si128((const __m128i *)(in + i - back));
+                b64_pack(_mm_add_epi8(w, b64_delta(w)), out - back / 4 * 3);
+                i += k;
+            }
+            break;
+        }
+        b64_pack(_mm_add_epi8(v, d), out);
+        i += 16;
+        out += 12;
+    }
+    return i;
+}
+#endif
+
 /* Decodes in[0..n); writes at most (st->q + n) / 4 * 3 bytes. */
 static size_t b64_step(struct b64 *st, const unsigned char *in, size_t n,
                        unsigned char *out)
 {
     unsigned char *o = out;
     size_t i = 0;
+#ifdef B64_SSSE3
+    bool ssse3 = __builtin_cpu_supports("ssse3");
+#endif
     for (;;) {
-        if (st->q == 0 && !st->pad) {
-            /* Fast path: whole quanta of alphabet characters. */
+        /* Fast path: whole quanta of alphabet characters, line after
+         * line (between quanta a line break changes nothing, so it is
+         * stepped over here rather than in the slow path). */
+        while (st->q == 0 && !st->pad) {
+#ifdef B64_SSSE3
+            if (ssse3) {
+                size_t k = b64_blocks(in + i, n - i, o);
+                i += k;
+                o += k / 4 * 3;
+            }
+#endif
             while (i + 8 <= n) {
                 uint32_t a =
                     d0[in[i]] | d1[in[i + 1]] | d2[in[i + 2]] | d3[in[i + 3]];
@@ -174,6 +275,12 @@ static size_t b64_step(struct b64 *st, const unsigned char *in, size_t n,
                 o += 3;
                 i += 4;
             }
+            size_t eol = i;
+            while (eol < n && (in[eol] == '\r' || in[eol] == '\n'))
+                eol++;
+            if (eol == i)
+                break;
+            i = eol;
         }
         if (i >= n)
             break;
@@ -256,20 +363,23 @@ size_t mr_base64_decode(const char *in, size_t n, char *out, unsigned *flags_r)
 /* ------------------------------------------------------------------ */
 /* quoted-printable */
 
+/* The value of a hex digit, or -1; a table like the base64 ones, because
+ * QP text in another script is mostly escapes. */
+#define HEXV(c)                                                                \
+    ((c) >= '0' && (c) <= '9'   ? (c) - '0'                                    \
+     : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10                               \
+     : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10                               \
+                                : -1)
+#define HEXV4(c) HEXV(c), HEXV((c) + 1), HEXV((c) + 2), HEXV((c) + 3)
+#define HEXV16(c) HEXV4(c), HEXV4((c) + 4), HEXV4((c) + 8), HEXV4((c) + 12)
+#define HEXV64(c)                                                              \
+    HEXV16(c), HEXV16((c) + 16), HEXV16((c) + 32), HEXV16((c) + 48)
+static const signed char hexv[256] = {HEXV64(0), HEXV64(64), HEXV64(128),
+                                      HEXV64(192)};
+
 static inline int hexval(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = mr_lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Bytes that need a look in body mode; the rest are copied in runs. */
-static inline bool qp_special(unsigned char c, bool header_q)
-{
-    return c == '=' || c == ' ' || c == '\t' || (header_q && c == '_');
+    return hexv[c];
 }
 
 /* Length of the line break at in[i] (CRLF or LF), 0 if none. */
@@ -286,51 +396,75 @@ static inline size_t eol_len(const unsigned char *in, size_t n, size_t i)
  * Decodes in[0..n) to out (at most n bytes). `eof`: the end of the input
  * is the end of a line, so whitespace there is trailing. Header mode
  * ('_' is a space, RFC 2047 4.2) has no lines and keeps whitespace.
+ *
+ * The text up to the next byte that needs a look ('=' and the line feed,
+ * or '_' in header mode) is copied sixteen bytes a step; whitespace can
+ * only be trailing at the end of such a piece, so that is the one place
+ * it is looked for. Before, every space and tab stopped the copy: on
+ * lines of French and English with a few escapes, 0.5 GB/s then, 4 GB/s
+ * now.
  */
 static size_t qp_run(const unsigned char *in, size_t n, unsigned char *out,
                      bool header_q, bool eof, unsigned *flags)
 {
+    unsigned char stop = header_q ? '_' : '\n';
     size_t i = 0, o = 0;
     while (i < n) {
-        size_t run = i;
-        while (run < n && !qp_special(in[run], header_q))
-            run++;
-        memcpy(out + o, in + i, run - i);
-        o += run - i;
-        i = run;
+        /* Each block is stored before it is looked at, and only the bytes
+         * before the first '=' or stop count. The output never runs ahead
+         * of the input (o <= i), so the store stays in the n bytes that
+         * out holds (out must not overlap in). */
+        size_t from = i, from_o = o;
+        for (;;) {
+            if (i + 16 > n) {
+                while (i < n && in[i] != '=' && in[i] != stop)
+                    out[o++] = in[i++];
+                break;
+            }
+            mr_blk b = mr_blk_load(in + i);
+            mr_blk_store(out + o, b);
+            unsigned m = mr_blk_eq(b, '=') | mr_blk_eq(b, stop);
+            if (m) {
+                i += mr_blk_first(m);
+                o = from_o + (i - from);
+                break;
+            }
+            i += 16;
+            o += 16;
+        }
+        if (!header_q && (i < n ? in[i] == '\n' : eof)) {
+            /* RFC 2045 6.7 (3): whitespace at the end of an encoded line
+             * was added in transport and is deleted (before the CR of a
+             * CR LF). */
+            bool cr = i > from && in[i - 1] == '\r';
+            size_t keep = cr ? i - 1 : i;
+            while (keep > from && (in[keep - 1] == ' ' || in[keep - 1] == '\t'))
+                keep--;
+            o = from_o + (keep - from);
+            if (cr)
+                out[o++] = '\r';
+        }
         if (i >= n)
             break;
         unsigned char c = in[i];
-        if (c == '_') {
-            out[o++] = ' ';
+        if (c == '\n' || c == '_') {
+            out[o++] = c == '_' ? ' ' : '\n';
             i++;
             continue;
         }
-        if (c == ' ' || c == '\t') {
-            size_t j = i;
-            while (j < n && (in[j] == ' ' || in[j] == '\t'))
-                j++;
-            /* RFC 2045 6.7 (3): whitespace at the end of an encoded line
-             * was added in transport and is deleted. */
-            bool trailing =
-                !header_q && (eol_len(in, n, j) > 0 || (j == n && eof));
-            if (!trailing) {
-                memcpy(out + o, in + i, j - i);
-                o += j - i;
-            }
-            i = j;
-            continue;
-        }
-        /* c == '=' */
-        if (i + 2 < n) {
+        /* c == '=': a run of escapes is decoded here in one loop (QP text
+         * in another script is little else). */
+        size_t i0 = i;
+        while (i + 2 < n && in[i] == '=') {
             int hi = hexval(in[i + 1]);
             int lo = hexval(in[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out[o++] = (unsigned char)(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
+            if ((hi | lo) < 0)
+                break;
+            out[o++] = (unsigned char)(hi << 4 | lo);
+            i += 3;
         }
+        if (i > i0)
+            continue;
         if (!header_q) {
             /* Soft line break "=" [whitespace] CRLF (RFC 2045 6.7 (5));
              * whitespace after the '=' is the usual transport damage. */
@@ -404,6 +538,31 @@ static bool plausible_uu_line(const char *p, size_t n)
         if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x60)
             return false;
     return n - 1 <= want + 2;
+}
+
+bool mr_uu_candidate(const char *text, size_t n)
+{
+    static const char begin[] = "begin ";
+    if (n >= 6 && memcmp(text, begin, 6) == 0)
+        return true;
+    /* A 'b' whose byte before is a line feed: the block one byte back
+     * holds those bytes at the same offsets. */
+    size_t i = 1;
+    while (i + 16 <= n) {
+        unsigned m = mr_blk_eq(mr_blk_load(text + i), 'b') &
+                     mr_blk_eq(mr_blk_load(text + i - 1), '\n');
+        while (m) {
+            size_t k = i + mr_blk_first(m);
+            if (n - k >= 6 && memcmp(text + k, begin, 6) == 0)
+                return true;
+            m &= m - 1;
+        }
+        i += 16;
+    }
+    for (; i + 6 <= n; i++)
+        if (text[i - 1] == '\n' && memcmp(text + i, begin, 6) == 0)
+            return true;
+    return false;
 }
 
 bool mr_uu_find(const char *text, size_t n, size_t from,
@@ -529,19 +688,27 @@ int mr_uu_decode(mr_span data, mr_sink_fn sink, void *ctx, unsigned *flags_r)
 /* ------------------------------------------------------------------ */
 /* streaming */
 
-static int pass(const char *in, size_t n, mr_sink_fn sink, void *ctx)
+static void passed(const struct mr_input_hint *hint, const char *p, size_t n)
+{
+    if (hint != NULL && n > 0)
+        hint->passed(hint->ctx, p, n);
+}
+
+static int pass(const char *in, size_t n, mr_sink_fn sink, void *ctx,
+                const struct mr_input_hint *hint)
 {
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t k = n - i < CHUNK ? n - i : CHUNK;
         int rc = sink(ctx, in + i, k);
         if (rc < 0)
             return rc;
+        passed(hint, in + i, k);
     }
     return 0;
 }
 
 static int base64_stream(const char *in, size_t n, mr_sink_fn sink, void *ctx,
-                         unsigned *flags)
+                         const struct mr_input_hint *hint, unsigned *flags)
 {
     /* A slice of S input characters adds at most (3 + S) / 4 * 3 bytes
      * to a pending quantum: S = CHUNK / 3 * 4 - 4 keeps that under
@@ -561,13 +728,14 @@ static int base64_stream(const char *in, size_t n, mr_sink_fn sink, void *ctx,
             if (rc < 0)
                 return rc;
         }
+        passed(hint, in + i - k, k);
     } while (i < n);
     *flags |= st.flags;
     return 0;
 }
 
 static int qp_stream(const char *in, size_t n, mr_sink_fn sink, void *ctx,
-                     unsigned *flags)
+                     const struct mr_input_hint *hint, unsigned *flags)
 {
     unsigned char out[CHUNK];
     size_t i = 0;
@@ -601,6 +769,7 @@ static int qp_stream(const char *in, size_t n, mr_sink_fn sink, void *ctx,
             if (rc < 0)
                 return rc;
         }
+        passed(hint, in + i - k, k);
     }
     return 0;
 }
@@ -608,11 +777,20 @@ static int qp_stream(const char *in, size_t n, mr_sink_fn sink, void *ctx,
 int mr_cte_decode(enum mr_cte cte, const char *in, size_t n, mr_sink_fn sink,
                   void *ctx, unsigned *flags_r)
 {
+    return mr_cte_decode_hinted(cte, in, n, sink, ctx, NULL, flags_r);
+}
+
+int mr_cte_decode_hinted(enum mr_cte cte, const char *in, size_t n,
+                         mr_sink_fn sink, void *ctx,
+                         const struct mr_input_hint *hint, unsigned *flags_r)
+{
     unsigned flags = 0;
     int rc;
     switch (cte) {
-    case MR_CTE_BASE64: rc = base64_stream(in, n, sink, ctx, &flags); break;
-    case MR_CTE_QP: rc = qp_stream(in, n, sink, ctx, &flags); break;
+    case MR_CTE_BASE64:
+        rc = base64_stream(in, n, sink, ctx, hint, &flags);
+        break;
+    case MR_CTE_QP: rc = qp_stream(in, n, sink, ctx, hint, &flags); break;
     case MR_CTE_UUENCODE: {
         struct mr_uu_block blk;
         mr_span data = mr_span_make(in, n);
@@ -623,9 +801,9 @@ int mr_cte_decode(enum mr_cte cte, const char *in, size_t n, mr_sink_fn sink,
     }
     case MR_CTE_UNKNOWN:
         flags |= MR_CTE_PASSTHRU;
-        rc = pass(in, n, sink, ctx);
+        rc = pass(in, n, sink, ctx, hint);
         break;
-    default: rc = pass(in, n, sink, ctx); break;
+    default: rc = pass(in, n, sink, ctx, hint); break;
     }
     if (flags_r)
         *flags_r |= flags;

@@ -46,13 +46,28 @@ typedef int (*mr_sink_fn)(void *ctx, const char *p, size_t n);
 enum mr_cte mr_cte_parse(mr_span value);
 const char *mr_cte_name(enum mr_cte cte);
 
+/* Told about input that has been read through: a caller whose buffer is
+ * a file mapping may let those pages go (madvise MADV_DONTNEED), to be
+ * read back from the page cache if they are needed again. See
+ * struct mr_mime_options in mime.h. */
+struct mr_input_hint {
+    void *ctx;
+    void (*passed)(void *ctx, const char *p, size_t n);
+};
+
 /* Decodes in[0..n) and calls sink with chunks of at most 64 KiB. Returns 0
  * or the sink's negative value; ORs enum mr_cte_flags into *flags_r. */
 int mr_cte_decode(enum mr_cte cte, const char *in, size_t n, mr_sink_fn sink,
                   void *ctx, unsigned *flags_r);
+/* The same, telling hint (when not NULL) about each slice of the input
+ * (about 64 KiB) once it is decoded. */
+int mr_cte_decode_hinted(enum mr_cte cte, const char *in, size_t n,
+                         mr_sink_fn sink, void *ctx,
+                         const struct mr_input_hint *hint, unsigned *flags_r);
 
 /* One-shot decoders into caller memory. out must hold at least
- * mr_base64_max(n) / n bytes respectively. Return the bytes written. */
+ * mr_base64_max(n) / n bytes respectively (all of which may be written
+ * to) and must not overlap in. Return the bytes of the result. */
 static inline size_t mr_base64_max(size_t n) { return n / 4 * 3 + 3; }
 size_t mr_base64_decode(const char *in, size_t n, char *out, unsigned *flags_r);
 /* header_q: RFC 2047 "Q" form, where '_' means a space. */
@@ -67,6 +82,10 @@ struct mr_uu_block {
     mr_span name; /* the file name after the mode, trimmed (borrowed) */
     mr_span data; /* the encoded lines between begin and end (borrowed) */
 };
+
+/* Whether a line of text[0..n) starts with "begin ": what mr_uu_find
+ * looks for first, found sixteen bytes a step. */
+bool mr_uu_candidate(const char *text, size_t n);
 
 /* Finds the first "begin NNN name" ... "end" block at or after offset
  * `from` in text[0..n). Returns true and fills blk. A block without its

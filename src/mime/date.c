@@ -547,6 +547,21 @@ void mr_date_rfc3339(int64_t t, char out[32])
     civil_from_days(days, &y, &m, &d);
     int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60),
         ss = (int)(secs % 60);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y % 10000,
-             m % 100, d % 100, hh % 100, mm % 100, ss % 100);
+    /* Digits by hand: snprintf cost 3,000 instructions a date, 1% of the
+     * no-attachment benchmark. */
+    int fields[6] = {(int)y % 10000, m % 100,  d % 100,
+                     hh % 100,       mm % 100, ss % 100};
+    static const char seps[] = "--T::Z";
+    size_t o = 0;
+    for (int f = 0; f < 6; f++) {
+        int v = fields[f];
+        if (f == 0) {
+            out[o++] = (char)('0' + v / 1000);
+            out[o++] = (char)('0' + v / 100 % 10);
+        }
+        out[o++] = (char)('0' + v / 10 % 10);
+        out[o++] = (char)('0' + v % 10);
+        out[o++] = seps[f];
+    }
+    out[o] = '\0';
 }

@@ -20,6 +20,7 @@
 #include "../content/html_text.h"
 #include "../util/buf.h"
 #include "../util/hash.h"
+#include "../util/scan.h"
 #include "../util/utf8.h"
 #include "address.h"
 #include "date.h"
@@ -102,13 +103,19 @@ void mr_mime_options_default(struct mr_mime_options *opt,
     opt->charsets = charsets;
 }
 
+/* The content of m, NUL-terminated, in the arena: a long one (a body) is
+ * taken over rather than copied, and m is then left empty. */
 static const char *buf_to_arena(struct build *b, struct mr_buf *m,
                                 size_t *len_r)
 {
-    const char *s = mr_arena_strndup(b->a, m->p ? m->p : "", m->len);
     if (len_r)
         *len_r = m->len;
-    return s;
+    if (m->len >= 4096) {
+        char *p = mr_buf_detach(m, NULL);
+        mr_arena_own(b->a, p);
+        return p;
+    }
+    return mr_arena_strndup(b->a, m->p ? m->p : "", m->len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -166,9 +173,11 @@ static struct addr_list addresses(struct build *b, const struct mr__header *h,
                                   const char *name)
 {
     struct addr_list l = {NULL, 0};
+    size_t name_len = strlen(name);
     /* Repeated fields (two To: lines) are merged, as recipients go. */
     for (size_t i = 0; i < h->n; i++) {
-        if (!mr_span_ieq(h->fields[i].name, name))
+        if (h->fields[i].name.n != name_len ||
+            !mr_span_ieq(h->fields[i].name, name))
             continue;
         struct mr_address *items;
         size_t n;
@@ -337,6 +346,8 @@ static int sink_to_buf(void *ctx, const char *p, size_t n)
 
 static void note_cte(struct build *b, unsigned fl, int part)
 {
+    if (fl == 0)
+        return;
     char num[48];
     mr__part_number(&b->t, part, num, sizeof(num));
     if (fl & (MR_CTE_BAD_CHAR))
@@ -355,6 +366,8 @@ static void note_cte(struct build *b, unsigned fl, int part)
 static void note_charset(struct build *b, unsigned fl, int part,
                          const char *label)
 {
+    if (fl == 0)
+        return;
     char num[48];
     mr__part_number(&b->t, part, num, sizeof(num));
     if (fl & MR_CHARSET_UNKNOWN)
@@ -371,18 +384,39 @@ static void note_charset(struct build *b, unsigned fl, int part,
                  num);
 }
 
-/* CR LF and bare CR become LF. */
+/* CR LF and bare CR become LF, in place. Sixteen bytes a step between
+ * CRs (a byte loop was 9% of the no-attachment benchmark, where every
+ * line ends in CR LF). */
 static void normalize_newlines(struct mr_buf *m)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < m->len; i++) {
-        char c = m->p[i];
+    char *p = m->p;
+    size_t n = m->len;
+    const char *first = n ? memchr(p, '\r', n) : NULL;
+    if (first == NULL)
+        return;
+    size_t i = (size_t)(first - p), o = i;
+    while (i < n) {
+        if (i + 16 <= n) {
+            mr_blk b = mr_blk_load(p + i);
+            unsigned cr = mr_blk_eq(b, '\r');
+            if (cr == 0) {
+                mr_blk_store(p + o, b); /* o <= i: b was loaded first */
+                o += 16;
+                i += 16;
+                continue;
+            }
+            size_t k = mr_blk_first(cr);
+            mr_copy_short(p + o, p + i, k);
+            o += k;
+            i += k;
+        }
+        char c = p[i++];
         if (c == '\r') {
-            if (i + 1 < m->len && m->p[i + 1] == '\n')
+            if (i < n && p[i] == '\n')
                 continue;
             c = '\n';
         }
-        m->p[o++] = c;
+        p[o++] = c;
     }
     mr_buf_truncate(m, o);
 }
@@ -399,8 +433,11 @@ static void decode_text(struct build *b, int i, bool plain, struct mr_buf *out)
     size_t cap = b->opt->limits.max_body_bytes;
     struct mr_buf raw;
     mr_buf_init(&raw, cap);
+    /* Decoded, a body is never longer than it is encoded. */
+    mr_buf_expect(&raw, p->body.n);
     unsigned fl = 0;
-    mr_cte_decode(p->cte, p->body.p, p->body.n, sink_to_buf, &raw, &fl);
+    mr_cte_decode_hinted(p->cte, p->body.p, p->body.n, sink_to_buf, &raw,
+                         b->opt->pages, &fl);
     note_cte(b, fl, i);
     if (raw.limited)
         mr__warn(b->a, &b->ev->w, "size_limit: body cut at %zu bytes", cap);
@@ -408,7 +445,7 @@ static void decode_text(struct build *b, int i, bool plain, struct mr_buf *out)
     mr_span text = mr_buf_span(&raw);
     struct mr_buf rest;
     mr_buf_init(&rest, cap);
-    if (plain && memmem(text.p, text.n, "begin ", 6)) {
+    if (plain && mr_uu_candidate(text.p, text.n)) {
         struct mr_uu_block blk;
         size_t from = 0;
         bool any = false;
@@ -430,6 +467,9 @@ static void decode_text(struct build *b, int i, bool plain, struct mr_buf *out)
     }
     const struct mr_param *cs = mr_params_get(&p->ctype, "charset");
     mr_span label = cs ? mr_span_make(cs->value, cs->value_len) : MR_SPAN_NULL;
+    /* UTF-8 takes up to half as much again for most text (2 bytes for 1
+     * in Latin and Cyrillic, 3 for 2 in CJK); more only grows again. */
+    mr_buf_expect(out, text.n + text.n / 2);
     unsigned cfl = mr_charset_to_utf8(b->cs, label, text.p, text.n, out);
     note_charset(b, cfl, i, cs ? cs->value : NULL);
     normalize_newlines(out);
@@ -574,7 +614,8 @@ static void add_attachment(struct build *b, int i, const struct mr_params *disp)
     struct hash_sink s = {.b = b, .index = b->ev->natts - 1};
     mr_sha256_init(&s.h);
     unsigned fl = 0;
-    mr_cte_decode(p->cte, p->body.p, p->body.n, hash_sink, &s, &fl);
+    mr_cte_decode_hinted(p->cte, p->body.p, p->body.n, hash_sink, &s,
+                         b->opt->pages, &fl);
     note_cte(b, fl, i);
     mr_sha256_final_hex(&s.h, at->sha256);
     at->size = s.size;
@@ -779,7 +820,8 @@ int mr_mime_parse(const char *buf, size_t len,
     struct mr_event *ev = mr_arena_zalloc(arena, sizeof(*ev));
     b.ev = ev;
     ev->max_field = opt->limits.max_field_bytes;
-    mr__structure_parse(arena, b.cs, &opt->limits, buf, len, &b.t, &ev->w);
+    mr__structure_parse(arena, b.cs, &opt->limits, buf, len, opt->pages, &b.t,
+                        &ev->w);
     const struct mr__part *root = &b.t.parts[0];
     if (root->header.n == 0)
         return mr_error_set(err, MR_EINVAL, "no header fields: not an email "
@@ -869,42 +911,82 @@ static bool same_name(const struct mr__field *a, const struct mr__field *b)
            strncasecmp(a->name.p, b->name.p, a->name.n) == 0;
 }
 
+/* A hash of a header name that ignores case: eight bytes a step (one
+ * multiply each, not one a byte), with the 0x20 bit set in each byte: it
+ * folds A-Z onto a-z, and what else it folds only makes a collision,
+ * which same_name settles. */
+static size_t name_hash(mr_span name)
+{
+    uint64_t h = name.n;
+    for (size_t i = 0; i < name.n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, name.p + i, name.n - i < 8 ? name.n - i : 8);
+        h = (h ^ (w | 0x2020202020202020ULL)) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 29;
+    }
+    return (size_t)h;
+}
+
+/*
+ * Headers as one object, fields grouped by case-insensitive name in the
+ * order their names first appear; a repeated name gets an array. The
+ * groups are found with a hash table in one pass (comparing every field
+ * with every other was quadratic: 2% of the no-attachment benchmark at
+ * 40 fields a message, and 2 million comparisons for the 2,000 fields a
+ * hostile header may keep).
+ */
 static void write_headers(struct mr_json *j, const struct mr__header *h,
                           size_t max)
 {
-    struct mr_buf v, name;
-    mr_buf_init(&v, 0);
+    size_t n = h->n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    /* slot[]: 1 + the first field of a name, 0 when free; next[]: the
+     * next field of the same name, n at the end; last[] and count[] are
+     * kept for the first field of each name. */
+    size_t *mem = mr_xcalloc(cap + 3 * (n ? n : 1), sizeof(size_t));
+    size_t *slot = mem, *next = mem + cap, *last = next + n, *count = last + n;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = n;
+        size_t s = name_hash(h->fields[i].name) & (cap - 1);
+        while (slot[s] != 0 &&
+               !same_name(&h->fields[slot[s] - 1], &h->fields[i]))
+            s = (s + 1) & (cap - 1);
+        if (slot[s] == 0) {
+            slot[s] = i + 1;
+            last[i] = i;
+            count[i] = 1;
+        } else {
+            size_t first = slot[s] - 1;
+            next[last[first]] = i;
+            last[first] = i;
+            count[first]++;
+            count[i] = 0; /* not the first of its name */
+        }
+    }
+    struct mr_buf name;
     mr_buf_init(&name, 0);
     mr_json_obj_begin(j);
-    for (size_t i = 0; i < h->n; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < i && !seen; k++)
-            seen = same_name(&h->fields[k], &h->fields[i]);
-        if (seen)
+    for (size_t i = 0; i < n; i++) {
+        if (count[i] == 0)
             continue;
+        mr_span nm = h->fields[i].name;
         mr_buf_reset(&name);
-        for (size_t c = 0; c < h->fields[i].name.n; c++)
-            mr_buf_putc(&name, (char)mr_lower((unsigned char)h->fields[i].name.p[c]));
-        size_t count = 0;
-        for (size_t k = i; k < h->n; k++)
-            if (same_name(&h->fields[k], &h->fields[i]))
-                count++;
-        mr_json_key(j, name.p);
-        if (count > 1)
+        char *d = mr_buf_reserve(&name, nm.n);
+        for (size_t c = 0; c < nm.n; c++)
+            d[c] = (char)mr_lower((unsigned char)nm.p[c]);
+        mr_buf_commit(&name, nm.n);
+        mr_json_key_span(j, mr_buf_span(&name));
+        if (count[i] > 1)
             mr_json_arr_begin(j);
-        for (size_t k = i; k < h->n; k++) {
-            if (!same_name(&h->fields[k], &h->fields[i]))
-                continue;
-            mr_buf_reset(&v);
-            mr__header_unfold(h->fields[k].value, max, &v);
-            mr_json_str(j, mr_buf_span(&v));
-        }
-        if (count > 1)
+        for (size_t k = i; k < n; k = next[k])
+            mr__header_unfold_json(h->fields[k].value, max, j);
+        if (count[i] > 1)
             mr_json_arr_end(j);
     }
     mr_json_obj_end(j);
-    mr_buf_release(&v);
     mr_buf_release(&name);
+    free(mem);
 }
 
 static void write_attachment(struct mr_json *j, const struct attachment *at)

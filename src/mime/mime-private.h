@@ -72,6 +72,11 @@ const struct mr__field *mr__header_get(const struct mr__header *h,
  * invalid UTF-8 repaired) to out, at most max bytes of input read. */
 void mr__header_unfold(mr_span value, size_t max, struct mr_buf *out);
 
+/* Writes the unfolded value (as mr__header_unfold makes it) as a JSON
+ * string, quoting it piece by piece from the message rather than copying
+ * it first. */
+void mr__header_unfold_json(mr_span value, size_t max, struct mr_json *j);
+
 enum mr__kind {
     MR__LEAF,      /* a body or attachment */
     MR__MULTIPART, /* children between boundaries */
@@ -100,11 +105,12 @@ struct mr__tree {
 };
 
 /* The structure pass: fills tree from buf. Never fails (input checks are
- * done by the caller); defects go to w. */
+ * done by the caller); defects go to w. pages (optional) is told about
+ * the stretches scanned through (struct mr_mime_options). */
 void mr__structure_parse(struct mr_arena *a, struct mr_charset_ctx *cs,
                          const struct mr_mime_limits *lim, const char *buf,
-                         size_t len, struct mr__tree *tree,
-                         struct mr__warnings *w);
+                         size_t len, const struct mr_input_hint *pages,
+                         struct mr__tree *tree, struct mr__warnings *w);
 
 /* IMAP-style part number ("1.2") of part i, written into out. */
 void mr__part_number(const struct mr__tree *t, int i, char *out, size_t size);

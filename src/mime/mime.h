@@ -29,6 +29,7 @@
 #include "../util/error.h"
 #include "../util/json.h"
 #include "charset.h"
+#include "cte.h"
 
 struct mr_mime_limits {
     size_t max_message_bytes; /* whole input; default 100 MiB */
@@ -58,6 +59,17 @@ struct mr_mime_options {
     struct mr_mime_limits limits;
     struct mr_charset_ctx *charsets; /* required; caller owns */
     const struct mr_mime_sink *sink; /* optional */
+    /* Optional, for a message mapped from a file: told about stretches of
+     * the input (a few hundred KiB at a time) as soon as the parser has
+     * read through them (a body it has scanned for boundaries, a slice of an
+     * attachment it has decoded). The caller may drop those pages
+     * (madvise MADV_DONTNEED): the parser does read some of them again
+     * (bodies are scanned, then decoded; header fields are read when the
+     * event is written), and the kernel then brings them back from the
+     * page cache. So a large message needs to be in memory a window at a
+     * time, not whole. A buffer whose pages cannot be read back (malloc)
+     * must not be given this. */
+    const struct mr_input_hint *pages;
 };
 
 void mr_mime_options_default(struct mr_mime_options *opt,

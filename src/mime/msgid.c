@@ -148,26 +148,37 @@ static const char *make_id(struct scan *s, const char *p, size_t n)
 {
     mr_buf_reset(&s->tmp);
     mr_buf_reset(&s->out);
-    bool quoted = false;
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)p[k];
-        if (c == '\r' || c == '\n')
-            continue; /* folding (RFC 5322 3.2.2), also inside quotes */
-        if (!quoted && (c == ' ' || c == '\t'))
-            continue;
-        if (c < 0x20 || c == 0x7F) {
-            if (c != '\t') {
-                s->flags |= MR_MSGID_JUNK;
+    /* The usual id has no space, control, quote or backslash: nothing to
+     * drop or unquote, so it is copied whole (a byte at a time was 3% of
+     * the no-attachment benchmark, ids being in every References). */
+    size_t plain = 0;
+    while (plain < n && (unsigned char)p[plain] > ' ' && p[plain] != 0x7F &&
+           p[plain] != '"' && p[plain] != '\\')
+        plain++;
+    if (plain == n) {
+        mr_buf_append(&s->tmp, p, n);
+    } else {
+        bool quoted = false;
+        for (size_t k = 0; k < n; k++) {
+            unsigned char c = (unsigned char)p[k];
+            if (c == '\r' || c == '\n')
+                continue; /* folding (RFC 5322 3.2.2), also inside quotes */
+            if (!quoted && (c == ' ' || c == '\t'))
                 continue;
+            if (c < 0x20 || c == 0x7F) {
+                if (c != '\t') {
+                    s->flags |= MR_MSGID_JUNK;
+                    continue;
+                }
             }
-        }
-        if (c == '"')
-            quoted = !quoted;
-        else if (c == '\\' && quoted && k + 1 < n) {
+            if (c == '"')
+                quoted = !quoted;
+            else if (c == '\\' && quoted && k + 1 < n) {
+                mr_buf_putc(&s->tmp, (char)c);
+                c = (unsigned char)p[++k];
+            }
             mr_buf_putc(&s->tmp, (char)c);
-            c = (unsigned char)p[++k];
         }
-        mr_buf_putc(&s->tmp, (char)c);
     }
     if (s->tmp.len == 0)
         return NULL;

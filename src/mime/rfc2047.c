@@ -274,10 +274,47 @@ static void normalize(const char *p, size_t n, struct mr_buf *norm,
     mr_buf_commit(norm, w);
 }
 
+/* Removes the spaces at both ends of out[start..). */
+static void trim_appended(struct mr_buf *out, size_t start)
+{
+    size_t end = out->len;
+    while (end > start && out->p[end - 1] == ' ')
+        end--;
+    mr_buf_truncate(out, end);
+    size_t lead = start;
+    while (lead < out->len && out->p[lead] == ' ')
+        lead++;
+    if (lead > start) {
+        memmove(out->p + start, out->p + lead, out->len - lead);
+        mr_buf_truncate(out, out->len - (lead - start));
+    }
+}
+
+/* A value that none of the passes would change: no control bytes (so
+ * nothing to unfold), valid UTF-8, no encoded word. */
+static bool plain_value(mr_span v)
+{
+    for (size_t i = 0; i < v.n; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (c < 0x20 || c == 0x7F)
+            return false;
+    }
+    return mr_utf8_valid(v.p, v.n) &&
+           (v.n < 2 || memmem(v.p, v.n, "=?", 2) == NULL);
+}
+
 unsigned mr_rfc2047_decode(struct mr_charset_ctx *cs, mr_span raw_value,
                            unsigned opts, struct mr_buf *out)
 {
     struct dec d = {.cs = cs, .out = out};
+    size_t start = out->len;
+    /* Most display names and many subjects are plain text: the passes
+     * below would copy them through up to five buffers, each allocated. */
+    if (plain_value(raw_value)) {
+        put_text(&d, raw_value.p, raw_value.n);
+        trim_appended(out, start);
+        return d.flags;
+    }
     struct mr_buf norm, conv;
     size_t limit = raw_value.n * 3 + 64;
     mr_buf_init(&norm, raw_value.n + 1);
@@ -285,7 +322,6 @@ unsigned mr_rfc2047_decode(struct mr_charset_ctx *cs, mr_span raw_value,
     mr_buf_init(&d.pend, limit);
     mr_buf_init(&d.wb, raw_value.n + 8);
     mr_buf_init(&d.tmp, limit);
-    size_t start = out->len;
 
     normalize(raw_value.p, raw_value.n, &norm, &d.flags);
     const char *s = norm.p ? norm.p : "";
@@ -348,19 +384,7 @@ unsigned mr_rfc2047_decode(struct mr_charset_ctx *cs, mr_span raw_value,
         i = j;
     }
     flush(&d);
-
-    /* Trim what was appended. */
-    size_t end = out->len;
-    while (end > start && out->p[end - 1] == ' ')
-        end--;
-    mr_buf_truncate(out, end);
-    size_t lead = start;
-    while (lead < out->len && out->p[lead] == ' ')
-        lead++;
-    if (lead > start) {
-        memmove(out->p + start, out->p + lead, out->len - lead);
-        mr_buf_truncate(out, out->len - (lead - start));
-    }
+    trim_appended(out, start);
 
     mr_buf_release(&norm);
     mr_buf_release(&conv);

@@ -2,7 +2,9 @@
 /*
  * A chain of chunks; allocations bump a pointer in the newest chunk. A
  * request larger than a quarter chunk gets a chunk of its own, so big
- * decoded bodies do not waste the tail of a shared chunk.
+ * decoded bodies do not waste the tail of a shared chunk. Blocks taken
+ * over from malloc (mr_arena_own) are listed, in the arena, to be freed
+ * with it.
  */
 #include "arena.h"
 
@@ -21,8 +23,14 @@ struct chunk {
     alignas(max_align_t) char data[];
 };
 
+struct owned {
+    struct owned *next;
+    void *p;
+};
+
 struct mr_arena {
     struct chunk *head;
+    struct owned *owned;
     size_t total;
 };
 
@@ -36,6 +44,8 @@ void mr_arena_free(struct mr_arena **ap)
     struct mr_arena *a = *ap;
     if (a == NULL)
         return;
+    for (struct owned *o = a->owned; o != NULL; o = o->next)
+        free(o->p);
     struct chunk *c = a->head;
     while (c) {
         struct chunk *next = c->next;
@@ -111,6 +121,14 @@ void *mr_arena_realloc(struct mr_arena *a, void *old, size_t old_n, size_t n)
     if (old_n)
         memcpy(p, old, old_n);
     return p;
+}
+
+void mr_arena_own(struct mr_arena *a, void *p)
+{
+    struct owned *o = mr_arena_alloc(a, sizeof(*o));
+    o->p = p;
+    o->next = a->owned;
+    a->owned = o;
 }
 
 size_t mr_arena_used(const struct mr_arena *a)

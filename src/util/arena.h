@@ -25,6 +25,10 @@ void *mr_arena_zalloc(struct mr_arena *a, size_t n);
 char *mr_arena_strndup(struct mr_arena *a, const char *s, size_t n);
 /* Grows an array allocated in the arena (old contents copied). */
 void *mr_arena_realloc(struct mr_arena *a, void *old, size_t old_n, size_t n);
+/* Takes p (from malloc, as mr_buf_detach gives it) into the arena: it is
+ * freed with the arena. For large results built in an mr_buf, which would
+ * otherwise be copied into the arena whole. */
+void mr_arena_own(struct mr_arena *a, void *p);
 
 /* Bytes handed out so far (for limits and tests). */
 size_t mr_arena_used(const struct mr_arena *a);

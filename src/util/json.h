@@ -36,10 +36,24 @@ void mr_json_obj_end(struct mr_json *j);
 void mr_json_arr_begin(struct mr_json *j);
 void mr_json_arr_end(struct mr_json *j);
 /* An object key; the next value call writes its value. */
-void mr_json_key(struct mr_json *j, const char *key);
+void mr_json_key_span(struct mr_json *j, mr_span key);
+/* Inline so that the length of a literal key is known at compile time. */
+static inline void mr_json_key(struct mr_json *j, const char *key)
+{
+    mr_json_key_span(j, mr_span_cstr(key));
+}
 
 void mr_json_str(struct mr_json *j, mr_span s); /* NULL pointer -> null */
-void mr_json_cstr(struct mr_json *j, const char *s); /* NULL -> null */
+static inline void mr_json_cstr(struct mr_json *j, const char *s)
+{
+    mr_json_str(j, mr_span_cstr(s)); /* NULL -> null */
+}
+/* A string written in pieces, each escaped as by mr_json_str: begin, any
+ * number of pieces, end. Each piece is checked as UTF-8 on its own, so
+ * none may end inside a character that the next one completes. */
+void mr_json_str_begin(struct mr_json *j);
+void mr_json_str_piece(struct mr_json *j, mr_span s);
+void mr_json_str_end(struct mr_json *j);
 void mr_json_int(struct mr_json *j, int64_t v);
 void mr_json_uint(struct mr_json *j, uint64_t v);
 void mr_json_bool(struct mr_json *j, bool v);

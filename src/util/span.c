@@ -12,17 +12,6 @@ mr_span mr_span_trim(mr_span s)
     return s;
 }
 
-bool mr_span_ieq(mr_span s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (n != s.n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (mr_lower((unsigned char)s.p[i]) != mr_lower((unsigned char)lit[i]))
-            return false;
-    return true;
-}
-
 bool mr_span_istarts(mr_span s, const char *lit)
 {
     size_t n = strlen(lit);

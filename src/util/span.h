@@ -44,8 +44,21 @@ static inline unsigned char mr_lower(unsigned char c)
 /* Without leading and trailing spaces, tabs, CR and LF. */
 mr_span mr_span_trim(mr_span s);
 
-/* ASCII case-insensitive comparison with a NUL-terminated literal. */
-bool mr_span_ieq(mr_span s, const char *lit);
+/* ASCII case-insensitive comparison with a NUL-terminated literal. Inline,
+ * so that the length of a literal is known at compile time and most
+ * comparisons end there (header lookups make hundreds of them per
+ * message). */
+static inline bool mr_span_ieq(mr_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (n != s.n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (mr_lower((unsigned char)s.p[i]) != mr_lower((unsigned char)lit[i]))
+            return false;
+    return true;
+}
+
 bool mr_span_istarts(mr_span s, const char *lit);
 
 /* Byte-exact equality. */

@@ -3,69 +3,36 @@
 
 #include <string.h>
 
-/* Length of a valid sequence at p, or 0 when invalid (RFC 3629 table 3-7). */
-static size_t seq_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        if (n < 2 || (p[1] & 0xC0) != 0x80)
-            return 0;
-        return 2;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        if (p[1] < lo || p[1] > hi)
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        if (p[1] < lo || p[1] > hi)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
+#include "scan.h"
 
 size_t mr_utf8_valid_prefix(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        /* ASCII runs dominate mail text: test eight bytes at a time. */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ULL)
+        /* ASCII runs dominate mail text: sixteen bytes a step, then the
+         * exact position of the first byte that is not ASCII. */
+        while (i + 16 <= n) {
+            unsigned m = mr_blk_high(mr_blk_load(s + i));
+            if (m) {
+                i += mr_blk_first(m);
                 break;
-            i += 8;
+            }
+            i += 16;
         }
         if (i >= n)
             break;
-        if (p[i] < 0x80) {
-            i++;
-            continue;
+        /* Then characters one by one until the next ASCII byte, so text
+         * in Cyrillic or CJK does not pay for a block test per letter. */
+        while (i < n) {
+            if ((unsigned char)s[i] < 0x80) {
+                i++;
+                break;
+            }
+            size_t l = mr_utf8_char_len(s + i, n - i);
+            if (l == 0)
+                return i;
+            i += l;
         }
-        size_t l = seq_len(p + i, n - i);
-        if (l == 0)
-            return i;
-        i += l;
     }
     return n;
 }
@@ -106,7 +73,7 @@ static size_t invalid_len(const unsigned char *p, size_t n)
 size_t mr_utf8_next(const char *s, size_t n, uint32_t *cp_r)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t l = seq_len(p, n);
+    size_t l = mr_utf8_char_len(s, n);
     switch (l) {
     case 1: *cp_r = p[0]; return 1;
     case 2: *cp_r = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F); return 2;

@@ -16,6 +16,37 @@
 
 #include "buf.h"
 
+/* Length of the valid sequence at p[0..n) (n >= 1), 1 for ASCII, or 0 when
+ * it is invalid: RFC 3629 table 3-7, so no overlongs, no surrogates,
+ * nothing above U+10FFFF. Inline because the validators and the JSON
+ * writer call it for every non-ASCII character. */
+static inline size_t mr_utf8_char_len(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+        unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+        return p[1] >= lo && p[1] <= hi ? 3 : 0;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+        unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+        return p[1] >= lo && p[1] <= hi ? 4 : 0;
+    }
+    return 0;
+}
+
 /* Length of the valid UTF-8 prefix of p[0..n). Equal to n when valid. */
 size_t mr_utf8_valid_prefix(const char *p, size_t n);
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests for charset.c: aliasing, conversion, errors, detection. */
+#include <errno.h>
+#include <iconv.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -263,10 +266,153 @@ static void test_long_input(void **state)
     mr_charset_ctx_free(&ctx);
 }
 
+/* Double-byte charsets through their tables, and the characters that
+ * make conversion go on with iconv (sequences of more than two bytes, a
+ * character iconv holds back). */
+static const struct conv_case dbcs_cases[] = {
+    C("shift_jis", "\x93\xfa\x96\x7b\x8c\xea abc",
+      "\xe6\x97\xa5\xe6\x9c\xac"
+      "\xe8\xaa\x9e abc",
+      0),
+    C("shift_jis", "\xb1\xb2", "\xef\xbd\xb1\xef\xbd\xb2", 0), /* half-width */
+    C("shift_jis", "a\x81", "a" FFFD, MR_CHARSET_INVALID), /* lead at the end */
+    C("shift_jis", "\x81\x20x", FFFD " x", MR_CHARSET_INVALID), /* bad pair */
+    C("shift_jis", "\x93\x00\x96\x7b", FFFD "\xe6\x9c\xac",
+      MR_CHARSET_INVALID | MR_CHARSET_NUL),
+    C("gbk", "\xc4\xe3\xba\xc3", "\xe4\xbd\xa0\xe5\xa5\xbd", 0),
+    C("gb18030", "\xc4\xe3\x81\x30\x81\x30\xc4\xe3",
+      "\xe4\xbd\xa0\xc2\x80\xe4\xbd\xa0", 0), /* four bytes: iconv */
+    C("gb2312", "\x80", "\xe2\x82\xac", 0),
+    C("euc-kr", "\xc7\xd1\xb1\xdb", "\xed\x95\x9c\xea\xb8\x80", 0),
+    C("euc-jp", "\xc6\xfc\x8f\xb0\xa1\xc6\xfc",
+      "\xe6\x97\xa5\xe4\xb8\x82\xe6\x97\xa5", 0), /* 3 bytes: iconv */
+    C("big5-hkscs", "\xa4\xa4\x88\x62\xa4\xa4",
+      "\xe4\xb8\xad\xc3\x8a\xcc\x84\xe4\xb8\xad", 0), /* held back */
+};
+
+static void test_double_byte(void **state)
+{
+    (void)state;
+    struct mr_charset_ctx *ctx = mr_charset_ctx_new();
+    for (int round = 0; round < 2; round++) { /* tables built, then reused */
+        for (size_t i = 0; i < sizeof(dbcs_cases) / sizeof(dbcs_cases[0]);
+             i++) {
+            const struct conv_case *c = &dbcs_cases[i];
+            struct mr_buf out;
+            mr_buf_init(&out, 0);
+            unsigned flags = mr_charset_to_utf8(ctx, mr_span_cstr(c->label),
+                                                c->in, c->n, &out);
+            const char *got = out.p ? out.p : "";
+            if (strcmp(got, c->want) != 0 || flags != c->flags)
+                print_error("case %zu (%s): got \"%s\" flags %u\n", i, c->label,
+                            got, flags);
+            assert_string_equal(got, c->want);
+            assert_int_equal(flags, c->flags);
+            mr_buf_release(&out);
+        }
+    }
+    mr_charset_ctx_free(&ctx);
+}
+
+/* What conversion did before the tables: iconv over the whole input, an
+ * invalid sequence as U+FFFD and one byte skipped, a truncated one as
+ * U+FFFD at the end, NULs dropped, lone 0x80 as the euro in GB18030. */
+static unsigned reference(const char *name, const char *in, size_t n,
+                          struct mr_buf *out)
+{
+    iconv_t cd = iconv_open("UTF-8", name);
+    assert_true(cd != (iconv_t)-1);
+    unsigned flags = 0;
+    char *ip = (char *)in;
+    size_t il = n;
+    char tmp[4096];
+    while (il > 0) {
+        char *op = tmp;
+        size_t ol = sizeof(tmp);
+        size_t r = iconv(cd, &ip, &il, &op, &ol);
+        int err = r == (size_t)-1 ? errno : 0;
+        for (char *q = tmp; q < op; q++) {
+            if (*q == '\0')
+                flags |= MR_CHARSET_NUL;
+            else
+                mr_buf_putc(out, *q);
+        }
+        if (err == 0 || err == E2BIG)
+            continue;
+        if (err == EILSEQ && (unsigned char)*ip == 0x80 &&
+            strcmp(name, "GB18030") == 0) {
+            mr_buf_append(out, "\xe2\x82\xac", 3);
+            ip++, il--;
+            continue;
+        }
+        mr_buf_append(out, FFFD, 3);
+        flags |= MR_CHARSET_INVALID;
+        if (err != EILSEQ)
+            break;
+        ip++, il--;
+        iconv(cd, NULL, NULL, NULL, NULL);
+    }
+    iconv_close(cd);
+    return flags;
+}
+
+/* The tables convert exactly as iconv does, on text made of valid
+ * characters, invalid bytes, NULs and truncated sequences. */
+static void test_tables_match_iconv(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *label, *name;
+    } sets[] = {
+        {"windows-1252", "WINDOWS-1252"},
+        {"koi8-r", "KOI8-R"},
+        {"iso-8859-5", "ISO-8859-5"},
+        {"iso-8859-7", "ISO-8859-7"},
+        {"shift_jis", "CP932"},
+        {"gbk", "GB18030"},
+        {"euc-kr", "CP949"},
+        {"euc-jp", "EUC-JP-MS"},
+    };
+    struct mr_charset_ctx *ctx = mr_charset_ctx_new();
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    char in[600];
+    for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+        for (int round = 0; round < 300; round++) {
+            size_t n = 0, len = (size_t)round % 300;
+            while (n < len) {
+                seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                unsigned r = (unsigned)(seed >> 32);
+                in[n++] = r % 5 == 0    ? (char)('a' + r % 26)
+                          : r % 97 == 1 ? '\0'
+                                        : (char)(0x80 + (r >> 8) % 0x80);
+            }
+            struct mr_buf got, want;
+            mr_buf_init(&got, 0);
+            mr_buf_init(&want, 0);
+            unsigned fg = mr_charset_to_utf8(ctx, mr_span_cstr(sets[s].label),
+                                             in, n, &got);
+            unsigned fw = reference(sets[s].name, in, n, &want);
+            if (got.len != want.len ||
+                (got.len && memcmp(got.p, want.p, got.len) != 0) || fg != fw)
+                print_error("%s, %zu bytes: flags %u, want %u\n", sets[s].label,
+                            n, fg, fw);
+            assert_int_equal(got.len, want.len);
+            if (got.len)
+                assert_memory_equal(got.p, want.p, got.len);
+            assert_int_equal(fg, fw);
+            mr_buf_release(&got);
+            mr_buf_release(&want);
+        }
+    }
+    mr_charset_ctx_free(&ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert_table),
+        cmocka_unit_test(test_double_byte),
+        cmocka_unit_test(test_tables_match_iconv),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_cache_eviction),
         cmocka_unit_test(test_garbage_is_valid),

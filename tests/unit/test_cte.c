@@ -199,6 +199,20 @@ static void test_qp_table(void **state)
         {"caf=C3=A9_", "caf\xc3\xa9 ", true, 0},
         {"under_score", "under_score", false, 0},
         {"x=", "x=", true, MR_CTE_BAD_ESCAPE},
+        /* runs of escapes, one broken in the middle or at the end */
+        {"=E6=97=A5=E6=9C=AC", "\xe6\x97\xa5\xe6\x9c\xac", false, 0},
+        {"=E6=97=G5=41", "\xe6\x97=G5A", false, MR_CTE_BAD_ESCAPE},
+        {"=E6=9", "\xe6=9", false, MR_CTE_BAD_ESCAPE},
+        /* whitespace: only at a line end, before a CR LF, LF or the end */
+        {"0123456789abcdef0123 \t \r\nx", "0123456789abcdef0123\r\nx", false,
+         0},
+        {"0123456789abcdef  =\r\nx  \t", "0123456789abcdef  x", false, 0},
+        {"a \rb  \r\r\n", "a \rb  \r\r\n", false, 0},
+        {"a\t=20\t\n", "a\t \n", false, 0},
+        {"0123456789abcdef0123456789 \t", "0123456789abcdef0123456789", false,
+         0},
+        {"0123456789abcdef 0123456789_=5F x", "0123456789abcdef 0123456789 _ x",
+         true, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = strlen(cases[i].in);
@@ -208,6 +222,80 @@ static void test_qp_table(void **state)
         out[w] = '\0';
         assert_string_equal(out, cases[i].want);
         assert_int_equal(flags, cases[i].flags);
+    }
+}
+
+/* Whitespace that ends a line goes, whatever its place in the 16-byte
+ * blocks the decoder copies; whitespace inside a line stays. */
+static void test_qp_trailing_space_anywhere(void **state)
+{
+    (void)state;
+    char in[256], want[256], out[256];
+    for (size_t text = 0; text < 40; text++) {
+        for (size_t ws = 0; ws < 20; ws++) {
+            for (int eol = 0; eol < 3; eol++) {
+                size_t n = 0, w = 0;
+                for (size_t i = 0; i < text; i++) {
+                    char c = i % 7 == 3 ? ' ' : (char)('a' + i % 26);
+                    in[n++] = want[w++] = c;
+                }
+                if (text % 7 == 4 && w > 0)
+                    w--, n--; /* the text must not end in its own space */
+                for (size_t i = 0; i < ws; i++)
+                    in[n++] = i % 3 ? ' ' : '\t';
+                static const char *const ends[] = {"\r\n", "\n", ""};
+                size_t el = strlen(ends[eol]);
+                memcpy(in + n, ends[eol], el);
+                memcpy(want + w, ends[eol], el);
+                n += el, w += el;
+                unsigned flags = 0;
+                size_t got = mr_qp_decode(in, n, out, false, &flags);
+                assert_int_equal(got, w);
+                assert_memory_equal(out, want, w);
+                assert_int_equal(flags, 0);
+            }
+        }
+    }
+}
+
+/* Characters outside the alphabet are skipped wherever they fall in the
+ * 16-character blocks that the vector decoder takes whole: the output is
+ * that of the text without them, for lines of any width. */
+static void test_base64_junk_anywhere(void **state)
+{
+    (void)state;
+    unsigned char src[700];
+    for (size_t i = 0; i < sizeof(src); i++)
+        src[i] = (unsigned char)(i * 73 + 11);
+    static const size_t widths[] = {60, 64, 72, 76, 100};
+    uint64_t seed = 0xB7E151628AED2A6AULL;
+    for (size_t wi = 0; wi < sizeof(widths) / sizeof(widths[0]); wi++) {
+        struct mr_buf clean;
+        mr_buf_init(&clean, 0);
+        b64_encode(src, sizeof(src), widths[wi], &clean);
+        for (int round = 0; round < 200; round++) {
+            struct mr_buf dirty;
+            mr_buf_init(&dirty, 0);
+            bool bad = false;
+            for (size_t i = 0; i < clean.len; i++) {
+                seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                if (seed % 97 == 0) {
+                    char junk = "* \t.\r"[seed / 97 % 5];
+                    bad |= junk == '*' || junk == '.';
+                    mr_buf_putc(&dirty, junk);
+                }
+                mr_buf_putc(&dirty, clean.p[i]);
+            }
+            char *out = malloc(mr_base64_max(dirty.len));
+            unsigned flags = 0;
+            size_t w = mr_base64_decode(dirty.p, dirty.len, out, &flags);
+            assert_int_equal(w, sizeof(src));
+            assert_memory_equal(out, src, sizeof(src));
+            assert_int_equal(flags, bad ? MR_CTE_BAD_CHAR : 0);
+            free(out);
+            mr_buf_release(&dirty);
+        }
+        mr_buf_release(&clean);
     }
 }
 
@@ -313,6 +401,54 @@ static void test_stream_qp_and_passthru(void **state)
     mr_buf_release(&want);
 }
 
+struct seen {
+    const char *next; /* where the next reported stretch must start */
+    size_t total;
+};
+
+static void seen_passed(void *ctx, const char *p, size_t n)
+{
+    struct seen *s = ctx;
+    assert_ptr_equal(p, s->next);
+    assert_true(n > 0);
+    s->next = p + n;
+    s->total += n;
+}
+
+/* The decoders report the input they are done with, in order, all of it,
+ * and decode the same as without the hint. */
+static void test_decode_reports_input(void **state)
+{
+    (void)state;
+    struct mr_buf src, enc;
+    mr_buf_init(&src, 0);
+    mr_buf_init(&enc, 0);
+    for (int i = 0; i < 300000; i++)
+        mr_buf_putc(&src, (char)(i * 7));
+    b64_encode((const unsigned char *)src.p, src.len, 76, &enc);
+    static const enum mr_cte ctes[] = {MR_CTE_BASE64, MR_CTE_QP, MR_CTE_8BIT};
+    for (size_t k = 0; k < 3; k++) {
+        struct rec r = {0};
+        mr_buf_init(&r.data, 0);
+        struct seen s = {enc.p, 0};
+        struct mr_input_hint hint = {&s, seen_passed};
+        unsigned flags = 0;
+        assert_int_equal(mr_cte_decode_hinted(ctes[k], enc.p, enc.len, rec_sink,
+                                              &r, &hint, &flags),
+                         0);
+        assert_int_equal(s.total, enc.len);
+        if (ctes[k] == MR_CTE_BASE64) {
+            assert_int_equal(r.data.len, src.len);
+            assert_memory_equal(r.data.p, src.p, src.len);
+        } else {
+            assert_int_equal(r.data.len, enc.len);
+        }
+        mr_buf_release(&r.data);
+    }
+    mr_buf_release(&src);
+    mr_buf_release(&enc);
+}
+
 /* ---- uuencode ---- */
 
 /* Known answers ("Cat", "Hello World!") from Python's binascii.b2a_uu. */
@@ -410,6 +546,31 @@ static void test_uu_roundtrip(void **state)
     mr_buf_release(&enc);
 }
 
+/* mr_uu_candidate says whether some line starts with "begin ", as a line
+ * by line search does, wherever the line falls in the blocks. */
+static void test_uu_candidate(void **state)
+{
+    (void)state;
+    char text[200];
+    uint64_t seed = 0x452821E638D01377ULL;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)round % sizeof(text);
+        for (size_t i = 0; i < n; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            text[i] = "begin \nxb"[seed % 9];
+        }
+        if (round % 3 == 0 && n > 10) {
+            size_t at = (size_t)(seed >> 20) % (n - 6);
+            memcpy(text + at, "begin ", 6);
+        }
+        bool want = false;
+        for (size_t i = 0; i + 6 <= n && !want; i++)
+            want = (i == 0 || text[i - 1] == '\n') &&
+                   memcmp(text + i, "begin ", 6) == 0;
+        assert_int_equal(mr_uu_candidate(text, n), want);
+    }
+}
+
 static void test_uu_damaged(void **state)
 {
     (void)state;
@@ -450,6 +611,10 @@ int main(void)
         cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_base64_roundtrip),
         cmocka_unit_test(test_qp_table),
+        cmocka_unit_test(test_qp_trailing_space_anywhere),
+        cmocka_unit_test(test_base64_junk_anywhere),
+        cmocka_unit_test(test_decode_reports_input),
+        cmocka_unit_test(test_uu_candidate),
         cmocka_unit_test(test_stream_base64_large),
         cmocka_unit_test(test_stream_qp_and_passthru),
         cmocka_unit_test(test_uu_find_decode),

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -362,13 +364,167 @@ static void missing_message_id_is_derived_and_stable(void **state)
     json_decref(b);
 }
 
+/* The event JSON of msg, parsed with options.pages set to hint (or not);
+ * the caller frees it. */
+static char *event_json(const char *msg, size_t len,
+                        const struct mr_input_hint *hint)
+{
+    struct mr_mime_options opt;
+    mr_mime_options_default(&opt, cs);
+    opt.pages = hint;
+    struct mr_arena *a = mr_arena_new();
+    struct mr_event *ev;
+    struct mr_error err = {0};
+    assert_int_equal(mr_mime_parse(msg, len, &opt, a, &ev, &err), 0);
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_event_write_json(ev, NULL, &j);
+    mr_arena_free(&a);
+    return mr_buf_detach(&b, NULL);
+}
+
+struct dropper {
+    const char *base;
+    size_t len, calls;
+};
+
+/* As `mailroom parse` does with a mapped file: the pages are let go. */
+static void drop(void *ctx, const char *p, size_t n)
+{
+    struct dropper *d = ctx;
+    assert_true(p >= d->base && p + n <= d->base + d->len);
+    d->calls++;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)ps - 1) & ~(uintptr_t)(ps - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(ps - 1);
+    if (e > a)
+        assert_int_equal(madvise((void *)a, e - a, MADV_DONTNEED), 0);
+}
+
+/* A large message mapped from a file and let go of behind the parser, a
+ * window at a time, parses to the same event as from memory: the parser
+ * reads some stretches again after reporting them, and the file gives
+ * them back. */
+static void pages_let_go_same_event(void **state)
+{
+    (void)state;
+    struct mr_buf m;
+    mr_buf_init(&m, 0);
+    mr_buf_puts(&m, "From: a@x.org\r\nSubject: big\r\nMessage-ID: <b@x>\r\n"
+                    "Content-Type: multipart/mixed; boundary=\"bb\"\r\n\r\n"
+                    "--bb\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+    for (int i = 0; i < 20000; i++) /* dashes, but no delimiter */
+        mr_buf_puts(&m, "-- caf=C3=A9 --bb-not-this-one\r\n");
+    mr_buf_puts(&m, "--bb\r\nContent-Type: application/octet-stream\r\n"
+                    "Content-Transfer-Encoding: base64\r\n\r\n");
+    for (int i = 0; i < 30000; i++)
+        mr_buf_puts(&m,
+                    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9w"
+                    "cXJzdHV2d3h5ejAxMjM0\r\n");
+    mr_buf_puts(&m, "--bb--\r\n");
+    char path[] = "/tmp/mr-test-pages-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, m.p, m.len), (ssize_t)m.len);
+    char *map = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
+    assert_true(map != MAP_FAILED);
+    close(fd);
+    unlink(path);
+
+    struct dropper d = {map, m.len, 0};
+    struct mr_input_hint hint = {&d, drop};
+    char *want = event_json(m.p, m.len, NULL);
+    char *got = event_json(map, m.len, &hint);
+    assert_string_equal(got, want);
+    assert_true(d.calls > 10); /* scanned and decoded a window at a time */
+    free(want);
+    free(got);
+    munmap(map, m.len);
+    mr_buf_release(&m);
+}
+
+/* Line breaks in text become LF wherever they fall (CR LF, bare CR, at
+ * the end), also across the blocks the conversion copies. */
+static void text_line_breaks_normalized(void **state)
+{
+    (void)state;
+    for (size_t pad = 0; pad < 40; pad++) {
+        struct mr_buf m, want;
+        mr_buf_init(&m, 0);
+        mr_buf_init(&want, 0);
+        mr_buf_puts(&m, "From: a@x.org\r\nContent-Type: text/plain; "
+                        "charset=utf-8\r\n\r\n");
+        for (size_t i = 0; i < pad; i++) {
+            mr_buf_putc(&m, (char)('a' + i % 26));
+            mr_buf_putc(&want, (char)('a' + i % 26));
+        }
+        mr_buf_puts(&m, "\r\nx\ry\r\r\n\xc3\xa9\r\n\r");
+        mr_buf_puts(&want, "\nx\ny\n\n\xc3\xa9\n\n");
+        json_t *ev = parse(m.p);
+        assert_string_equal(str(ev, "text"), want.p);
+        json_decref(ev);
+        mr_buf_release(&m);
+        mr_buf_release(&want);
+    }
+}
+
+/* Header values in the JSON: unfolded, controls as spaces, tabs kept,
+ * NUL dropped, invalid UTF-8 repaired; the same for one-line values. */
+static void header_values_unfolded(void **state)
+{
+    (void)state;
+    static const char msg[] = "From: a@x.org\r\n"
+                              "X-Fold: one\r\n two\r\n\tthree \"q\" \\ end\r\n"
+                              "X-Ctl: a\x01"
+                              "b\x7f\x1f c\r\n"
+                              "X-Nul: caf\xc3\x00\xa9 ok\r\n"
+                              "X-Bad: \xe2\x82\r\n \xac and \xff\r\n"
+                              "X-Plain: just text\r\n"
+                              "X-Empty:\r\n"
+                              "\r\nbody\r\n";
+    json_t *ev = parse_with(msg, sizeof(msg) - 1, NULL, NULL);
+    assert_non_null(ev);
+    json_t *h = json_object_get(ev, "headers");
+    assert_string_equal(json_string_value(json_object_get(h, "x-fold")),
+                        "one two\tthree \"q\" \\ end");
+    assert_string_equal(json_string_value(json_object_get(h, "x-ctl")),
+                        "a b   c");
+    assert_string_equal(json_string_value(json_object_get(h, "x-nul")),
+                        "caf\xc3\xa9 ok");
+    assert_string_equal(json_string_value(json_object_get(h, "x-bad")),
+                        "\xef\xbf\xbd \xef\xbf\xbd and \xef\xbf\xbd");
+    assert_string_equal(json_string_value(json_object_get(h, "x-plain")),
+                        "just text");
+    assert_string_equal(json_string_value(json_object_get(h, "x-empty")), "");
+    json_decref(ev);
+}
+
 static void repeated_headers_become_arrays(void **state)
 {
     (void)state;
-    json_t *ev = parse("Received: one\nFrom: a@x.org\nReceived: two\n\nx\n");
-    json_t *r = json_object_get(json_object_get(ev, "headers"), "received");
-    assert_int_equal(json_array_size(r), 2);
+    json_t *ev = parse("Received: one\nFrom: a@x.org\nReceived: two\n"
+                       "RECEIVED: three\nX-A: 1\nx-a: 2\nX-B: 3\n\nx\n");
+    json_t *h = json_object_get(ev, "headers");
+    json_t *r = json_object_get(h, "received");
+    assert_int_equal(json_array_size(r), 3);
     assert_string_equal(json_string_value(json_array_get(r, 1)), "two");
+    assert_string_equal(json_string_value(json_array_get(r, 2)), "three");
+    assert_int_equal(json_array_size(json_object_get(h, "x-a")), 2);
+    assert_string_equal(json_string_value(json_object_get(h, "x-b")), "3");
+    /* names in the order they first appear */
+    const char *key;
+    json_t *v;
+    const char *order[] = {"received", "from", "x-a", "x-b"};
+    size_t k = 0;
+    json_object_foreach(h, key, v)
+    {
+        (void)v;
+        assert_true(k < 4);
+        assert_string_equal(key, order[k++]);
+    }
     json_decref(ev);
 }
 
@@ -408,6 +564,9 @@ int main(void)
         cmocka_unit_test(part_limit),
         cmocka_unit_test(missing_message_id_is_derived_and_stable),
         cmocka_unit_test(repeated_headers_become_arrays),
+        cmocka_unit_test(header_values_unfolded),
+        cmocka_unit_test(text_line_breaks_normalized),
+        cmocka_unit_test(pages_let_go_same_event),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

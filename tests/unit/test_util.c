@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for src/util: buf (caps), arena, utf8 repair, JSON writer. */
+/* Unit tests for src/util: buf (caps), arena, utf8 repair and checks,
+ * JSON writer, the sixteen-byte scanners. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,63 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/scan.h"
 #include "util/utf8.h"
+
+static uint64_t rnd_state = 0x243F6A8885A308D3ULL;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+/* Text that the fast paths find hard: runs of ASCII, escapes, controls,
+ * valid and broken UTF-8 of every length, at any offset. */
+static size_t random_text(char *p, size_t cap)
+{
+    static const char *const pieces[] = {
+        "\"",
+        "\\",
+        "\n",
+        "\r\n",
+        "\t",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        "\0",
+        "\xc3\xa9",
+        "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80",
+        "\xc3",
+        "\xe2\x82",
+        "\xed\xa0\x80",
+        "\xc0\xaf",
+        "\xff",
+        "\x80",
+        "\xf4\x90\x80\x80",
+        "\xd0\x9f\xd1\x80\xd0\xb8",
+        "\xe4\xb8\xad\xe6\x96\x87\xe4\xb8\xad",
+    };
+    size_t n = 0, len = (size_t)(rnd() % cap);
+    while (n < len) {
+        unsigned r = (unsigned)(rnd() % 10);
+        if (r < 5) {
+            size_t k = (size_t)(rnd() % 40);
+            for (size_t i = 0; i < k && n < len; i++)
+                p[n++] = (char)('a' + rnd() % 26);
+        } else {
+            const char *s =
+                pieces[rnd() % (sizeof(pieces) / sizeof(pieces[0]))];
+            size_t k = s[0] ? strlen(s) : 1;
+            for (size_t i = 0; i < k && n < len; i++)
+                p[n++] = s[i];
+        }
+    }
+    return n;
+}
 
 static void buf_cap_is_sticky(void **state)
 {
@@ -67,6 +124,26 @@ static void arena_alignment_and_big_blocks(void **state)
     char *s = mr_arena_strndup(a, "hello", 3);
     assert_string_equal(s, "hel");
     assert_true(mr_arena_used(a) > (1u << 20));
+    mr_arena_free(&a);
+    assert_null(a);
+}
+
+/* Blocks taken over from malloc are freed with the arena (the ASan build
+ * reports a leak otherwise) and stay usable until then. */
+static void arena_owns_malloc_blocks(void **state)
+{
+    (void)state;
+    struct mr_arena *a = mr_arena_new();
+    for (int i = 0; i < 10; i++) {
+        struct mr_buf b;
+        mr_buf_init(&b, 0);
+        for (int k = 0; k < 5000; k++)
+            mr_buf_putc(&b, (char)('a' + (i + k) % 26));
+        char *p = mr_buf_detach(&b, NULL);
+        mr_arena_own(a, p);
+        assert_int_equal(p[4999], 'a' + (i + 4999) % 26);
+        assert_int_equal(p[5000], '\0');
+    }
     mr_arena_free(&a);
     assert_null(a);
 }
@@ -133,6 +210,201 @@ static void json_writer_escapes(void **state)
     mr_buf_release(&b);
 }
 
+/* The JSON string of p[0..n) the simplest way: a byte at a time, with
+ * mr_utf8_next deciding what is a character. */
+static void quote_reference(struct mr_buf *out, const char *p, size_t n)
+{
+    mr_buf_putc(out, '"');
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x80) {
+            uint32_t cp;
+            size_t l = mr_utf8_next(p + i, n - i, &cp);
+            if (cp == 0xFFFD && mr_utf8_valid_prefix(p + i, l) != l)
+                mr_buf_append(out, "\xef\xbf\xbd", 3);
+            else
+                mr_buf_append(out, p + i, l);
+            i += l;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            mr_buf_putc(out, '\\');
+            mr_buf_putc(out, (char)c);
+        } else if (c == '\n') {
+            mr_buf_append(out, "\\n", 2);
+        } else if (c == '\r') {
+            mr_buf_append(out, "\\r", 2);
+        } else if (c == '\t') {
+            mr_buf_append(out, "\\t", 2);
+        } else if (c == '\b') {
+            mr_buf_append(out, "\\b", 2);
+        } else if (c == '\f') {
+            mr_buf_append(out, "\\f", 2);
+        } else if (c < 0x20) {
+            mr_buf_printf(out, "\\u%04x", c);
+        } else {
+            mr_buf_putc(out, (char)c);
+        }
+        i++;
+    }
+    mr_buf_putc(out, '"');
+}
+
+/* mr_json_quote against the reference: short strings (their own fast
+ * path), long ones across its 4096-byte pieces, and under a cap, where
+ * the output must be the reference's prefix. */
+static void json_quote_matches_reference(void **state)
+{
+    (void)state;
+    static char text[20000];
+    for (int round = 0; round < 3000; round++) {
+        size_t n = random_text(text, round % 10 == 0 ? sizeof(text) : 80);
+        struct mr_buf got, want;
+        mr_buf_init(&got, 0);
+        mr_buf_init(&want, 0);
+        mr_json_quote(&got, mr_span_make(text, n));
+        quote_reference(&want, text, n);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.p, want.p, want.len);
+        assert_true(mr_utf8_valid(got.p, got.len));
+        size_t cap = (size_t)(rnd() % (want.len + 4)) + 1;
+        struct mr_buf capped;
+        mr_buf_init(&capped, cap);
+        mr_buf_putc(&capped, '[');
+        mr_json_quote(&capped, mr_span_make(text, n));
+        size_t expect = want.len + 1 < cap ? want.len + 1 : cap;
+        assert_int_equal(capped.len, expect);
+        assert_int_equal(capped.limited, want.len + 1 > cap);
+        assert_memory_equal(capped.p + 1, want.p, expect - 1);
+        mr_buf_release(&capped);
+        mr_buf_release(&got);
+        mr_buf_release(&want);
+    }
+}
+
+/* A string written in pieces is the string written whole, when the cuts
+ * fall between characters. */
+static void json_string_in_pieces(void **state)
+{
+    (void)state;
+    static char text[5000];
+    for (int round = 0; round < 500; round++) {
+        size_t n = random_text(text, sizeof(text));
+        struct mr_buf whole, parts;
+        mr_buf_init(&whole, 0);
+        mr_buf_init(&parts, 0);
+        struct mr_json a, b;
+        mr_json_init(&a, &whole, false);
+        mr_json_init(&b, &parts, false);
+        mr_json_arr_begin(&a);
+        mr_json_arr_begin(&b);
+        mr_json_str(&a, mr_span_make(text, n));
+        mr_json_str_begin(&b);
+        size_t i = 0;
+        while (i < n) {
+            size_t k = i + (size_t)(rnd() % 64);
+            if (k > n)
+                k = n;
+            while (k < n && ((unsigned char)text[k] & 0xC0) == 0x80)
+                k++; /* not inside a character */
+            mr_json_str_piece(&b, mr_span_make(text + i, k - i));
+            i = k;
+        }
+        mr_json_str_end(&b);
+        mr_json_arr_end(&a);
+        mr_json_arr_end(&b);
+        assert_int_equal(whole.len, parts.len);
+        assert_memory_equal(whole.p, parts.p, whole.len);
+        mr_buf_release(&whole);
+        mr_buf_release(&parts);
+    }
+}
+
+/* mr_utf8_valid_prefix against a character-by-character reading. */
+static void utf8_prefix_matches_reference(void **state)
+{
+    (void)state;
+    static char text[3000];
+    for (int round = 0; round < 3000; round++) {
+        size_t n = random_text(text, sizeof(text));
+        size_t want = 0;
+        while (want < n) {
+            uint32_t cp;
+            size_t l = mr_utf8_next(text + want, n - want, &cp);
+            if (cp == 0xFFFD &&
+                !(l == 3 && memcmp(text + want, "\xef\xbf\xbd", 3) == 0))
+                break;
+            want += l;
+        }
+        assert_int_equal(mr_utf8_valid_prefix(text, n), want);
+    }
+}
+
+/* The block tests flag exactly the bytes a byte loop does. */
+static void scan_blocks_match_bytes(void **state)
+{
+    (void)state;
+    unsigned char p[16];
+    for (int round = 0; round < 20000; round++) {
+        for (size_t i = 0; i < 16; i++)
+            p[i] = (unsigned char)(round < 256 ? (round + (int)i * 17) & 0xFF
+                                               : rnd() & 0xFF);
+        unsigned char c = (unsigned char)(rnd() & 0xFF);
+        unsigned char lim = (unsigned char)(1 + rnd() % 0x80);
+        unsigned eq = 0, lt = 0, hi = 0;
+        for (unsigned i = 0; i < 16; i++) {
+            eq |= (unsigned)(p[i] == c) << i;
+            lt |= (unsigned)(p[i] < lim) << i;
+            hi |= (unsigned)(p[i] >= 0x80) << i;
+        }
+        mr_blk b = mr_blk_load(p);
+        assert_int_equal(mr_blk_eq(b, c), eq);
+        assert_int_equal(mr_blk_lt(b, lim), lt);
+        assert_int_equal(mr_blk_high(b), hi);
+        if (lim < 0x80)
+            assert_int_equal(mr_blk_lt_or_high(b, lim), lt | hi);
+        if (eq)
+            assert_int_equal(mr_blk_first(eq), (size_t)__builtin_ctz(eq));
+        unsigned char q[16];
+        mr_blk_store(q, b);
+        assert_memory_equal(q, p, 16);
+    }
+    /* mr_copy_short, overlapping either way */
+    for (size_t n = 0; n < 16; n++) {
+        for (size_t shift = 0; shift < 8; shift++) {
+            unsigned char buf[40], want[40];
+            for (size_t i = 0; i < sizeof(buf); i++)
+                buf[i] = want[i] = (unsigned char)i;
+            memmove(want + 8, want + 8 + shift, n);
+            mr_copy_short(buf + 8, buf + 8 + shift, n);
+            assert_memory_equal(buf, want, sizeof(buf));
+            memmove(want + 8 + shift, want + 8, n);
+            mr_copy_short(buf + 8 + shift, buf + 8, n);
+            assert_memory_equal(buf, want, sizeof(buf));
+        }
+    }
+}
+
+/* mr_buf_expect is a hint: it never sets `limited`, even past the cap. */
+static void buf_expect_is_a_hint(void **state)
+{
+    (void)state;
+    struct mr_buf b;
+    mr_buf_init(&b, 10);
+    mr_buf_expect(&b, 1000);
+    assert_false(b.limited);
+    assert_int_equal(mr_buf_append(&b, "0123456789", 10), 0);
+    mr_buf_expect(&b, 5);
+    assert_false(b.limited);
+    assert_int_equal(mr_buf_putc(&b, 'x'), MR_ELIMIT);
+    mr_buf_release(&b);
+    mr_buf_init(&b, 0);
+    mr_buf_expect(&b, 5000);
+    assert_true(b.alloc > 5000);
+    mr_buf_release(&b);
+}
+
 static void sha256_known_value(void **state)
 {
     (void)state;
@@ -140,6 +412,14 @@ static void sha256_known_value(void **state)
     mr_sha256_hex("abc", 3, hex);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
                              "b00361a396177a9cb410ff61f20015ad");
+    /* incremental, over several updates */
+    struct mr_sha256 h;
+    mr_sha256_init(&h);
+    for (int i = 0; i < 1000; i++)
+        mr_sha256_update(&h, "a", 1);
+    mr_sha256_final_hex(&h, hex);
+    assert_string_equal(hex, "41edece42d63e8d9bf515a9ba6932e1c"
+                             "20cbc9f5a5d134645adb5db1b9737ea3");
 }
 
 int main(void)
@@ -148,8 +428,14 @@ int main(void)
         cmocka_unit_test(buf_cap_is_sticky),
         cmocka_unit_test(buf_grows_and_detaches),
         cmocka_unit_test(arena_alignment_and_big_blocks),
+        cmocka_unit_test(arena_owns_malloc_blocks),
         cmocka_unit_test(utf8_repair_cases),
         cmocka_unit_test(json_writer_escapes),
+        cmocka_unit_test(json_quote_matches_reference),
+        cmocka_unit_test(json_string_in_pieces),
+        cmocka_unit_test(utf8_prefix_matches_reference),
+        cmocka_unit_test(scan_blocks_match_bytes),
+        cmocka_unit_test(buf_expect_is_a_hint),
         cmocka_unit_test(sha256_known_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
