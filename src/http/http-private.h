@@ -36,6 +36,8 @@
 /* ---- context, request, response --------------------------------------- */
 
 /* Shared by every request of one server; read-only after start. */
+struct mr__mhd;
+
 struct mr__http_ctx {
     struct mr_http_deps deps;
     uint64_t body_cap; /* bytes a request body may have */
@@ -50,6 +52,7 @@ struct mr__http_request {
     struct mr_auth_principal principal; /* when the route needs a token */
     char remote_ip[64];                 /* "" when unknown */
     void *conn; /* struct MHD_Connection, for server.c only */
+    const struct mr__mhd *mhd; /* its libmicrohttpd table, server.c only */
 };
 
 #define MR__HTTP_MAX_HEADERS 4

@@ -30,8 +30,10 @@
 #include <unistd.h>
 
 #include "http/http-private.h"
+#include "http/mhd.h"
 
 struct mr_http_server {
+    struct mr__mhd mhd; /* every libmicrohttpd call goes through it */
     struct MHD_Daemon *daemon;
     int port;
     const struct mr__http_route *routes;
@@ -64,14 +66,15 @@ const char *mr__http_header(const struct mr__http_request *req,
 {
     if (req->conn == NULL)
         return NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    return req->mhd->lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *mr__http_query(const struct mr__http_request *req, const char *name)
 {
     if (req->conn == NULL)
         return NULL;
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    return req->mhd->lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+                                             name);
 }
 
 struct query_walk {
@@ -101,8 +104,8 @@ size_t mr__http_query_all(const struct mr__http_request *req, const char *name,
 {
     struct query_walk w = {name, vals, max, 0, false};
     if (req->conn != NULL)
-        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_one,
-                                  &w);
+        req->mhd->get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+                                        query_one, &w);
     if (more)
         *more = w.more;
     return w.n;
@@ -110,7 +113,8 @@ size_t mr__http_query_all(const struct mr__http_request *req, const char *name,
 
 /* ---- answering --------------------------------------------------------- */
 
-static enum MHD_Result send_response(struct MHD_Connection *conn,
+static enum MHD_Result send_response(const struct mr__mhd *mhd,
+                                     struct MHD_Connection *conn,
                                      struct mr__http_response *resp)
 {
     size_t len = 0;
@@ -119,26 +123,26 @@ static enum MHD_Result send_response(struct MHD_Connection *conn,
     bool no_body = resp->status == 204 || resp->content_type == NULL;
     if (no_body || len == 0) {
         free(p);
-        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        r = mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
-        r = MHD_create_response_from_buffer_with_free_callback(len, p, free);
+        r = mhd->create_response_from_buffer_with_free_callback(len, p, free);
         if (r == NULL)
             free(p);
     }
     if (r == NULL)
         return MHD_NO;
     if (!no_body)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 resp->content_type);
     /* API answers are per token and change with every message: no cache
      * may keep them, and no browser may guess their type. */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    mhd->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd->add_response_header(r, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; i < resp->nheaders; i++)
-        MHD_add_response_header(r, resp->headers[i].name,
+        mhd->add_response_header(r, resp->headers[i].name,
                                 resp->headers[i].value);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result ret = mhd->queue_response(conn, (unsigned)resp->status, r);
+    mhd->destroy_response(r);
     return ret;
 }
 
@@ -170,7 +174,7 @@ static enum MHD_Result answer(const struct mr_http_server *srv,
                               struct mr__http_response *resp)
 {
     count(&srv->ctx, st->route, resp->status);
-    enum MHD_Result ret = send_response(st->req.conn, resp);
+    enum MHD_Result ret = send_response(st->req.mhd, st->req.conn, resp);
     mr__http_response_release(resp);
     st->answered = true;
     return ret;
@@ -178,11 +182,12 @@ static enum MHD_Result answer(const struct mr_http_server *srv,
 
 /* ---- the header stage -------------------------------------------------- */
 
-static void client_ip(struct MHD_Connection *conn, char *out, size_t size)
+static void client_ip(const struct mr__mhd *mhd, struct MHD_Connection *conn,
+                      char *out, size_t size)
 {
     out[0] = '\0';
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        mhd->get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci == NULL || ci->client_addr == NULL)
         return;
     const struct sockaddr *sa = ci->client_addr;
@@ -195,9 +200,10 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t size)
 
 /* Declared length over the cap: refuse before reading a byte. A value that
  * is not a number is left to libmicrohttpd, which answers 400 itself. */
-static bool declared_too_large(struct MHD_Connection *conn, uint64_t cap)
+static bool declared_too_large(const struct mr__mhd *mhd,
+                               struct MHD_Connection *conn, uint64_t cap)
 {
-    const char *cl = MHD_lookup_connection_value(
+    const char *cl = mhd->lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl == NULL)
         return false;
@@ -286,7 +292,7 @@ static bool header_stage(struct mr_http_server *srv, struct req_state *st,
             return true;
     }
 
-    if (declared_too_large(req->conn, srv->ctx.body_cap)) {
+    if (declared_too_large(&srv->mhd, req->conn, srv->ctx.body_cap)) {
         too_large(resp, srv->ctx.body_cap);
         return true;
     }
@@ -311,8 +317,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         st->req.method = method;
         st->req.path = url;
         st->req.conn = conn;
+        st->req.mhd = &srv->mhd;
         st->req.body = "";
-        client_ip(conn, st->req.remote_ip, sizeof st->req.remote_ip);
+        client_ip(&srv->mhd, conn, st->req.remote_ip,
+                  sizeof st->req.remote_ip);
         if (srv->ctx.deps.metrics)
             mr_metrics_inc(&srv->ctx.deps.metrics->http_requests);
 
@@ -463,7 +471,14 @@ int mr__http_serve(const struct mr__http_serve_options *o,
     }
     /* The logger comes first so that nothing is printed even while the
      * daemon starts. */
-    srv->daemon = MHD_start_daemon(
+    rc = mr__mhd_load(&srv->mhd, err);
+    if (rc < 0) {
+        close(fd);
+        close(mhd_fd);
+        free(srv);
+        return rc;
+    }
+    srv->daemon = srv->mhd.start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         no_log, NULL, MHD_OPTION_LISTEN_SOCKET, mhd_fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
@@ -471,6 +486,7 @@ int mr__http_serve(const struct mr__http_serve_options *o,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     close(fd);
     if (srv->daemon == NULL) {
+        mr__mhd_unload(&srv->mhd);
         free(srv);
         return mr_error_set(err, MR_EIO, "the HTTP daemon did not start on %s",
                             o->listen);
@@ -490,6 +506,7 @@ void mr_http_stop(struct mr_http_server *srv)
         return;
     /* Stops the listener, waits for the pool's threads (and so for every
      * handler in flight), closes connections and the listen socket. */
-    MHD_stop_daemon(srv->daemon);
+    srv->mhd.stop_daemon(srv->daemon);
+    mr__mhd_unload(&srv->mhd);
     free(srv);
 }
