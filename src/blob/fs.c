@@ -463,6 +463,21 @@ int mr_blob_writer_commit(struct mr_blob_writer *w,
     return 0;
 }
 
+/* The folder and path of key hex, the folder made durable; 1 when the
+ * blob exists already, 0 when not, or an error. */
+static int locate(struct mr_blob *b, const char *hex, char d1[3],
+                  char path[72], struct mr_error *err)
+{
+    snprintf(d1, 3, "%.2s", hex);
+    key_path(hex, path);
+    size_t i1 = (size_t)(hexval(hex[0]) * 16 + hexval(hex[1]));
+    int rc = ensure_dir(b, d1, ".", i1, err);
+    if (rc < 0)
+        return rc;
+    struct stat st;
+    return fstatat(b->dirfd, path, &st, 0) == 0 ? 1 : 0;
+}
+
 /* Gives the synced file fd (a temporary named tmpname in DIR/tmp, or an
  * anonymous O_TMPFILE when tmpname is NULL) its final name and makes the
  * name durable. 1 when the blob existed already (fd is then unused), 0
@@ -472,15 +487,9 @@ static int place(struct mr_blob *b, int fd, const char *hex,
                  const char *tmpname, struct mr_error *err)
 {
     char d1[3], path[72];
-    snprintf(d1, sizeof(d1), "%.2s", hex);
-    key_path(hex, path);
-    size_t i1 = (size_t)(hexval(hex[0]) * 16 + hexval(hex[1]));
-    int rc = ensure_dir(b, d1, ".", i1, err);
-    if (rc < 0)
-        return rc;
-    struct stat st;
-    if (fstatat(b->dirfd, path, &st, 0) == 0)
-        return 1; /* same name, same bytes: stored already */
+    int rc = locate(b, hex, d1, path, err);
+    if (rc != 0)
+        return rc; /* 1: same name, same bytes: stored already */
     if (tmpname) {
         if (renameat(b->tmpfd, tmpname, b->dirfd, path) != 0)
             return sys_error(err, errno, "rename to", b, path);
@@ -523,14 +532,10 @@ int mr_blob_put(struct mr_blob *b, const void *p, size_t n,
     char hex[MR_BLOB_KEY_LEN + 1], d1[3], path[72];
     key[0] = '\0';
     mr_sha256_hex(p, n, hex);
-    snprintf(d1, sizeof(d1), "%.2s", hex);
-    key_path(hex, path);
-    size_t i1 = (size_t)(hexval(hex[0]) * 16 + hexval(hex[1]));
-    int rc = ensure_dir(b, d1, ".", i1, err);
+    int rc = locate(b, hex, d1, path, err);
     if (rc < 0)
         return rc;
-    struct stat st;
-    if (fstatat(b->dirfd, path, &st, 0) == 0) {
+    if (rc == 1) {
         memcpy(key, hex, sizeof(hex));
         return 0;
     }

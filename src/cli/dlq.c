@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/instance.h"
+#include "mime/date.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -26,10 +27,7 @@ static void usage(void)
 
 static void when(int64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mr_date_rfc3339(ms / 1000, out);
 }
 
 static int parse_id(const char *s, int64_t *id)

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/instance.h"
 #include "http/auth.h"
+#include "mime/date.h"
 
 static void usage(void)
 {
@@ -28,14 +29,10 @@ static void usage(void)
 
 static void when(int64_t ms, char out[32])
 {
-    if (ms <= 0) {
+    if (ms <= 0)
         snprintf(out, 32, "-");
-        return;
-    }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        mr_date_rfc3339(ms / 1000, out);
 }
 
 static int create(struct mr_instance *inst, const char *tenant,

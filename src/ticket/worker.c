@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mime/date.h"
 #include "mime/mime.h"
 #include "mime/msgid.h"
 #include "util/arena.h"
@@ -65,10 +66,7 @@ static int64_t now_ms(void)
 
 static void rfc3339(int64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mr_date_rfc3339(ms / 1000, out);
 }
 
 /* "2025-01-06T10:00:00Z" -> Unix ms; 0 when it does not parse. */
