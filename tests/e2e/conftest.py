@@ -25,6 +25,13 @@ CERTS = os.path.join(ROOT, "tests", "certs")
 SHARED = os.environ.get("MR_SHARED", os.path.join(ROOT, "..", "shared"))
 WEBHOOK_SECRET = "whsec_e2e_0123456789abcdef"
 
+# Under ASan/UBSan (the sanitizer tree's CTest sets this) every scenario
+# runs, but the load tests (thousands of messages, kill -9 loops) only in
+# the normal build: sanitized they take minutes and prove nothing more.
+load_test = pytest.mark.skipif(
+    os.environ.get("MR_E2E_SANITIZER") == "1",
+    reason="load test: runs in the normal build, not under the sanitizers")
+
 
 def free_port():
     with socket.socket() as s:

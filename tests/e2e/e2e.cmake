@@ -8,6 +8,6 @@ foreach(t ${MR_E2E_TESTS})
   add_test(NAME e2e/${name}
            COMMAND /usr/bin/python3 -m pytest -q -s -p no:cacheprovider ${t})
   set_tests_properties(e2e/${name} PROPERTIES
-    ENVIRONMENT "MAILROOM_BIN=$<TARGET_FILE:mailroom>;MR_SHARED=${CMAKE_SOURCE_DIR}/../shared"
+    ENVIRONMENT "MAILROOM_BIN=$<TARGET_FILE:mailroom>;MR_SHARED=${CMAKE_SOURCE_DIR}/../shared;MR_E2E_SANITIZER=$<BOOL:${MR_SANITIZE}>"
     TIMEOUT 600)
 endforeach()

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Server, message
+from conftest import ROOT, Server, message, load_test
 
 LOAD_SRC = os.path.join(ROOT, "bench", "smtp_load.c")
 
@@ -42,6 +42,7 @@ def queue_empty(s, tok):
         "mailroom_queue_leased", 1) == 0
 
 
+@load_test
 def test_kill9_under_load_loses_nothing(tmpdir_path):
     total, conns, kills = 5000, 8, 5
     exe = build_load(tmpdir_path)

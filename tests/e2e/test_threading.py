@@ -33,7 +33,7 @@ import urllib.parse
 import pytest
 
 import mails
-from conftest import ROOT, Server
+from conftest import ROOT, Server, load_test
 from mails import ago
 from test_http import sign
 
@@ -828,6 +828,7 @@ def load_outcome(data_dir):
     return rows, list(convs.values()), tickets, empty
 
 
+@load_test
 def test_kill9_under_load_every_message_delivered_twice(tmpdir_path):
     """The intake crash test with every message delivered a second time:
     smtp_load runs twice with the same --seed (so the same Message-IDs),
