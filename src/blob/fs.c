@@ -475,7 +475,14 @@ static int locate(struct mr_blob *b, const char *hex, char d1[3],
     if (rc < 0)
         return rc;
     struct stat st;
-    return fstatat(b->dirfd, path, &st, 0) == 0 ? 1 : 0;
+    if (fstatat(b->dirfd, path, &st, 0) != 0)
+        return 0;
+    /* The name exists, but another writer (or our own earlier attempt
+     * whose folder sync failed) may not have made it durable yet: sync it
+     * before anyone acknowledges on the strength of it. */
+    if (fsync_at(b->dirfd, d1) != 0)
+        return sys_error(err, errno, "fsync", b, d1);
+    return 1;
 }
 
 /* Gives the synced file fd (a temporary named tmpname in DIR/tmp, or an
@@ -498,8 +505,17 @@ static int place(struct mr_blob *b, int fd, const char *hex,
         char proc[48];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
         if (linkat(AT_FDCWD, proc, b->dirfd, path, AT_SYMLINK_FOLLOW) != 0) {
-            if (errno == EEXIST)
-                return 1; /* a concurrent writer of the same bytes won */
+            if (errno == EEXIST) {
+                /* A concurrent writer of the same bytes won: its name must
+                 * be durable before we answer for it. */
+                if (fsync_at(b->dirfd, d1) != 0)
+                    return sys_error(err, errno, "fsync", b, d1);
+                return 1;
+            }
+            /* No /proc (a chroot, a sandbox): the caller goes the way of
+             * named temporary files instead. */
+            if (errno == ENOENT)
+                return mr_error_set(err, MR_ENOTFOUND, "no /proc/self/fd");
             return sys_error(err, errno, "link", b, path);
         }
     }
@@ -557,6 +573,8 @@ int mr_blob_put(struct mr_blob *b, const void *p, size_t n,
             rc = 0;
     }
     close(fd);
+    if (rc == MR_ENOTFOUND)
+        return put_streamed(b, p, n, key, err);
     if (rc == 0)
         memcpy(key, hex, sizeof(hex));
     return rc;

@@ -44,6 +44,7 @@ static const char SQL_NEXT_READY[] =
 static const char SQL_NEXT_EXPIRED[] =
     "SELECT id FROM jobs WHERE state = 'leased' AND lease_until < ?1"
     " ORDER BY id LIMIT 1";
+static const char SQL_ATTEMPTS[] = "SELECT attempts FROM jobs WHERE id = ?1";
 static const char SQL_CLAIM[] =
     "UPDATE jobs SET state = 'leased', worker = ?2, lease_until = ?3,"
     " attempts = attempts + 1, updated_at = ?4 WHERE id = ?1"
@@ -286,15 +287,58 @@ static int next_claimable(struct mr__conn *c, int64_t now, int64_t *id,
     return 0;
 }
 
-static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
+static int claim_id(struct mr__conn *c, struct claim_arg *a, int64_t id,
+                    struct mr_error *err);
+
+static int attempts_of(struct mr__conn *c, int64_t id, int *attempts,
+                       struct mr_error *err)
 {
-    struct claim_arg *a = arg;
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_ATTEMPTS, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    *attempts = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    int res = rc == SQLITE_ROW || rc == SQLITE_DONE
+                  ? 0
+                  : mr__sqlerr(c, rc, "cannot read a job", err);
+    mr__stmt_done(s);
+    return res;
+}
+
+/* Claims the next claimable job. alone: only if it has never been tried
+ * (a batch must not take a job that failed or killed its worker before:
+ * see op_claim_many); MR_ENOTFOUND when it has. */
+static int claim_next(struct mr__conn *c, struct claim_arg *a, bool fresh_only,
+                      bool *retried, struct mr_error *err)
+{
     int64_t id = 0;
     int rc = next_claimable(c, a->now, &id, err);
     if (rc < 0)
         return rc;
     if (id == 0)
         return mr_error_set(err, MR_ENOTFOUND, "no job to claim");
+    int attempts = 0;
+    rc = attempts_of(c, id, &attempts, err);
+    if (rc < 0)
+        return rc;
+    *retried = attempts > 0;
+    if (fresh_only && *retried)
+        return mr_error_set(err, MR_ENOTFOUND, "next job goes alone");
+    return claim_id(c, a, id, err);
+}
+
+static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    bool retried;
+    return claim_next(c, arg, false, &retried, err);
+}
+
+static int claim_id(struct mr__conn *c, struct claim_arg *a, int64_t id,
+                    struct mr_error *err)
+{
+    int rc;
     sqlite3_stmt *s;
     rc = mr__stmt(c, SQL_CLAIM, &s, err);
     if (rc < 0)
@@ -325,7 +369,9 @@ struct claim_many_arg {
 };
 
 /* Up to max claims in one transaction: one writer round trip and one
- * commit for a worker's whole batch. */
+ * commit for a worker's whole batch. A job tried before is claimed alone:
+ * if it is the message that crashes or hangs workers, it must not take a
+ * batch of good jobs down with it, attempt after attempt. */
 static int op_claim_many(struct mr__conn *c, void *arg, struct mr_error *err)
 {
     struct claim_many_arg *a = arg;
@@ -333,12 +379,15 @@ static int op_claim_many(struct mr__conn *c, void *arg, struct mr_error *err)
     while (a->n < a->max) {
         struct claim_arg one = {a->worker, a->now, a->lease_ms,
                                 &a->out[a->n]};
-        int rc = op_claim(c, &one, err);
+        bool retried = false;
+        int rc = claim_next(c, &one, a->n > 0, &retried, err);
         if (rc == MR_ENOTFOUND)
             break;
         if (rc < 0)
             return rc;
         a->n++;
+        if (retried)
+            break;
     }
     return a->n ? 0 : mr_error_set(err, MR_ENOTFOUND, "no job to claim");
 }

@@ -237,14 +237,16 @@ static void fail_batch(struct mr__wreq **b, size_t n, const char *why)
 /* FULL syncs the WAL at every commit; NORMAL leaves it to the next FULL
  * commit (or checkpoint), which then makes the earlier frames durable too.
  * Changed only between transactions. */
-static void set_sync(struct mr__conn *c, bool lazy)
+static bool set_sync(struct mr__conn *c, bool lazy)
 {
     if (c->lazy_sync == lazy)
-        return;
+        return true;
     if (sqlite3_exec(c->db, lazy ? "PRAGMA synchronous = NORMAL"
                                  : "PRAGMA synchronous = FULL",
-                     NULL, NULL, NULL) == SQLITE_OK)
-        c->lazy_sync = lazy;
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return false;
+    c->lazy_sync = lazy;
+    return true;
 }
 
 static void run_batch(struct mr_store *st, struct mr__wreq **b, size_t n)
@@ -257,8 +259,12 @@ static void run_batch(struct mr_store *st, struct mr__wreq **b, size_t n)
         lazy &= b[i]->lazy;
     }
     /* Idle workers' claims alone never cost an fsync; one durable request
-     * makes the whole batch durable. */
-    set_sync(c, lazy);
+     * makes the whole batch durable, and a batch that cannot be made
+     * durable is not committed at all. */
+    if (!set_sync(c, lazy) && !lazy) {
+        fail_batch(b, n, "cannot switch the database to synchronous commits");
+        return;
+    }
     if (exec_cached(c, SQL_BEGIN, "cannot begin a transaction", &terr) < 0) {
         fail_batch(b, n, terr.msg);
         return;

@@ -19,6 +19,8 @@
 #include "util/arena.h"
 #include "util/json.h"
 
+#define TRACE_SLACK 4096 /* room for our Received: header */
+
 struct mr_intake {
     const struct mr_config *cfg;
     struct mr_store *store;
@@ -171,7 +173,13 @@ int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
     memset(res, 0, sizeof *res);
     if (len == 0)
         return mr_error_set(err, MR_EINVAL, "the message is empty");
-    if (in->cfg->limits.message_size && len > in->cfg->limits.message_size)
+    /* SMTP and LMTP prepend their Received: header to a body the client
+     * was allowed to send up to the limit (SIZE): that header must not
+     * turn an accepted size into a 552. */
+    uint64_t limit = in->cfg->limits.message_size;
+    if (limit && (env->channel == MR_CH_SMTP || env->channel == MR_CH_LMTP))
+        limit += TRACE_SLACK;
+    if (limit && len > limit)
         return mr_error_set(err, MR_ELIMIT,
                             "message of %zu bytes exceeds the limit of %llu "
                             "bytes", len,

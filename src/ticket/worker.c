@@ -44,7 +44,7 @@
 struct worker_thread {
     struct mr_workers *pool;
     pthread_t tid;
-    char name[48];
+    char name[96];
 };
 
 struct mr_workers {
@@ -178,6 +178,8 @@ static void add_server_fields(json_t *ev, const struct mr_job *job,
  * stay in ev; the arrays are the worker's). */
 struct rec_lists {
     char content_key[MR_SHA256_HEX_LEN + 1];
+    char **owned; /* lower-cased address copies */
+    size_t nowned, capowned;
     const char **refs;
     const char **recipients;
     const char **copied;
@@ -186,14 +188,37 @@ struct rec_lists {
 
 static void lists_free(struct rec_lists *l)
 {
+    for (size_t i = 0; i < l->nowned; i++)
+        free(l->owned[i]);
+    free(l->owned);
     free(l->refs);
     free(l->recipients);
     free(l->copied);
     free(l->atts);
 }
 
-/* Appends the email of every address object in arr. */
-static size_t add_emails(json_t *arr, const char **out, size_t n, size_t cap)
+/* A lower-cased copy owned by l. Threading compares addresses exactly
+ * (participants, requester), and helpdesks treat John.Doe@ and john.doe@
+ * as one person even though RFC 5321 lets a local part differ by case. */
+static const char *lower(struct rec_lists *l, const char *addr)
+{
+    if (!addr)
+        return NULL;
+    if (l->nowned == l->capowned) {
+        l->capowned = l->capowned ? l->capowned * 2 : 16;
+        l->owned = mr_xrealloc(l->owned, l->capowned * sizeof *l->owned);
+    }
+    char *c = mr_xstrndup(addr, strlen(addr));
+    for (char *p = c; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    l->owned[l->nowned++] = c;
+    return c;
+}
+
+/* Appends the email of every address object in arr, lower-cased. */
+static size_t add_emails(struct rec_lists *l, json_t *arr, const char **out,
+                         size_t n, size_t cap)
 {
     size_t i;
     json_t *a;
@@ -201,7 +226,7 @@ static size_t add_emails(json_t *arr, const char **out, size_t n, size_t cap)
     {
         const char *e = jstr(a, "email");
         if (e && n < cap)
-            out[n++] = e;
+            out[n++] = lower(l, e);
     }
     return n;
 }
@@ -270,6 +295,7 @@ static void message_rec(json_t *ev, const struct mr_job *job,
         .auto_kind = auto_kind(ev),
     };
     memset(l, 0, sizeof *l);
+    rec->from_email = lower(l, rec->from_email);
 
     json_t *refs = json_object_get(ev, "references");
     size_t nrefs = json_is_array(refs) ? json_array_size(refs) : 0;
@@ -286,8 +312,8 @@ static void message_rec(json_t *ev, const struct mr_job *job,
     size_t cap = json_array_size(to) + json_array_size(cc) +
                  json_array_size(env) + 1;
     l->copied = mr_xcalloc(cap, sizeof *l->copied);
-    rec->ncopied = add_emails(cc, l->copied,
-                              add_emails(to, l->copied, 0, cap), cap);
+    rec->ncopied = add_emails(l, cc, l->copied,
+                              add_emails(l, to, l->copied, 0, cap), cap);
     rec->copied = l->copied;
     l->recipients = mr_xcalloc(cap, sizeof *l->recipients);
     size_t n = 0;
@@ -296,7 +322,7 @@ static void message_rec(json_t *ev, const struct mr_job *job,
     json_array_foreach(env, i, r)
     {
         if (json_is_string(r) && n < cap)
-            l->recipients[n++] = json_string_value(r);
+            l->recipients[n++] = lower(l, json_string_value(r));
     }
     for (size_t k = 0; k < rec->ncopied && n < cap; k++)
         l->recipients[n++] = l->copied[k];
@@ -490,9 +516,78 @@ static json_t *provider_address(json_t *v)
         return json_pack("{s:s, s:o}", "email", e, "name",
                          n && *n ? json_string(n) : json_null());
     }
-    if (json_is_string(v))
-        return json_pack("{s:s, s:n}", "email", json_string_value(v), "name");
+    if (json_is_string(v)) {
+        /* "Name <a@b>" as well as a bare "a@b". */
+        const char *str = json_string_value(v);
+        const char *lt = strrchr(str, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+        if (!lt || !gt || gt == lt + 1)
+            return json_pack("{s:s, s:n}", "email", str, "name");
+        const char *ne = lt;
+        while (ne > str && (ne[-1] == ' ' || ne[-1] == '"'))
+            ne--;
+        const char *ns = str;
+        while (ns < ne && (*ns == ' ' || *ns == '"'))
+            ns++;
+        json_t *email = json_stringn(lt + 1, (size_t)(gt - lt - 1));
+        json_t *name = ne > ns ? json_stringn(ns, (size_t)(ne - ns)) : NULL;
+        if (!email) {
+            json_decref(name);
+            return NULL;
+        }
+        return json_pack("{s:o, s:o}", "email", email, "name",
+                         name ? name : json_null());
+    }
     return NULL;
+}
+
+/* The provider's References (a list of ids, or one header-style string)
+ * normalized as the parser does, so they match stored ids. */
+static json_t *provider_references(struct mr_arena *arena, json_t *v)
+{
+    json_t *out = json_array();
+    if (json_is_string(v)) {
+        const char **ids = NULL;
+        unsigned flags = 0;
+        size_t n = mr_msgid_list(arena, mr_span_cstr(json_string_value(v)),
+                                 100, 998, &ids, &flags);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(out, json_string(ids[i]));
+        return out;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(v, i, r)
+    {
+        if (!json_is_string(r) || i >= 100)
+            continue;
+        unsigned flags = 0;
+        const char *id = mr_msgid_parse(arena, mr_span_cstr(json_string_value(r)),
+                                        998, &flags);
+        if (id)
+            json_array_append_new(out, json_string(id));
+    }
+    return out;
+}
+
+/* The provider's date in the parser's form (RFC 3339 UTC), so the same
+ * message by SMTP and by webhook has the same content key. */
+static json_t *provider_date(const char *s)
+{
+    if (!s)
+        return json_null();
+    int64_t t = 0;
+    unsigned flags = 0;
+    char out[32];
+    if (mr_date_parse(mr_span_cstr(s), &t, &flags) == 0) {
+        mr_date_rfc3339(t, out);
+        return json_string(out);
+    }
+    int64_t ms = parse_rfc3339(s);
+    if (ms) {
+        mr_date_rfc3339(ms / 1000, out);
+        return json_string(out);
+    }
+    return json_null();
 }
 
 static json_t *provider_addresses(json_t *v)
@@ -558,21 +653,21 @@ static int run_webhook(const struct mr_job *job, struct prepared *p,
     json_object_set_new(ev, "message_id_derived", json_boolean(derived));
     json_object_set_new(ev, "in_reply_to",
                         irt_id ? json_string(irt_id) : json_null());
-    json_t *refs = json_object_get(in, "references");
     json_object_set_new(ev, "references",
-                        json_is_array(refs) ? json_deep_copy(refs)
-                                            : json_array());
+                        provider_references(arena,
+                                            json_object_get(in, "references")));
     json_t *from = provider_address(json_object_get(in, "from"));
     json_object_set_new(ev, "from", from ? from : json_null());
     static const char *const lists[] = {"to", "cc", "reply_to"};
     for (size_t i = 0; i < 3; i++)
         json_object_set_new(ev, lists[i],
                             provider_addresses(json_object_get(in, lists[i])));
-    static const char *const strs[] = {"subject", "text", "html", "date"};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const strs[] = {"subject", "text", "html"};
+    for (size_t i = 0; i < 3; i++) {
         const char *s = jstr(in, strs[i]);
         json_object_set_new(ev, strs[i], s ? json_string(s) : json_null());
     }
+    json_object_set_new(ev, "date", provider_date(jstr(in, "date")));
     json_t *headers = json_object_get(in, "headers");
     json_object_set_new(ev, "headers", json_is_object(headers)
                                            ? json_deep_copy(headers)
@@ -625,6 +720,20 @@ static bool permanent(int rc)
     return rc == MR_EINVAL || rc == MR_ELIMIT;
 }
 
+/* The store or the disk failing for now (full, locked, read-only): the
+ * message is fine and already acknowledged, so such attempts never use up
+ * max_attempts; the job waits (capped backoff) until the cause is fixed. */
+static bool temporary(int rc)
+{
+    return rc == MR_EIO || rc == MR_EAGAIN || rc == MR_ENOMEM;
+}
+
+static int max_attempts(const struct mr_worker_deps *d)
+{
+    return d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
+                                            : 8;
+}
+
 /* Parse (or convert) one job into p, with the calling thread's charset
  * converters (opening iconv descriptors per job cost more than parsing a
  * small message). */
@@ -646,9 +755,8 @@ static int prepare_job(const struct mr_worker_deps *d, const struct mr_job *job,
 static void job_failed(const struct mr_worker_deps *d, const struct mr_job *job,
                        const char *worker, int rc, const struct mr_error *err)
 {
-    int max = d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
-                                               : 8;
-    bool dead = permanent(rc) || job->attempts >= max;
+    bool dead = permanent(rc) ||
+                (job->attempts >= max_attempts(d) && !temporary(rc));
     int64_t retry_at = -1;
     if (!dead) {
         double rnd = (double)(arc4random() & 0xffffff) / 16777216.0;
@@ -718,7 +826,17 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
     int first = 0;
     for (size_t i = 0; i < n; i++) {
         struct mr_error err = {0};
-        int rc = prepare_job(d, &jobs[i], cs, &p[i], &err);
+        int rc;
+        /* Claimed again past the limit: each earlier attempt ended with its
+         * worker gone (a crash, a kill, a hang past the lease), so this
+         * message is what kills workers. Not one more try. */
+        if (jobs[i].attempts > max_attempts(d))
+            rc = mr_error_set(&err, MR_ELIMIT,
+                              "%d attempts, each ending without a verdict "
+                              "(worker crashed or hung)",
+                              jobs[i].attempts - 1);
+        else
+            rc = prepare_job(d, &jobs[i], cs, &p[i], &err);
         if (rc != MR_OK) {
             job_failed(d, &jobs[i], worker, rc, &err);
             if (!first) {
@@ -831,8 +949,7 @@ static void reclaim_orphans(const struct mr_worker_deps *d, const char *host)
     size_t hlen = strlen(host);
     int64_t after = 0;
     int reclaimed = 0;
-    int max = d->cfg->workers.max_attempts > 0 ? d->cfg->workers.max_attempts
-                                               : 8;
+    int max = max_attempts(d);
     for (int page = 0; page < 10000; page++) {
         struct mr_job *jobs = NULL;
         size_t n = 0;
@@ -854,8 +971,9 @@ static void reclaim_orphans(const struct mr_worker_deps *d, const char *host)
             long pid = strtol(w + hlen + 1, &end, 10);
             if (!end || *end != ':' || pid <= 0)
                 continue;
-            if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
-                                          errno != ESRCH))
+            /* Only a pid that is gone: our own pid may be a live twin's
+             * (two containers, each pid 1, one host name). */
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
                 continue;
             char why[160];
             snprintf(why, sizeof why, "the worker %s died holding the job",
@@ -894,13 +1012,13 @@ int mr_workers_start(const struct mr_worker_deps *deps,
     char host[64] = "local";
     gethostname(host, sizeof host - 1);
     /* Worker names are "host:pid:n", which is what lets a restarted
-     * server recognise the jobs its dead predecessor held. */
-    host[24] = '\0';
+     * server recognise the jobs its dead predecessor held. The whole host
+     * name: container hosts often share long prefixes. */
     reclaim_orphans(deps, host);
     for (int i = 0; i < n; i++) {
         struct worker_thread *t = &p->threads[i];
         t->pool = p;
-        snprintf(t->name, sizeof t->name, "%.24s:%d:%d", host, (int)getpid(),
+        snprintf(t->name, sizeof t->name, "%.63s:%d:%d", host, (int)getpid(),
                  i);
         int e = pthread_create(&t->tid, NULL, worker_main, t);
         if (e != 0) {

@@ -286,6 +286,65 @@ static void webhook_event_dedupe_and_store(void **state)
     mr_job_clear(&job);
 }
 
+/* Helpdesks treat John.Doe@ and john.doe@ as one sender: a reply in
+ * another case is the requester's, not a stranger's. And a provider's
+ * "Name <addr>" sender is parsed, not taken as an address. */
+static void addresses_compared_without_case(void **state)
+{
+    struct fx *f = *state;
+    static const char first[] =
+        "From: John Doe <John.Doe@Customer.test>\r\n"
+        "To: support@acme.test\r\nSubject: Broken login\r\n"
+        "Message-ID: <case-1@customer.test>\r\n"
+        "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nHelp.\r\n";
+    static const char reply[] =
+        "From: john.doe@customer.test\r\n"
+        "To: support@acme.test\r\nSubject: Re: Broken login\r\n"
+        "Message-ID: <case-2@customer.test>\r\n"
+        "In-Reply-To: <case-1@customer.test>\r\n"
+        "Date: Fri, 27 Nov 2026 11:00:00 +0000\r\n\r\nStill.\r\n";
+    const char *rcpt[] = {"support@acme.test"};
+    struct mr_intake_env env = {.channel = MR_CH_SMTP, .rcpt = rcpt,
+                                .nrcpt = 1};
+    struct mr_intake_result res;
+    struct mr_error err = {0};
+    struct mr_job job = {0};
+    assert_int_equal(mr_intake_accept_raw(f->in, &env, first,
+                                          sizeof first - 1, &res, &err), 0);
+    assert_int_equal(run_next(f, &job), 0);
+    mr_job_clear(&job);
+    assert_int_equal(mr_intake_accept_raw(f->in, &env, reply,
+                                          sizeof reply - 1, &res, &err), 0);
+    assert_int_equal(run_next(f, &job), 0);
+    mr_job_clear(&job);
+    const char ev[] = "{\"message_id\":\"<hook-2@customer.test>\","
+                      "\"from\":\"John Doe <JOHN.DOE@customer.test>\","
+                      "\"in_reply_to\":\"<case-2@customer.test>\","
+                      "\"subject\":\"Re: Broken login\",\"text\":\"x\"}";
+    assert_int_equal(mr_intake_accept_event(f->in, ev, sizeof ev - 1, &res,
+                                            &err), 0);
+    assert_int_equal(run_next(f, &job), 0);
+    mr_job_clear(&job);
+
+    struct mr_ticket_view *t = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    assert_int_equal(mr_store_list_tickets(f->st, "acme", NULL, NULL, 10, &t,
+                                           &n, &next, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(t[0].requester, "john.doe@customer.test");
+    struct mr_ticket_view full = {0};
+    assert_int_equal(mr_store_get_ticket(f->st, "acme", t[0].id, &full, &err),
+                     0);
+    assert_int_equal(full.nmessages, 3);
+    for (size_t i = 0; i < full.nmessages; i++)
+        assert_false(full.messages[i].unverified);
+    assert_string_equal(full.messages[2].from_email, "john.doe@customer.test");
+    mr_ticket_view_clear(&full);
+    mr_ticket_list_free(t, n);
+    free(next);
+}
+
 static void failures_retry_then_dead(void **state)
 {
     struct fx *f = *state;
@@ -339,6 +398,8 @@ int main(void)
         cmocka_unit_test(header_recipients),
         cmocka_unit_test_setup_teardown(webhook_event_dedupe_and_store, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(addresses_compared_without_case,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(failures_retry_then_dead, setup,
                                         teardown),
         cmocka_unit_test(backoff_grows_with_jitter),

@@ -798,6 +798,43 @@ static void reused_message_id_keeps_both(void **state)
     assert_int_equal(r4.message_row, r3.message_row);
 }
 
+/* A job tried before is claimed alone: if it is what kills workers, it
+ * must not take a batch of good jobs down with it. */
+static void retried_job_claimed_alone(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    for (int i = 0; i < 4; i++) {
+        struct mr_job_spec sp = {.tenant = "t", .channel = "smtp",
+                                 .raw_sha256 = "aa", .payload = "{}",
+                                 .received_at = i};
+        int64_t id;
+        assert_int_equal(mr_store_enqueue(f->st, &sp, 1, &id, &err), 0);
+    }
+    struct mr_job one = {0};
+    assert_int_equal(mr_store_claim_job(f->st, "w", 1000, 60000, &one, &err),
+                     0);
+    assert_int_equal(mr_store_fail_job(f->st, one.id, "w", "boom", 0, &err), 0);
+    struct mr_job jobs[16];
+    size_t n = 0;
+    /* The retried job is the oldest: it comes alone. */
+    assert_int_equal(mr_store_claim_jobs(f->st, "w", 2000, 60000, 16, jobs, &n,
+                                         &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0].id, one.id);
+    assert_int_equal(jobs[0].attempts, 2);
+    mr_job_clear(&jobs[0]);
+    /* The fresh ones come together. */
+    assert_int_equal(mr_store_claim_jobs(f->st, "w", 3000, 60000, 16, jobs, &n,
+                                         &err), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i].attempts, 1);
+        mr_job_clear(&jobs[i]);
+    }
+    mr_job_clear(&one);
+}
+
 static void ticket_numbers_and_tenant_isolation(void **state)
 {
     struct fx *f = *state;
@@ -1394,6 +1431,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(deliver_threads_replies, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(reused_message_id_keeps_both, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(retried_job_claimed_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(ticket_numbers_and_tenant_isolation,
                                         setup, teardown),
