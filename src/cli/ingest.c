@@ -140,7 +140,8 @@ int mr_cli_ingest(int argc, char **argv)
         goto done;
     }
     if (nrcpt == 0) {
-        if (mr_intake_header_recipients(msg.p, msg.len, &hdr, &nhdr, &err) !=
+        if (mr_intake_header_recipients(msg.p, msg.len, MAX_RCPT, &hdr, &nhdr,
+                                        &err) !=
                 MR_OK ||
             nhdr == 0) {
             fprintf(stderr, "mailroom ingest: no --rcpt given and the message "

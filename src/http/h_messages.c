@@ -77,62 +77,24 @@ static int rcpts_from_query(const struct mr__http_request *req, struct rcpts *r,
 
 /* The header block: up to the first empty line, or everything when the
  * message has no body. */
-static size_t header_length(const char *p, size_t n)
+/* Parses the header block through intake's reader. MR_EINVAL when it is
+ * not a message at all (then the body is refused whatever the recipients).
+ * When want_rcpts, the plausible To and Cc addresses (at most r->max in
+ * all) are appended to r. */
+static int read_header(const char *raw, size_t len, bool want_rcpts,
+                       struct rcpts *r, struct mr_error *err)
 {
-    size_t best = n;
-    const char *a = memmem(p, n, "\n\n", 2);
-    if (a)
-        best = (size_t)(a - p) + 2;
-    const char *b = memmem(p, n, "\n\r\n", 3);
-    if (b && (size_t)(b - p) + 3 < best)
-        best = (size_t)(b - p) + 3;
-    return best;
-}
-
-static void add_addresses(const json_t *list, struct rcpts *r)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(list, i, a)
-    {
-        const char *email = json_string_value(json_object_get(a, "email"));
-        if (r->n == r->max)
-            return;
-        if (email == NULL || !plausible_address(email))
-            continue;
-        r->v[r->n++] = mr_xstrndup(email, strlen(email));
+    char **list = NULL;
+    size_t n = 0;
+    int rc = mr_intake_header_recipients(raw, len, want_rcpts ? r->max : 0,
+                                         &list, &n, err);
+    for (size_t i = 0; i < n; i++) {
+        if (r->n < r->max && plausible_address(list[i])) {
+            r->v[r->n++] = list[i];
+            list[i] = NULL;
+        }
     }
-}
-
-/* Parses the header block. MR_EINVAL when it is not a message at all
- * (then the body is refused whatever the recipients). When want_rcpts,
- * To and Cc (at most r->max in all) are appended to r. */
-static int read_header(const struct mr__http_ctx *ctx, const char *raw,
-                       size_t len, bool want_rcpts, struct rcpts *r,
-                       struct mr_error *err)
-{
-    struct mr_charset_ctx *cs = mr_charset_ctx_new();
-    struct mr_arena *arena = mr_arena_new();
-    struct mr_mime_options opt;
-    mr_mime_options_default(&opt, cs);
-    opt.limits.max_message_bytes = (size_t)ctx->body_cap;
-    opt.limits.max_addresses = r->max;
-    struct mr_event *ev = NULL;
-    int rc = mr_mime_parse(raw, header_length(raw, len), &opt, arena, &ev, err);
-    if (rc == 0 && want_rcpts) {
-        struct mr_buf out;
-        mr_buf_init(&out, 0);
-        struct mr_json j;
-        mr_json_init(&j, &out, false);
-        mr_event_write_json(ev, NULL, &j);
-        json_t *obj = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
-        add_addresses(json_object_get(obj, "to"), r);
-        add_addresses(json_object_get(obj, "cc"), r);
-        json_decref(obj);
-        mr_buf_release(&out);
-    }
-    mr_arena_free(&arena);
-    mr_charset_ctx_free(&cs);
+    mr_intake_free_list(list, n);
     return rc;
 }
 
@@ -156,7 +118,7 @@ void mr__http_post_message(const struct mr__http_ctx *ctx,
         mr__http_problem(resp, 400, "%s", err.msg);
         goto out;
     }
-    rc = read_header(ctx, req->body, req->body_len, r.n == 0, &r, &err);
+    rc = read_header(req->body, req->body_len, r.n == 0, &r, &err);
     if (rc == MR_ELIMIT) {
         mr__http_problem(resp, 413, "%s", err.msg);
         goto out;

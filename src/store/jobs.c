@@ -329,12 +329,6 @@ static int claim_next(struct mr__conn *c, struct claim_arg *a, bool fresh_only,
     return claim_id(c, a, id, err);
 }
 
-static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
-{
-    bool retried;
-    return claim_next(c, arg, false, &retried, err);
-}
-
 static int claim_id(struct mr__conn *c, struct claim_arg *a, int64_t id,
                     struct mr_error *err)
 {
@@ -425,24 +419,8 @@ int mr_store_claim_job(struct mr_store *st, const char *worker, int64_t now,
                        int64_t lease_ms, struct mr_job *out,
                        struct mr_error *err)
 {
-    memset(out, 0, sizeof *out);
-    if (worker == NULL || *worker == '\0' || lease_ms <= 0)
-        return mr_error_set(err, MR_EINVAL,
-                            "a claim needs a worker name and a lease");
-    struct mr__conn *rc_conn = mr__store_read_acquire(st);
-    int64_t id = 0;
-    int rc = next_claimable(rc_conn, now, &id, err);
-    mr__store_read_release(st, rc_conn);
-    if (rc < 0)
-        return rc;
-    if (id == 0)
-        return mr_error_set(err, MR_ENOTFOUND, "no job to claim");
-    struct claim_arg a = {worker, now, lease_ms, out};
-    /* A claim lost in a power cut only makes the job claimable again. */
-    rc = mr__store_write_lazy(st, op_claim, &a, err);
-    if (rc < 0)
-        mr_job_clear(out);
-    return rc;
+    size_t n = 0;
+    return mr_store_claim_jobs(st, worker, now, lease_ms, 1, out, &n, err);
 }
 
 /* ---- a worker's verdicts ------------------------------------------------- */

@@ -389,77 +389,74 @@ static void enqueue_locked(struct mr_store *st, struct mr__wreq *r)
     pthread_cond_signal(&st->wcond);
 }
 
-static int write_req(struct mr_store *st, mr__write_op op, void *arg,
-                     bool lazy, struct mr_error *err)
+/* Queues n requests of op under one lock hold (so the writer takes them
+ * into one batch, up to group_commit_max, and syncs once for all) and
+ * waits for every one. reqs is the caller's (a stack slot for one). */
+static int submit(struct mr_store *st, mr__write_op op, void **args,
+                  struct mr__wreq *reqs, size_t n, bool lazy, bool heavy,
+                  int *rcs, struct mr_error *errs)
 {
-    struct mr__wreq r = {.op = op, .arg = arg, .lazy = lazy};
-    pthread_cond_init(&r.cond, NULL);
     pthread_mutex_lock(&st->wmu);
     if (st->stopping || !st->writer_running) {
         pthread_mutex_unlock(&st->wmu);
-        pthread_cond_destroy(&r.cond);
-        return mr_error_set(err, MR_EAGAIN, "the store is closing");
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = mr_error_set(&errs[i], MR_EAGAIN, "the store is closing");
+        return n ? MR_EAGAIN : 0;
     }
-    enqueue_locked(st, &r);
-    while (!r.done)
-        pthread_cond_wait(&r.cond, &st->wmu);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i] = (struct mr__wreq){
+            .op = op, .arg = args[i], .lazy = lazy, .heavy = heavy};
+        pthread_cond_init(&reqs[i].cond, NULL);
+        enqueue_locked(st, &reqs[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        while (!reqs[i].done)
+            pthread_cond_wait(&reqs[i].cond, &st->wmu);
     pthread_mutex_unlock(&st->wmu);
-    pthread_cond_destroy(&r.cond);
-    if (r.rc < 0 && err)
-        *err = r.err;
-    return r.rc;
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        pthread_cond_destroy(&reqs[i].cond);
+        rcs[i] = reqs[i].rc;
+        if (reqs[i].rc < 0) {
+            errs[i] = reqs[i].err;
+            if (first == 0)
+                first = reqs[i].rc;
+        }
+    }
+    return first;
+}
+
+static int write_one(struct mr_store *st, mr__write_op op, void *arg,
+                     bool lazy, struct mr_error *err)
+{
+    struct mr__wreq r;
+    struct mr_error e = {0};
+    int rc = 0;
+    submit(st, op, &arg, &r, 1, lazy, false, &rc, &e);
+    if (rc < 0 && err)
+        *err = e;
+    return rc;
 }
 
 int mr__store_write(struct mr_store *st, mr__write_op op, void *arg,
                     struct mr_error *err)
 {
-    return write_req(st, op, arg, false, err);
+    return write_one(st, op, arg, false, err);
+}
+
+int mr__store_write_lazy(struct mr_store *st, mr__write_op op, void *arg,
+                         struct mr_error *err)
+{
+    return write_one(st, op, arg, true, err);
 }
 
 int mr__store_write_many(struct mr_store *st, mr__write_op op, void **args,
                          size_t n, int *rcs, struct mr_error *errs)
 {
     struct mr__wreq *r = mr_xcalloc(n ? n : 1, sizeof *r);
-    pthread_mutex_lock(&st->wmu);
-    if (st->stopping || !st->writer_running) {
-        pthread_mutex_unlock(&st->wmu);
-        for (size_t i = 0; i < n; i++)
-            rcs[i] = mr_error_set(&errs[i], MR_EAGAIN, "the store is closing");
-        free(r);
-        return n ? MR_EAGAIN : 0;
-    }
-    /* Queued under one lock hold, so the writer takes them as one batch
-     * (up to group_commit_max) and syncs once for all. */
-    for (size_t i = 0; i < n; i++) {
-        r[i].op = op;
-        r[i].arg = args[i];
-        r[i].heavy = true;
-        pthread_cond_init(&r[i].cond, NULL);
-        enqueue_locked(st, &r[i]);
-    }
-    int first = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (!r[i].done)
-            pthread_cond_wait(&r[i].cond, &st->wmu);
-    }
-    pthread_mutex_unlock(&st->wmu);
-    for (size_t i = 0; i < n; i++) {
-        pthread_cond_destroy(&r[i].cond);
-        rcs[i] = r[i].rc;
-        if (r[i].rc < 0) {
-            errs[i] = r[i].err;
-            if (first == 0)
-                first = r[i].rc;
-        }
-    }
+    int rc = submit(st, op, args, r, n, false, true, rcs, errs);
     free(r);
-    return first;
-}
-
-int mr__store_write_lazy(struct mr_store *st, mr__write_op op, void *arg,
-                         struct mr_error *err)
-{
-    return write_req(st, op, arg, true, err);
+    return rc;
 }
 
 void mr__store_post(struct mr_store *st, mr__write_op op, void *arg,
@@ -605,6 +602,8 @@ int mr_store_open(const struct mr_store_options *opt, struct mr_store **out,
     rc = conn_open(&st->wconn, path, true, err);
     if (rc == 0)
         rc = check_schema(st, opt->migrate, opt->allow_old_schema, err);
+    if (rc == 0)
+        rc = mr__store_load_secret(st, err);
     for (int i = 0; rc == 0 && i < st->nread; i++) {
         rc = conn_open(&st->rconn[i], path, false, err);
         if (rc == 0)
@@ -671,6 +670,8 @@ int mr_store_migrate(struct mr_store *st, int *from, int *to,
 {
     struct migrate_arg a = {0, 0};
     int rc = mr__store_write(st, op_migrate, &a, err);
+    if (rc == 0 && st->secret_len == 0)
+        rc = mr__store_load_secret(st, err);
     if (rc < 0)
         return rc;
     if (from)

@@ -95,6 +95,12 @@ struct mr_store {
     uint64_t max_batch;
     int fail_commits; /* tests: so many next COMMITs fail */
 
+    /* The installation's thread-token secret, read once (at open, or
+     * after a migration that created it); 0 bytes while the schema is too
+     * old to have one. Immutable while the writer runs. */
+    unsigned char secret[64];
+    size_t secret_len;
+
     /* Read pool: nread connections, free ones stacked in rfree. */
     pthread_mutex_t rmu;
     pthread_cond_t rcond;
@@ -111,9 +117,12 @@ int mr__thread_secret(struct mr__conn *c, unsigned char *out, size_t cap,
 /* mr_thread_decide with lookups on c (the writer, inside its transaction). */
 int mr__thread_decide_in_tx(struct mr__conn *c,
                             const struct mr_thread_msg *msg,
+                            const unsigned char *secret, size_t secret_len,
                             int64_t window_ms,
                             struct mr_thread_decision *out,
                             struct mr_error *err);
+/* Reads the secret into st (no-op, 0, while the schema has none). */
+int mr__store_load_secret(struct mr_store *st, struct mr_error *err);
 
 /* ---- sqlite.c: connections, writer, read pool ---------------------------- */
 

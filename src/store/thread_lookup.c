@@ -164,17 +164,23 @@ int mr__thread_secret(struct mr__conn *c, unsigned char *out, size_t cap,
     return res;
 }
 
+int mr__store_load_secret(struct mr_store *st, struct mr_error *err)
+{
+    int cur = 0;
+    int rc = mr__schema_current(&st->wconn, &cur, err);
+    if (rc < 0 || cur < 2) /* migration 2 makes the secret */
+        return rc;
+    return mr__thread_secret(&st->wconn, st->secret, sizeof st->secret,
+                             &st->secret_len, err);
+}
+
 int mr__thread_decide_in_tx(struct mr__conn *c,
                             const struct mr_thread_msg *msg,
+                            const unsigned char *secret, size_t len,
                             int64_t window_ms,
                             struct mr_thread_decision *out,
                             struct mr_error *err)
 {
-    unsigned char secret[64];
-    size_t len = 0;
-    int rc = mr__thread_secret(c, secret, sizeof secret, &len, err);
-    if (rc < 0)
-        return rc;
     struct lk_ctx k = {c, err};
     struct mr_thread_lookup lk = {
         .ctx = &k,

@@ -132,6 +132,7 @@ struct deliver_arg {
     const char *worker;
     const struct mr_message_rec *m;
     struct mr_deliver_result *res;
+    const struct mr_store *st; /* for its thread secret */
 };
 
 static int find_message(struct mr__conn *c, const struct mr_message_rec *m,
@@ -521,7 +522,8 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     struct mr_thread_msg tm;
     struct mr_thread_decision d;
     thread_msg(m, now, &tm);
-    rc = mr__thread_decide_in_tx(c, &tm, SUBJECT_WINDOW_MS, &d, err);
+    rc = mr__thread_decide_in_tx(c, &tm, a->st->secret, a->st->secret_len,
+                                 SUBJECT_WINDOW_MS, &d, err);
     if (rc < 0)
         return rc;
     if (res->id_reused && d.by != MR_THREAD_DUPLICATE) {
@@ -605,14 +607,11 @@ int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
                              struct mr_deliver_result *res,
                              struct mr_error *err)
 {
-    memset(res, 0, sizeof *res);
-    int rc0 = check_message(job_id, worker, msg, err);
-    if (rc0 < 0)
-        return rc0;
-    struct deliver_arg a = {job_id, worker, msg, res};
-    int rc = mr__store_write(st, op_deliver, &a, err);
-    if (rc < 0)
-        memset(res, 0, sizeof *res);
+    struct mr_deliver_item it = {.job_id = job_id, .msg = msg};
+    int rc = mr_store_deliver_messages(st, worker, &it, 1);
+    *res = it.res;
+    if (rc < 0 && err)
+        *err = it.err;
     return rc;
 }
 
@@ -633,7 +632,8 @@ int mr_store_deliver_messages(struct mr_store *st, const char *worker,
             first = first ? first : it->rc;
             continue;
         }
-        args[m] = (struct deliver_arg){it->job_id, worker, it->msg, &it->res};
+        args[m] = (struct deliver_arg){it->job_id, worker, it->msg, &it->res,
+                                       st};
         argp[m] = &args[m];
         m++;
     }
@@ -1030,17 +1030,14 @@ int mr_store_thread_secret(struct mr_store *st,
                            unsigned char out[MR_STORE_SECRET_LEN],
                            struct mr_error *err)
 {
-    struct mr__conn *c = mr__store_read_acquire(st);
-    unsigned char buf[64];
-    size_t len = 0;
-    int rc = mr__thread_secret(c, buf, sizeof buf, &len, err);
-    mr__store_read_release(st, c);
-    if (rc == 0 && len != MR_STORE_SECRET_LEN)
-        rc = mr_error_set(err, MR_EIO, "the thread secret has %zu bytes",
-                          len);
-    if (rc == 0)
-        memcpy(out, buf, MR_STORE_SECRET_LEN);
-    return rc;
+    if (st->secret_len == 0)
+        return mr_error_set(err, MR_ENOTFOUND,
+                            "no thread secret: run `mailroom migrate`");
+    if (st->secret_len != MR_STORE_SECRET_LEN)
+        return mr_error_set(err, MR_EIO, "the thread secret has %zu bytes",
+                            st->secret_len);
+    memcpy(out, st->secret, MR_STORE_SECRET_LEN);
+    return 0;
 }
 
 /* ---- gauges -------------------------------------------------------------- */

@@ -77,12 +77,14 @@ int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err);
 
-/* The To and Cc addresses of a raw message (for channels without an
- * envelope: `mailroom ingest` without --rcpt, POST /api/v1/messages without
- * rcpt=). Only the header block is parsed. *list is a malloc'ed array of
- * malloc'ed strings, freed with mr_intake_free_list; *n may be 0. */
-int mr_intake_header_recipients(const char *raw, size_t len, char ***list,
-                                size_t *n, struct mr_error *err);
+/* The To and Cc addresses of a raw message, at most max (for channels
+ * without an envelope: `mailroom ingest` without --rcpt, POST
+ * /api/v1/messages without rcpt=). Only the header block is parsed; its
+ * result is returned, so MR_EINVAL says the input is not a message at all.
+ * max 0: only that check, no list. *list is a malloc'ed array of malloc'ed
+ * strings, freed with mr_intake_free_list; *n may be 0. */
+int mr_intake_header_recipients(const char *raw, size_t len, size_t max,
+                                char ***list, size_t *n, struct mr_error *err);
 void mr_intake_free_list(char **list, size_t n);
 
 /* A provider webhook event (JSON, already authenticated): validated

@@ -11,6 +11,8 @@
  */
 #include "ticket/worker.h"
 
+#include "ticket/record.h"
+
 #include "content/classify.h"
 #include "ticket/thread.h"
 
@@ -62,23 +64,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void rfc3339(int64_t ms, char out[32])
-{
-    mr_date_rfc3339(ms / 1000, out);
-}
-
-/* "2025-01-06T10:00:00Z" -> Unix ms; 0 when it does not parse. */
-static int64_t parse_rfc3339(const char *s)
-{
-    if (!s)
-        return 0;
-    struct tm tm = {0};
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || *end != 'Z')
-        return 0;
-    return (int64_t)timegm(&tm) * 1000;
 }
 
 int64_t mr_worker_backoff_ms(int attempts, int base_ms, int max_ms,
@@ -155,7 +140,7 @@ static void add_server_fields(json_t *ev, const struct mr_job *job,
                               json_t *envelope)
 {
     char when[32];
-    rfc3339(job->received_at, when);
+    mr_date_rfc3339(job->received_at / 1000, when);
     json_object_set_new(ev, "tenant", json_string(job->tenant));
     json_object_set_new(ev, "received_at", json_string(when));
     json_object_set_new(ev, "channel", json_string(job->channel));
@@ -174,191 +159,6 @@ static void add_server_fields(json_t *ev, const struct mr_job *job,
     }
 }
 
-/* String arrays a message record borrows from the event (the strings
- * stay in ev; the arrays are the worker's). */
-struct rec_lists {
-    char content_key[MR_SHA256_HEX_LEN + 1];
-    char **owned; /* lower-cased address copies */
-    size_t nowned, capowned;
-    const char **refs;
-    const char **recipients;
-    const char **copied;
-    struct mr_attachment_rec *atts;
-};
-
-static void lists_free(struct rec_lists *l)
-{
-    for (size_t i = 0; i < l->nowned; i++)
-        free(l->owned[i]);
-    free(l->owned);
-    free(l->refs);
-    free(l->recipients);
-    free(l->copied);
-    free(l->atts);
-}
-
-/* A lower-cased copy owned by l. Threading compares addresses exactly
- * (participants, requester), and helpdesks treat John.Doe@ and john.doe@
- * as one person even though RFC 5321 lets a local part differ by case. */
-static const char *lower(struct rec_lists *l, const char *addr)
-{
-    if (!addr)
-        return NULL;
-    if (l->nowned == l->capowned) {
-        l->capowned = l->capowned ? l->capowned * 2 : 16;
-        l->owned = mr_xrealloc(l->owned, l->capowned * sizeof *l->owned);
-    }
-    char *c = mr_xstrndup(addr, strlen(addr));
-    for (char *p = c; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    l->owned[l->nowned++] = c;
-    return c;
-}
-
-/* Appends the email of every address object in arr, lower-cased. */
-static size_t add_emails(struct rec_lists *l, json_t *arr, const char **out,
-                         size_t n, size_t cap)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(arr, i, a)
-    {
-        const char *e = jstr(a, "email");
-        if (e && n < cap)
-            out[n++] = lower(l, e);
-    }
-    return n;
-}
-
-static enum mr_auto_kind auto_kind(json_t *ev)
-{
-    const char *k = jstr(json_object_get(ev, "auto"), "kind");
-    if (!k)
-        return MR_AUTO_NONE;
-    if (strcmp(k, "autoreply") == 0)
-        return MR_AUTO_AUTOREPLY;
-    if (strcmp(k, "bounce") == 0)
-        return MR_AUTO_BOUNCE;
-    if (strcmp(k, "list") == 0)
-        return MR_AUTO_LIST;
-    return MR_AUTO_NONE;
-}
-
-/* Date and normalized subject: what stays the same when a relay, a list,
- * a retry or a parsing provider resends a message (a provider's copy has
- * no attachment bytes to hash, a list adds a footer and a subject tag and
- * may rewrite From for DMARC), and differs when a scanner reuses one
- * Message-ID for new mail. Empty (no key: copies then count as
- * duplicates) without a Date to go by. */
-static void content_key(json_t *ev, const struct mr_message_rec *rec,
-                        char out[MR_SHA256_HEX_LEN + 1])
-{
-    out[0] = '\0';
-    const char *date = jstr(ev, "date");
-    if (!date)
-        return;
-    char norm[MR_THREAD_SUBJECT_MAX];
-    mr_thread_normalize_subject(rec->subject ? rec->subject : "", norm,
-                                sizeof norm);
-    struct mr_sha256 h;
-    mr_sha256_init(&h);
-    const char *parts[] = {date, norm};
-    for (size_t i = 0; i < 2; i++) {
-        mr_sha256_update(&h, parts[i], strlen(parts[i]));
-        mr_sha256_update(&h, "\n", 1);
-    }
-    mr_sha256_final_hex(&h, out);
-}
-
-/* Fills rec from the final event; strings point into ev. */
-static void message_rec(json_t *ev, const struct mr_job *job,
-                        struct mr_message_rec *rec, struct rec_lists *l)
-{
-    json_t *from = json_object_get(ev, "from");
-    *rec = (struct mr_message_rec){
-        .tenant = job->tenant,
-        .inbox = jstr(ev, "inbox"),
-        .channel = job->channel,
-        .message_id = jstr(ev, "message_id"),
-        .message_id_derived =
-            json_is_true(json_object_get(ev, "message_id_derived")),
-        .in_reply_to = jstr(ev, "in_reply_to"),
-        .subject = jstr(ev, "subject"),
-        .from_email = json_is_object(from) ? jstr(from, "email") : NULL,
-        .from_name = json_is_object(from) ? jstr(from, "name") : NULL,
-        .text = jstr(ev, "text"),
-        .html = jstr(ev, "html"),
-        .raw_sha256 = job->raw_sha256,
-        .received_at = job->received_at,
-        .date = parse_rfc3339(jstr(ev, "date")),
-        .auto_kind = auto_kind(ev),
-    };
-    memset(l, 0, sizeof *l);
-    rec->from_email = lower(l, rec->from_email);
-
-    json_t *refs = json_object_get(ev, "references");
-    size_t nrefs = json_is_array(refs) ? json_array_size(refs) : 0;
-    l->refs = mr_xcalloc(nrefs + 1, sizeof *l->refs);
-    for (size_t i = 0; i < nrefs; i++) {
-        const char *r = json_string_value(json_array_get(refs, i));
-        if (r)
-            l->refs[rec->nreferences++] = r;
-    }
-    rec->references = l->refs;
-
-    json_t *to = json_object_get(ev, "to"), *cc = json_object_get(ev, "cc");
-    json_t *env = json_object_get(json_object_get(ev, "envelope"), "rcpt_to");
-    size_t cap = json_array_size(to) + json_array_size(cc) +
-                 json_array_size(env) + 1;
-    l->copied = mr_xcalloc(cap, sizeof *l->copied);
-    rec->ncopied = add_emails(l, cc, l->copied,
-                              add_emails(l, to, l->copied, 0, cap), cap);
-    rec->copied = l->copied;
-    l->recipients = mr_xcalloc(cap, sizeof *l->recipients);
-    size_t n = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(env, i, r)
-    {
-        if (json_is_string(r) && n < cap)
-            l->recipients[n++] = lower(l, json_string_value(r));
-    }
-    for (size_t k = 0; k < rec->ncopied && n < cap; k++)
-        l->recipients[n++] = l->copied[k];
-    rec->recipients = l->recipients;
-    rec->nrecipients = n;
-
-    json_t *au = json_object_get(ev, "auto");
-    if (json_is_object(au)) {
-        rec->bounce_original_id = jstr(au, "original_message_id");
-    }
-    /* A bounce's report names the original even when `auto` does not. */
-    if (!rec->bounce_original_id)
-        rec->bounce_original_id =
-            jstr(json_object_get(ev, "report"), "original_message_id");
-
-    json_t *list = json_object_get(ev, "attachments");
-    size_t natt = json_is_array(list) ? json_array_size(list) : 0;
-    l->atts = natt ? mr_xcalloc(natt, sizeof *l->atts) : NULL;
-    for (size_t k = 0; k < natt; k++) {
-        json_t *a = json_array_get(list, k);
-        l->atts[k] = (struct mr_attachment_rec){
-            .filename = jstr(a, "filename"),
-            .safe_filename = jstr(a, "safe_filename"),
-            .content_type = jstr(a, "content_type"),
-            .disposition = jstr(a, "disposition"),
-            .content_id = jstr(a, "content_id"),
-            .size = json_integer_value(json_object_get(a, "size")),
-            .sha256 = jstr(a, "sha256"),
-        };
-    }
-    rec->attachments = l->atts;
-    rec->nattachments = natt;
-    content_key(ev, rec, l->content_key);
-    rec->content_key = l->content_key[0] ? l->content_key : NULL;
-}
-
 /* The content stage so far: auto-reply / bounce / list classification,
  * into the event's `auto` (threading reads it: a bounce joins the ticket of
  * what it reports on, an auto-reply never reopens one). mail_from: the
@@ -374,20 +174,15 @@ static void classify(json_t *ev, const char *mail_from)
 /* A job made ready to store: the final event and the record that points
  * into it. Batches of these are delivered together (one commit). */
 struct prepared {
-    json_t *ev; /* a reference of our own */
-    char *text; /* the event as stored */
-    char *auto_text;
-    struct mr_message_rec rec;
-    struct rec_lists lists;
+    json_t *ev; /* a reference of our own; NULL when not prepared */
+    struct mr_record record;
 };
 
 static void prepared_free(struct prepared *p)
 {
     if (!p->ev)
         return;
-    lists_free(&p->lists);
-    free(p->auto_text);
-    free(p->text);
+    mr_record_free(&p->record);
     json_decref(p->ev);
     memset(p, 0, sizeof *p);
 }
@@ -395,17 +190,11 @@ static void prepared_free(struct prepared *p)
 static int prepare_event(const struct mr_job *job, json_t *ev,
                          struct prepared *p, struct mr_error *err)
 {
-    char *text = json_dumps(ev, JSON_COMPACT);
-    if (!text)
-        return mr_error_set(err, MR_ENOMEM, "cannot render the event");
-    p->ev = json_incref(ev);
-    p->text = text;
-    message_rec(ev, job, &p->rec, &p->lists);
-    p->rec.event_json = text;
-    json_t *au = json_object_get(ev, "auto");
-    p->auto_text = json_is_object(au) ? json_dumps(au, JSON_COMPACT) : NULL;
-    p->rec.auto_json = p->auto_text;
-    return MR_OK;
+    int rc = mr_record_from_event(&p->record, ev, job->tenant, job->channel,
+                                  job->raw_sha256, job->received_at, err);
+    if (rc == MR_OK)
+        p->ev = json_incref(ev);
+    return rc;
 }
 
 static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
@@ -423,7 +212,7 @@ static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
     mr_log_kv(d->log, MR_LOG_INFO, "worker",
               res->duplicate ? "duplicate message, not stored again"
                              : "message stored",
-              "job", jid, "ticket", tid, "message_id", p->rec.message_id,
+              "job", jid, "ticket", tid, "message_id", p->record.rec.message_id,
               "threaded_by", res->threaded_by, "tenant", job->tenant, NULL);
 }
 
@@ -582,7 +371,7 @@ static json_t *provider_date(const char *s)
         mr_date_rfc3339(t, out);
         return json_string(out);
     }
-    int64_t ms = parse_rfc3339(s);
+    int64_t ms = mr_record_rfc3339_ms(s);
     if (ms) {
         mr_date_rfc3339(ms / 1000, out);
         return json_string(out);
@@ -847,9 +636,9 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
             continue;
         }
         items[m] = (struct mr_deliver_item){.job_id = jobs[i].id,
-                                            .msg = &p[i].rec};
+                                            .msg = &p[i].record.rec};
         which[m++] = i;
-        bytes += strlen(p[i].text);
+        bytes += strlen(p[i].record.event_json);
         if (bytes > BATCH_BYTES) {
             first = deliver_pending(d, jobs, p, items, which, m, worker,
                                     first_err, first);

@@ -228,7 +228,7 @@ static void header_recipients(void **state)
     char **list = NULL;
     size_t n = 0;
     struct mr_error err = {0};
-    assert_int_equal(mr_intake_header_recipients(msg1, sizeof msg1 - 1, &list,
+    assert_int_equal(mr_intake_header_recipients(msg1, sizeof msg1 - 1, 10, &list,
                                                  &n, &err),
                      0);
     assert_int_equal(n, 2);

@@ -59,6 +59,7 @@
 #include "mime/mime.h"
 #include "mime/msgid.h"
 #include "store/store.h"
+#include "ticket/record.h"
 #include "ticket/thread.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -164,9 +165,9 @@ struct msg {
     char *file; /* path inside the set's folder */
     json_t *ev; /* the event as the worker stores it */
     char sha[MR_SHA256_HEX_LEN + 1];
-    struct mr_message_rec rec; /* borrows from ev and the lists below */
-    const char **refs, **recipients, **copied;
-    struct mr_attachment_rec *atts;
+    struct mr_record record; /* the worker's own record of ev */
+    char eff_id[1100]; /* the id it is stored under when its own is reused
+                          by different mail (pitfalls.md 9), else "" */
     struct expect ex;
     struct mr_deliver_result res;   /* first delivery */
     struct mr_deliver_result again; /* the same record once more */
@@ -191,6 +192,8 @@ struct set {
     /* the model, filled while delivering */
     struct map stored; /* message_id -> ticket of stored messages */
     struct map refs;   /* thread_refs: id -> ticket */
+    struct map keyed;  /* message_id -> index + 1 of the message stored
+                          under it, whose content_key decides reuse */
     struct ticket_model *tickets;
     size_t ntickets;
     bool delivered;
@@ -206,12 +209,6 @@ struct fx {
 static int cmp_msg(const void *a, const void *b)
 {
     return strcmp(((const struct msg *)a)->file, ((const struct msg *)b)->file);
-}
-
-static const char *jstr(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static int read_file(const char *path, struct mr_buf *b)
@@ -234,122 +231,6 @@ static int read_file(const char *path, struct mr_buf *b)
     int bad = ferror(f);
     fclose(f);
     return bad ? -1 : 0;
-}
-
-/* "2025-01-06T10:00:00Z" -> Unix ms; 0 when it does not parse (as the
- * worker reads the event's date). */
-static int64_t parse_rfc3339(const char *s)
-{
-    if (!s)
-        return 0;
-    struct tm tm = {0};
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || *end != 'Z')
-        return 0;
-    return (int64_t)timegm(&tm) * 1000;
-}
-
-static size_t add_emails(const json_t *arr, const char **out, size_t n,
-                         size_t cap)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(arr, i, a)
-    {
-        const char *e = jstr(a, "email");
-        if (e && n < cap)
-            out[n++] = e;
-    }
-    return n;
-}
-
-static enum mr_auto_kind auto_kind(const json_t *ev)
-{
-    const char *k = jstr(json_object_get(ev, "auto"), "kind");
-    if (!k)
-        return MR_AUTO_NONE;
-    if (strcmp(k, "autoreply") == 0)
-        return MR_AUTO_AUTOREPLY;
-    if (strcmp(k, "bounce") == 0)
-        return MR_AUTO_BOUNCE;
-    if (strcmp(k, "list") == 0)
-        return MR_AUTO_LIST;
-    return MR_AUTO_NONE;
-}
-
-/* The record src/ticket/worker.c (message_rec) makes of an event; there
- * is no envelope here, so the recipients are To and Cc. */
-static void make_rec(struct msg *m, const char *tenant, int64_t received_at)
-{
-    json_t *ev = m->ev;
-    const json_t *from = json_object_get(ev, "from");
-    struct mr_message_rec *rec = &m->rec;
-    *rec = (struct mr_message_rec){
-        .tenant = tenant,
-        .inbox = jstr(ev, "inbox"),
-        .channel = "smtp",
-        .message_id = jstr(ev, "message_id"),
-        .message_id_derived =
-            json_is_true(json_object_get(ev, "message_id_derived")),
-        .in_reply_to = jstr(ev, "in_reply_to"),
-        .subject = jstr(ev, "subject"),
-        .from_email = json_is_object(from) ? jstr(from, "email") : NULL,
-        .from_name = json_is_object(from) ? jstr(from, "name") : NULL,
-        .text = jstr(ev, "text"),
-        .html = jstr(ev, "html"),
-        .raw_sha256 = m->sha,
-        .received_at = received_at,
-        .date = parse_rfc3339(jstr(ev, "date")),
-        .auto_kind = auto_kind(ev),
-    };
-
-    const json_t *refs = json_object_get(ev, "references");
-    size_t nrefs = json_is_array(refs) ? json_array_size(refs) : 0;
-    m->refs = mr_xcalloc(nrefs + 1, sizeof *m->refs);
-    for (size_t i = 0; i < nrefs; i++) {
-        const char *r = json_string_value(json_array_get(refs, i));
-        if (r)
-            m->refs[rec->nreferences++] = r;
-    }
-    rec->references = m->refs;
-
-    const json_t *to = json_object_get(ev, "to"),
-                 *cc = json_object_get(ev, "cc");
-    size_t cap = json_array_size(to) + json_array_size(cc) + 1;
-    m->copied = mr_xcalloc(cap, sizeof *m->copied);
-    rec->ncopied =
-        add_emails(cc, m->copied, add_emails(to, m->copied, 0, cap), cap);
-    rec->copied = m->copied;
-    m->recipients = mr_xcalloc(cap, sizeof *m->recipients);
-    for (size_t k = 0; k < rec->ncopied; k++)
-        m->recipients[k] = m->copied[k];
-    rec->recipients = m->recipients;
-    rec->nrecipients = rec->ncopied;
-
-    const json_t *au = json_object_get(ev, "auto");
-    if (json_is_object(au))
-        rec->bounce_original_id = jstr(au, "original_message_id");
-    if (!rec->bounce_original_id)
-        rec->bounce_original_id =
-            jstr(json_object_get(ev, "report"), "original_message_id");
-
-    const json_t *list = json_object_get(ev, "attachments");
-    size_t natt = json_is_array(list) ? json_array_size(list) : 0;
-    m->atts = natt ? mr_xcalloc(natt, sizeof *m->atts) : NULL;
-    for (size_t k = 0; k < natt; k++) {
-        const json_t *a = json_array_get(list, k);
-        m->atts[k] = (struct mr_attachment_rec){
-            .filename = jstr(a, "filename"),
-            .safe_filename = jstr(a, "safe_filename"),
-            .content_type = jstr(a, "content_type"),
-            .disposition = jstr(a, "disposition"),
-            .content_id = jstr(a, "content_id"),
-            .size = json_integer_value(json_object_get(a, "size")),
-            .sha256 = jstr(a, "sha256"),
-        };
-    }
-    rec->attachments = m->atts;
-    rec->nattachments = natt;
 }
 
 /* Parses one file the worker's way into m->ev. NULL, or why not. */
@@ -513,7 +394,13 @@ static void load_set(struct set *s, bool manifest)
     for (size_t i = 0; i < s->n; i++) {
         int64_t received = RECEIVED_BASE + (int64_t)i * 1000;
         worker_fields(&s->m[i], s->tenant, received);
-        make_rec(&s->m[i], s->tenant, received);
+        {
+            struct mr_error rerr = {0};
+            assert_int_equal(mr_record_from_event(&s->m[i].record, s->m[i].ev,
+                                                  s->tenant, "smtp",
+                                                  s->m[i].sha, received, &rerr),
+                             0);
+        }
     }
     mr_buf_release(&raw);
     mr_buf_release(&js);
@@ -525,16 +412,14 @@ static void free_set(struct set *s)
     for (size_t i = 0; i < s->n; i++) {
         struct msg *m = &s->m[i];
         free(m->file);
-        free(m->refs);
-        free(m->recipients);
-        free(m->copied);
-        free(m->atts);
+        mr_record_free(&m->record);
         json_decref(m->ev);
     }
     free(s->m);
     free(s->tickets);
     map_free(&s->stored);
     map_free(&s->refs);
+    map_free(&s->keyed);
 }
 
 /* ---- fixture ---------------------------------------------------------- */
@@ -618,10 +503,22 @@ static const struct ticket_model *ticket_of(const struct set *s, int64_t id)
  * Tokens cannot verify (the secret is random), so they are left out. */
 static void predict(const struct set *s, struct msg *m)
 {
-    const struct mr_message_rec *r = &m->rec;
+    const struct mr_message_rec *r = &m->record.rec;
     struct expect *ex = &m->ex;
     memset(ex, 0, sizeof *ex);
-    ex->duplicate = map_get(&s->stored, r->message_id, &ex->dup_ticket);
+    /* The same id with another content key is other mail reusing it: the
+     * store keeps it under "<id>#<key prefix>" (tickets.c: reused_id). */
+    int64_t first = 0;
+    m->eff_id[0] = '\0';
+    if (!r->message_id_derived && r->content_key &&
+        map_get(&s->keyed, r->message_id, &first)) {
+        const char *k = s->m[first - 1].record.rec.content_key;
+        if (k && strcmp(k, r->content_key) != 0)
+            snprintf(m->eff_id, sizeof m->eff_id, "%s#%.12s", r->message_id,
+                     r->content_key);
+    }
+    const char *own = m->eff_id[0] ? m->eff_id : r->message_id;
+    ex->duplicate = map_get(&s->stored, own, &ex->dup_ticket);
     if (usable(r->in_reply_to))
         map_get(&s->stored, r->in_reply_to, &ex->irt_stored);
     int64_t t = 0;
@@ -629,7 +526,7 @@ static void predict(const struct set *s, struct msg *m)
         map_get(&s->refs, r->bounce_original_id, &t)) {
         ex->step = "bounce report";
         ex->by = "in_reply_to";
-    } else if (!r->message_id_derived && map_get(&s->refs, r->message_id, &t)) {
+    } else if (!r->message_id_derived && map_get(&s->refs, own, &t)) {
         ex->step = "own id referenced";
         ex->by = "references";
     } else if (usable(r->in_reply_to) &&
@@ -667,12 +564,15 @@ static void predict(const struct set *s, struct msg *m)
 /* What the store wrote, into the model (tickets.c: insert_refs). */
 static void learn(struct set *s, const struct msg *m)
 {
-    const struct mr_message_rec *r = &m->rec;
+    const struct mr_message_rec *r = &m->record.rec;
     const struct mr_deliver_result *res = &m->res;
     if (res->duplicate || res->ticket_id == 0)
         return;
-    map_put_new(&s->stored, r->message_id, res->ticket_id);
-    map_put_new(&s->refs, r->message_id, res->ticket_id);
+    const char *id = m->eff_id[0] ? m->eff_id : r->message_id;
+    if (!m->eff_id[0])
+        map_put_new(&s->keyed, r->message_id, (int64_t)(m - s->m) + 1);
+    map_put_new(&s->stored, id, res->ticket_id);
+    map_put_new(&s->refs, id, res->ticket_id);
     if (!res->unverified) {
         map_put_new(&s->refs, r->in_reply_to, res->ticket_id);
         for (size_t i = 0; i < r->nreferences; i++)
@@ -691,21 +591,11 @@ static void learn(struct set *s, const struct msg *m)
 static void deliver_one(struct mr_store *st, struct msg *m,
                         struct mr_deliver_result *res)
 {
-    char *text = json_dumps(m->ev, JSON_COMPACT);
-    assert_non_null(text);
-    const json_t *au = json_object_get(m->ev, "auto");
-    char *auto_text = json_is_object(au) ? json_dumps(au, JSON_COMPACT) : NULL;
-    m->rec.event_json = text;
-    m->rec.auto_json = auto_text;
     struct mr_error err = {0};
-    int rc = mr_store_deliver_message(st, 0, NULL, &m->rec, res, &err);
+    int rc = mr_store_deliver_message(st, 0, NULL, &m->record.rec, res, &err);
     if (rc != 0)
         print_error("deliver %s: %s\n", m->file, err.msg);
     assert_int_equal(rc, 0);
-    m->rec.event_json = NULL;
-    m->rec.auto_json = NULL;
-    free(auto_text);
-    free(text);
 }
 
 /* Delivers the whole set, then all of it once more. Runs once per set,
@@ -733,7 +623,7 @@ static int64_t final_ticket(const struct msg *m)
 
 static bool has_reply_headers(const struct msg *m)
 {
-    return m->rec.in_reply_to != NULL || m->rec.nreferences > 0;
+    return m->record.rec.in_reply_to != NULL || m->record.rec.nreferences > 0;
 }
 
 /* ---- 1. reply headers -------------------------------------------------- */
@@ -837,19 +727,19 @@ static void check_reply_headers(const struct set *s, struct header_tally *t)
             if (!seen)
                 want[nw++] = irt[k];
         }
-        if (!ids_equal(m->rec.references, m->rec.nreferences, want, nw) ||
-            (ni ? m->rec.in_reply_to == NULL ||
-                      strcmp(m->rec.in_reply_to, irt[0]) != 0
-                : m->rec.in_reply_to != NULL)) {
+        if (!ids_equal(m->record.rec.references, m->record.rec.nreferences, want, nw) ||
+            (ni ? m->record.rec.in_reply_to == NULL ||
+                      strcmp(m->record.rec.in_reply_to, irt[0]) != 0
+                : m->record.rec.in_reply_to != NULL)) {
             t->event_diff++;
             print_message("[%s] event ids differ from the headers: %s\n",
                           s->name, m->file);
         }
 
         /* Every id the event holds. */
-        for (size_t k = 0; k <= m->rec.nreferences; k++) {
-            const char *id = k < m->rec.nreferences ? m->rec.references[k]
-                                                    : m->rec.in_reply_to;
+        for (size_t k = 0; k <= m->record.rec.nreferences; k++) {
+            const char *id = k < m->record.rec.nreferences ? m->record.rec.references[k]
+                                                    : m->record.rec.in_reply_to;
             if (id == NULL)
                 continue;
             t->ids++;
@@ -970,7 +860,7 @@ static void violation(const struct set *s, struct tally *t, const struct msg *m,
 static void check_message(const struct set *s, struct tally *t,
                           const struct msg *m)
 {
-    const struct mr_message_rec *r = &m->rec;
+    const struct mr_message_rec *r = &m->record.rec;
     const struct mr_deliver_result *res = &m->res;
     const struct expect *ex = &m->ex;
     const char *by = res->threaded_by;
@@ -1223,14 +1113,14 @@ static void test_reply_pairs(void **state)
         deliver_set(f, s);
         struct map ids = {0}; /* message_id -> first message index + 1 */
         for (size_t i = 0; i < s->n; i++)
-            if (!s->m[i].rec.message_id_derived)
-                map_put_new(&ids, s->m[i].rec.message_id, (int64_t)i + 1);
+            if (!s->m[i].record.rec.message_id_derived)
+                map_put_new(&ids, s->m[i].record.rec.message_id, (int64_t)i + 1);
         size_t pairs = 0, same = 0, orphan = 0;
         for (size_t i = 0; i < s->n; i++) {
             const struct msg *b = &s->m[i];
             int64_t ai;
-            if (!usable(b->rec.in_reply_to) ||
-                !map_get(&ids, b->rec.in_reply_to, &ai))
+            if (!usable(b->record.rec.in_reply_to) ||
+                !map_get(&ids, b->record.rec.in_reply_to, &ai))
                 continue;
             /* Every file with that id is a parent (corpora copy messages);
              * all of them share the first one's ticket. */
@@ -1279,7 +1169,7 @@ static void test_subjects(void **state)
         struct mr_buf b;
         mr_buf_init(&b, 0);
         for (size_t i = 0; i < s->n; i++) {
-            const char *subj = s->m[i].rec.subject;
+            const char *subj = s->m[i].record.rec.subject;
             if (subj == NULL)
                 continue;
             subjects++;
