@@ -581,10 +581,15 @@ static void read_storage(struct mr__cfg_ctx *ctx,
         bool sqlite = mr_span_istarts(s, "sqlite:") && s.n > 7;
         bool pg = mr_span_istarts(s, "postgres://") ||
                   mr_span_istarts(s, "postgresql://");
-        if (!sqlite && !pg)
+        /* A file that `config check` passes must also start: PostgreSQL
+         * is refused here, by name, until its store exists. */
+        if (pg)
             DIAG(ctx, v,
-                 "storage.database must be sqlite:PATH or postgres://..., not "
-                 "'%s'",
+                 "storage.database: the PostgreSQL store is not built yet; "
+                 "use sqlite:PATH");
+        else if (!sqlite)
+            DIAG(ctx, v,
+                 "storage.database must be sqlite:PATH, not '%s'",
                  cfg->database);
     }
     if ((v = get(m, "blobs")) != NULL)
