@@ -10,9 +10,10 @@
 set -euo pipefail
 
 build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev libsqlite3-dev
-            libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev)
+            libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev libgumbo-dev
+            libmagic-dev)
 test_pkgs=(libcmocka-dev libgmime-3.0-dev clang libclang-rt-14-dev python3
-           python3-pytest swaks curl openssl)
+           python3-pytest swaks curl openssl chromium nodejs npm)
 bench_pkgs=(nodejs npm strace)
 
 want=("${build_pkgs[@]}")
