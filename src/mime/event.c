@@ -118,6 +118,18 @@ static const char *buf_to_arena(struct build *b, struct mr_buf *m,
     return mr_arena_strndup(b->a, m->p ? m->p : "", m->len);
 }
 
+/* A decoded body into the arena. Bodies are valid UTF-8 (charset
+ * conversion makes them so), which lets the JSON writer skip checking them
+ * again; only a body cut at max_body_bytes may end inside a character,
+ * so that one is cut back to whole characters. */
+static const char *body_to_arena(struct build *b, struct mr_buf *m,
+                                 size_t *len_r)
+{
+    if (m->limited)
+        mr_buf_truncate(m, mr_utf8_valid_prefix(m->p, m->len));
+    return buf_to_arena(b, m, len_r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Header fields                                                       */
 
@@ -782,7 +794,7 @@ static void classify(struct build *b)
                 struct mr_buf h;
                 mr_buf_init(&h, b->opt->limits.max_body_bytes);
                 decode_text(b, i, false, &h);
-                ev->html = buf_to_arena(b, &h, &ev->html_len);
+                ev->html = body_to_arena(b, &h, &ev->html_len);
                 mr_buf_release(&h);
                 continue;
             }
@@ -790,12 +802,12 @@ static void classify(struct build *b)
         add_attachment(b, i, d ? &disp : NULL);
     }
     if (b->have_text) {
-        ev->text = buf_to_arena(b, &b->text, &ev->text_len);
+        ev->text = body_to_arena(b, &b->text, &ev->text_len);
     } else if (ev->html) {
         struct mr_buf t;
         mr_buf_init(&t, b->opt->limits.max_body_bytes);
         mr_html_to_text(ev->html, ev->html_len, &t);
-        ev->text = buf_to_arena(b, &t, &ev->text_len);
+        ev->text = body_to_arena(b, &t, &ev->text_len);
         mr_buf_release(&t);
     }
     if (ev->has_report) {
@@ -1074,9 +1086,9 @@ void mr_event_write_json(const struct mr_event *ev, const char *file,
     mr_json_key(j, "received_at");
     mr_json_null(j);
     mr_json_key(j, "text");
-    mr_json_str(j, mr_span_make(ev->text, ev->text_len));
+    mr_json_str_valid(j, mr_span_make(ev->text, ev->text_len));
     mr_json_key(j, "html");
-    mr_json_str(j, mr_span_make(ev->html, ev->html_len));
+    mr_json_str_valid(j, mr_span_make(ev->html, ev->html_len));
     mr_json_key(j, "html_sanitized");
     mr_json_null(j);
     mr_json_key(j, "stripped_text");

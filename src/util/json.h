@@ -48,6 +48,19 @@ static inline void mr_json_cstr(struct mr_json *j, const char *s)
 {
     mr_json_str(j, mr_span_cstr(s)); /* NULL -> null */
 }
+/* mr_json_str for a string the caller knows to be valid UTF-8 (a decoded
+ * body): only what JSON must escape is looked for, so text in Cyrillic or
+ * CJK is copied sixteen bytes at a time instead of checked a character at
+ * a time. Invalid UTF-8 given here ends up in the output as it is. */
+void mr_json_str_valid(struct mr_json *j, mr_span s);
+
+/* A header field's value as one string, unfolded on the way: folding line
+ * breaks are dropped, any other line break or control but TAB becomes a
+ * space and NUL is dropped (one pass instead of unfolding, then quoting).
+ * Bytes are checked as UTF-8 where they stand, so a NUL between the bytes
+ * of a character does not join them. */
+void mr_json_str_unfolded(struct mr_json *j, mr_span s);
+
 /* A string written in pieces, each escaped as by mr_json_str: begin, any
  * number of pieces, end. Each piece is checked as UTF-8 on its own, so
  * none may end inside a character that the next one completes. */

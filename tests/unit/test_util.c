@@ -283,6 +283,79 @@ static void json_quote_matches_reference(void **state)
     }
 }
 
+/* mr_json_str_valid writes valid UTF-8 exactly as mr_json_str does. */
+static void json_valid_utf8_same_as_checked(void **state)
+{
+    (void)state;
+    static char text[20000];
+    for (int round = 0; round < 1000; round++) {
+        size_t n = random_text(text, round % 10 == 0 ? sizeof(text) : 80);
+        struct mr_buf valid, a, b;
+        mr_buf_init(&valid, 0);
+        mr_buf_init(&a, 0);
+        mr_buf_init(&b, 0);
+        mr_utf8_repair(&valid, text, n, false);
+        struct mr_json ja, jb;
+        mr_json_init(&ja, &a, false);
+        mr_json_init(&jb, &b, false);
+        mr_json_str(&ja, mr_buf_span(&valid));
+        mr_json_str_valid(&jb, mr_buf_span(&valid));
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        mr_buf_release(&valid);
+        mr_buf_release(&a);
+        mr_buf_release(&b);
+    }
+}
+
+/* The unfolding rule written plainly, byte by byte: folding line breaks
+ * dropped, other controls (not TAB) and lone line breaks a space. */
+static void unfold_reference(struct mr_buf *out, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\r' && i + 1 < n && p[i + 1] == '\n')
+            i++;
+        if (c == '\r' || c == '\n') {
+            if (!(i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t')))
+                mr_buf_putc(out, ' ');
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            mr_buf_putc(out, ' ');
+        } else {
+            mr_buf_putc(out, (char)c);
+        }
+    }
+}
+
+/* mr_json_str_unfolded is unfolding and then quoting, for values without
+ * NUL (the one byte it treats differently, see json.h). */
+static void json_unfolded_same_as_two_steps(void **state)
+{
+    (void)state;
+    static char text[20000];
+    for (int round = 0; round < 1000; round++) {
+        size_t n = random_text(text, round % 10 == 0 ? sizeof(text) : 80);
+        for (size_t i = 0; i < n; i++)
+            if (text[i] == '\0')
+                text[i] = '\n';
+        struct mr_buf unfolded, a, b;
+        mr_buf_init(&unfolded, 0);
+        mr_buf_init(&a, 0);
+        mr_buf_init(&b, 0);
+        unfold_reference(&unfolded, text, n);
+        struct mr_json ja, jb;
+        mr_json_init(&ja, &a, false);
+        mr_json_init(&jb, &b, false);
+        mr_json_str(&ja, mr_buf_span(&unfolded));
+        mr_json_str_unfolded(&jb, mr_span_make(text, n));
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        mr_buf_release(&unfolded);
+        mr_buf_release(&a);
+        mr_buf_release(&b);
+    }
+}
+
 /* A string written in pieces is the string written whole, when the cuts
  * fall between characters. */
 static void json_string_in_pieces(void **state)
@@ -433,6 +506,8 @@ int main(void)
         cmocka_unit_test(json_writer_escapes),
         cmocka_unit_test(json_quote_matches_reference),
         cmocka_unit_test(json_string_in_pieces),
+        cmocka_unit_test(json_valid_utf8_same_as_checked),
+        cmocka_unit_test(json_unfolded_same_as_two_steps),
         cmocka_unit_test(utf8_prefix_matches_reference),
         cmocka_unit_test(scan_blocks_match_bytes),
         cmocka_unit_test(buf_expect_is_a_hint),
