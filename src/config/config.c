@@ -572,7 +572,8 @@ static void read_listen(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *map,
 static void read_storage(struct mr__cfg_ctx *ctx,
                          const struct mr__cfg_node *root, struct mr_config *cfg)
 {
-    static const char *const keys[] = {"database", "blobs", NULL};
+    static const char *const keys[] = {"database", "blobs", "inline_max",
+                                       NULL};
     const struct mr__cfg_node *m = get_map(ctx, root, "storage", keys);
     const struct mr__cfg_node *v;
     if ((v = get(m, "database")) != NULL &&
@@ -594,6 +595,15 @@ static void read_storage(struct mr__cfg_ctx *ctx,
     }
     if ((v = get(m, "blobs")) != NULL)
         read_text(ctx, v, "storage.blobs", STR_MAX, &cfg->blob_dir);
+    uint64_t im;
+    if ((v = get(m, "inline_max")) != NULL &&
+        read_size(ctx, v, "storage.inline_max", 0, GIB, &im)) {
+        /* A row is read whole into memory, and SQLite stops at 1e9 bytes. */
+        if (im > MR_CONFIG_INLINE_MAX_CAP)
+            DIAG(ctx, v, "storage.inline_max must be at most 16MiB");
+        else
+            cfg->inline_max = im;
+    }
 }
 
 static void read_listeners(struct mr__cfg_ctx *ctx,
@@ -1035,6 +1045,7 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->smtp.addr = mr_xstrndup("127.0.0.1:2525", 14);
     cfg->http.addr = mr_xstrndup("127.0.0.1:8080", 14);
     cfg->limits.message_size = 50 * MIB;
+    cfg->inline_max = 64 * KIB;
     cfg->limits.http_body_size = cfg->limits.message_size;
     cfg->limits.max_connections = 100;
     cfg->limits.max_connections_per_ip = 20;

@@ -49,12 +49,18 @@ struct mr_listen {
     char *addr;             /* "127.0.0.1:2525", "[::1]:2525"; NULL = off */
 };
 
+/* The largest storage.inline_max accepted. */
+#define MR_CONFIG_INLINE_MAX_CAP (16u * 1024 * 1024)
+
 struct mr_config {
     char *source;           /* file path, or "<defaults>" */
     char *hostname;         /* greeting and Received: header */
     char *data_dir;         /* default "./mailroom-data" */
     char *database;         /* store URL; default "sqlite:<data_dir>/mailroom.db" */
     char *blob_dir;         /* default "<data_dir>/blobs" */
+    uint64_t inline_max;    /* raw messages up to this size are kept in the
+                               database, not the blob folder; default
+                               64 KiB, 0 = never (docs/store.md) */
 
     struct mr_listen smtp;  /* default 127.0.0.1:2525 */
     struct mr_listen lmtp;  /* default off */

@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * h_raw.c - GET /api/v1/messages/{id}/raw: the message exactly as it was
- * received (message/rfc822), from the blob store, for the token's tenant.
+ * received (message/rfc822), from the database or the blob store
+ * (ticket/raw.h), for the token's tenant.
  *
- * The bytes are copied from the blob's mapping into the answer, which
- * therefore holds one message at a time per request; its size was capped
- * at intake (limits.message_size), so the answer's own cap is lifted to
- * the blob's size rather than refusing a message we accepted.
+ * The bytes are copied into the answer, which therefore holds one message
+ * at a time per request; its size was capped at intake
+ * (limits.message_size), so the answer's own cap is lifted to the
+ * message's size rather than refusing a message we accepted.
  *
  * A message of another tenant is 404 like a missing one. A message that
  * never had raw bytes (a provider webhook delivers a parsed event) is 404
- * with a detail that says so. A raw blob that the database names but the
- * blob store does not have is damage, not a client error: 503, and the
- * operator's log gets the key.
+ * with a detail that says so. A raw message that the database names but
+ * neither it nor the blob store has is damage, not a client error: 503,
+ * and the operator's log gets the key.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "http/http-private.h"
+#include "ticket/raw.h"
 
 void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
                               struct mr__http_request *req,
@@ -50,12 +52,13 @@ void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
         return;
     }
 
-    struct mr_blob_map map = {0};
-    rc = mr_blob_map(ctx->deps.blob, m.raw_sha256, &map, &err);
+    struct mr_raw map;
+    rc = mr_raw_open(ctx->deps.store, ctx->deps.blob, m.raw_sha256, &map,
+                     &err);
     if (rc == MR_ENOTFOUND || rc == MR_EINVAL) {
         char line[256];
         snprintf(line, sizeof line,
-                 "message %lld: raw blob %.64s is %s the blob store",
+                 "message %lld: raw message %.64s is %s storage",
                  (long long)id, m.raw_sha256,
                  rc == MR_ENOTFOUND ? "missing from" : "not a valid key of");
         if (ctx->deps.log)
@@ -75,7 +78,7 @@ void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
         mr__http_header_add(resp, "Content-Disposition",
                             "attachment; filename=\"message-%lld.eml\"",
                             (long long)id);
-        mr_blob_unmap(&map);
     }
+    mr_raw_close(&map);
     mr_message_view_clear(&m);
 }

@@ -32,6 +32,10 @@
 
 static const char SQL_FIND_DEDUPE[] =
     "SELECT id FROM jobs WHERE tenant = ?1 AND dedupe_key = ?2";
+static const char SQL_INSERT_RAW[] =
+    "INSERT OR IGNORE INTO raw_messages (sha256, data) VALUES (?1, ?2)";
+static const char SQL_GET_RAW[] =
+    "SELECT data FROM raw_messages WHERE sha256 = ?1";
 static const char SQL_INSERT_JOB[] =
     "INSERT INTO jobs (tenant, channel, raw_sha256, raw_size, payload,"
     " received_at, dedupe_key, created_at, updated_at)"
@@ -192,7 +196,20 @@ static int op_enqueue(struct mr__conn *c, void *arg, struct mr_error *err)
     for (size_t i = 0; i < a->n; i++) {
         const struct mr_job_spec *j = &a->specs[i];
         sqlite3_stmt *s;
-        int rc = mr__stmt(c, SQL_INSERT_JOB, &s, err);
+        int rc;
+        /* One message for several tenants is one row: the same key. */
+        if (j->raw && (i == 0 || a->specs[i - 1].raw != j->raw)) {
+            rc = mr__stmt(c, SQL_INSERT_RAW, &s, err);
+            if (rc < 0)
+                return rc;
+            bind_str(s, 1, j->raw_sha256);
+            sqlite3_bind_blob64(s, 2, j->raw, (sqlite3_uint64)j->raw_size,
+                                SQLITE_STATIC);
+            rc = mr__stmt_exec(c, s, "cannot store the raw message", err);
+            if (rc < 0)
+                return rc;
+        }
+        rc = mr__stmt(c, SQL_INSERT_JOB, &s, err);
         if (rc < 0)
             return rc;
         bind_str(s, 1, j->tenant);
@@ -216,6 +233,41 @@ static int op_enqueue(struct mr__conn *c, void *arg, struct mr_error *err)
     return 0;
 }
 
+int mr_store_get_raw(struct mr_store *st, const char *sha256, char **data,
+                     size_t *len, struct mr_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (sha256 == NULL)
+        return mr_error_set(err, MR_EINVAL, "no raw message key");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET_RAW, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, sha256);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            const void *p = sqlite3_column_blob(s, 0);
+            size_t n = (size_t)sqlite3_column_bytes(s, 0);
+            *data = mr_xmalloc(n + 1);
+            if (n)
+                memcpy(*data, p, n);
+            (*data)[n] = '\0';
+            *len = n;
+            rc = 0;
+        } else if (rc == SQLITE_DONE) {
+            rc = mr_error_set(err, MR_ENOTFOUND,
+                              "raw message %s is not in the database",
+                              sha256);
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot read a raw message", err);
+        }
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
+
 int mr_store_enqueue(struct mr_store *st, const struct mr_job_spec *specs,
                      size_t n, int64_t *job_ids, struct mr_error *err)
 {
@@ -229,6 +281,9 @@ int mr_store_enqueue(struct mr_store *st, const struct mr_job_spec *specs,
                                 "job %zu has no tenant or channel", i);
         if (j->raw_size < 0)
             return mr_error_set(err, MR_EINVAL, "job %zu has a negative size",
+                                i);
+        if (j->raw && j->raw_sha256 == NULL)
+            return mr_error_set(err, MR_EINVAL, "job %zu has bytes but no key",
                                 i);
     }
     int64_t *ids = mr_xcalloc(n, sizeof *ids);

@@ -82,6 +82,10 @@ struct mr_job_spec {
     const char *raw_sha256;  /* blob key of the raw message; NULL for a
                                 provider webhook event (payload holds it) */
     int64_t raw_size;
+    /* Optional: the raw message itself (raw_size bytes whose SHA-256 is
+     * raw_sha256), stored in the database in the same transaction as the
+     * job instead of in the blob folder. Borrowed for the call. */
+    const void *raw;
     /* JSON object text owned by intake: the envelope (mail_from, rcpt_to,
      * inbox, tag, remote_ip, helo, tls) or, for "webhook", the provider's
      * event. Stored as is and handed back to the worker. */
@@ -98,6 +102,12 @@ struct mr_job_spec {
  * MR_ECONFLICT when a dedupe_key exists already (nothing is written). */
 int mr_store_enqueue(struct mr_store *st, const struct mr_job_spec *specs,
                      size_t n, int64_t *job_ids, struct mr_error *err);
+
+/* A raw message stored with mr_job_spec.raw: *data (malloc'd, the caller
+ * frees it) and *len. MR_ENOTFOUND when the database does not hold it
+ * (it is in the blob folder, or lost). */
+int mr_store_get_raw(struct mr_store *st, const char *sha256, char **data,
+                     size_t *len, struct mr_error *err);
 
 struct mr_job {
     int64_t id;

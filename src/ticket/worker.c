@@ -11,6 +11,7 @@
  */
 #include "ticket/worker.h"
 
+#include "ticket/raw.h"
 #include "ticket/record.h"
 
 #include "content/classify.h"
@@ -221,14 +222,18 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
                    struct mr_charset_ctx *cs, struct prepared *p,
                    struct mr_error *err)
 {
-    struct mr_blob_map map = {0};
-    int rc = mr_blob_map(d->blob, job->raw_sha256, &map, err);
-    if (rc == MR_ENOTFOUND)
+    struct mr_raw map;
+    int rc = mr_raw_open(d->store, d->blob, job->raw_sha256, &map, err);
+    if (rc == MR_ENOTFOUND) {
         /* The bytes the job names are gone: no retry brings them back. */
+        mr_raw_close(&map);
         return mr_error_set(err, MR_EINVAL, "raw message blob %s is missing",
                             job->raw_sha256);
-    if (rc != MR_OK)
+    }
+    if (rc != MR_OK) {
+        mr_raw_close(&map);
         return rc;
+    }
 
     struct mr_arena *arena = mr_arena_new();
     struct blob_sink sink = {.blob = d->blob};
@@ -290,7 +295,7 @@ out:
     mr_blob_writer_abort(sink.w);
     free(sink.keys);
     mr_arena_free(&arena);
-    mr_blob_unmap(&map);
+    mr_raw_close(&map);
     return rc;
 }
 

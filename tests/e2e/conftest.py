@@ -88,10 +88,17 @@ class Server:
     """One mailroom serve process with its own folder and ports."""
 
     def __init__(self, tmp, size="1MB", per_ip=20, idle=30, data=None,
-                 blobs=None):
+                 blobs=None, inline_max=None):
         self.tmp = tmp
         self.data = data or os.path.join(tmp, "data")
-        storage = "storage:\n  blobs: %s\n" % blobs if blobs else ""
+        storage = ""
+        if blobs:
+            storage += "  blobs: %s\n" % blobs
+        if inline_max is not None:
+            # 0: every raw message in the blob folder (tests of that path).
+            storage += "  inline_max: %s\n" % inline_max
+        if storage:
+            storage = "storage:\n" + storage
         self.smtp = free_port()
         self.lmtp = free_port()
         self.http = free_port()

@@ -20,7 +20,8 @@ def wait_dead(server, n, timeout=20.0):
 
 
 def test_lost_spool_file_dead_lettered_then_retried(tmpdir_path):
-    s = Server(tmpdir_path)
+    # The blob folder's path: small messages are otherwise in the database.
+    s = Server(tmpdir_path, inline_max=0)
     msg = message(subject="restored from backup")
     # Queued by the pipe while the server is down...
     r = s.cli("ingest", "--rcpt", "support@acme.test", stdin=msg)

@@ -212,6 +212,7 @@ static void full_example_values(void **state)
     assert_string_equal(c->data_dir, "/var/lib/mailroom");
     assert_string_equal(c->database, "sqlite:/var/lib/mailroom/mailroom.db");
     assert_string_equal(c->blob_dir, "/var/lib/mailroom/blobs");
+    assert_int_equal(c->inline_max, 64 * 1024);
     assert_string_equal(c->smtp.addr, "0.0.0.0:25");
     assert_string_equal(c->lmtp.addr, "127.0.0.1:24");
     assert_string_equal(c->http.addr, "[::1]:8080");
@@ -408,6 +409,19 @@ static void sizes(void **state)
         snprintf(line, sizeof(line), "limits: { message_size: %s }", bad[i].v);
         load_bad(line, bad[i].want);
     }
+
+    /* storage.inline_max: 64 KiB unless set, 0 allowed, 16 MiB at most. */
+    struct mr_config *c = load_ok("data_dir: /d");
+    assert_int_equal(c->inline_max, 64 * 1024);
+    mr_config_free(c);
+    c = load_ok("storage: { inline_max: 0 }");
+    assert_int_equal(c->inline_max, 0);
+    mr_config_free(c);
+    c = load_ok("storage: { inline_max: 1MiB }");
+    assert_int_equal(c->inline_max, 1 << 20);
+    mr_config_free(c);
+    load_bad("storage: { inline_max: 17MiB }", "at most 16MiB");
+    load_bad("storage: { inline_max: lots }", "must be a size");
 }
 
 static void durations(void **state)

@@ -122,24 +122,42 @@ static int run_next(struct fx *f, struct mr_job *job)
     return mr_worker_run_job(&f->deps, job, "w", &err);
 }
 
+/* msg1 over SMTP from alice to rcpt[0..n): must be accepted. */
+static void accept_msg1(struct fx *f, const char **rcpt, size_t n,
+                        struct mr_intake_result *res)
+{
+    struct mr_intake_env env = {.channel = MR_CH_SMTP,
+                                .mail_from = "alice@customer.test",
+                                .rcpt = rcpt,
+                                .nrcpt = n,
+                                .remote_ip = "127.0.0.1"};
+    struct mr_error err = {0};
+    assert_int_equal(mr_intake_accept_raw(f->in, &env, msg1, sizeof msg1 - 1,
+                                          res, &err),
+                     0);
+}
+
 static void one_job_per_tenant_and_stored(void **state)
 {
     struct fx *f = *state;
     const char *rcpt[] = {"Support@ACME.test", "sales@globex.test",
                           "nobody@else.test", "help+billing@acme.test"};
-    struct mr_intake_env env = {.channel = MR_CH_SMTP,
-                                .mail_from = "alice@customer.test",
-                                .rcpt = rcpt,
-                                .nrcpt = 4,
-                                .remote_ip = "127.0.0.1"};
     struct mr_intake_result res;
     struct mr_error err = {0};
-    assert_int_equal(mr_intake_accept_raw(f->in, &env, msg1, sizeof msg1 - 1,
-                                          &res, &err),
-                     0);
+    accept_msg1(f, rcpt, 4, &res);
     assert_int_equal(res.njobs, 2);
     assert_int_equal(strlen(res.raw_sha256), 64);
-    assert_int_equal(mr_blob_stat(f->blob, res.raw_sha256, NULL, &err), 0);
+    /* Small: kept in the database with the jobs, no blob file. */
+    char *kept = NULL;
+    size_t kept_len = 0;
+    assert_int_equal(mr_store_get_raw(f->st, res.raw_sha256, &kept, &kept_len,
+                                      &err),
+                     0);
+    assert_int_equal(kept_len, sizeof msg1 - 1);
+    assert_memory_equal(kept, msg1, kept_len);
+    free(kept);
+    assert_int_equal(mr_blob_stat(f->blob, res.raw_sha256, NULL, &err),
+                     MR_ENOTFOUND);
 
     struct mr_job j1 = {0}, j2 = {0};
     assert_int_equal(run_next(f, &j1), 0);
@@ -184,10 +202,7 @@ static void one_job_per_tenant_and_stored(void **state)
     free(next);
 
     /* The sender sends it again (our 250 was lost): stored once. */
-    env.nrcpt = 1;
-    assert_int_equal(mr_intake_accept_raw(f->in, &env, msg1, sizeof msg1 - 1,
-                                          &res, &err),
-                     0);
+    accept_msg1(f, rcpt, 1, &res);
     struct mr_job j3 = {0};
     assert_int_equal(run_next(f, &j3), 0);
     assert_int_equal(f->metrics.duplicates, 1);
@@ -200,6 +215,33 @@ static void one_job_per_tenant_and_stored(void **state)
     mr_job_clear(&j1);
     mr_job_clear(&j2);
     mr_job_clear(&j3);
+}
+
+/* Over storage.inline_max the raw message is a blob file, not a row, and
+ * the worker reads it from there all the same. */
+static void large_raw_goes_to_the_blob_folder(void **state)
+{
+    struct fx *f = *state;
+    f->cfg->inline_max = 64;
+    const char *rcpt[] = {"support@acme.test"};
+    struct mr_intake_result res;
+    struct mr_error err = {0};
+    accept_msg1(f, rcpt, 1, &res);
+    uint64_t size = 0;
+    assert_int_equal(mr_blob_stat(f->blob, res.raw_sha256, &size, &err), 0);
+    assert_int_equal(size, sizeof msg1 - 1);
+    char *kept = NULL;
+    size_t kept_len = 0;
+    assert_int_equal(mr_store_get_raw(f->st, res.raw_sha256, &kept, &kept_len,
+                                      &err),
+                     MR_ENOTFOUND);
+    assert_null(kept);
+    struct mr_job j = {0};
+    assert_int_equal(run_next(f, &j), 0);
+    mr_job_clear(&j);
+    struct mr_store_stats st;
+    assert_int_equal(mr_store_stats(f->st, &st, &err), 0);
+    assert_int_equal(st.messages, 1);
 }
 
 static void refusals(void **state)
@@ -394,6 +436,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(one_job_per_tenant_and_stored, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(large_raw_goes_to_the_blob_folder,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(refusals, setup, teardown),
         cmocka_unit_test(header_recipients),
         cmocka_unit_test_setup_teardown(webhook_event_dedupe_and_store, setup,
