@@ -17,6 +17,7 @@ static void usage(FILE *out)
           "  ingest [--rcpt ADDR]... [--from ADDR] < MSG  queue one message "
           "(MTA pipe)\n"
           "  parse [FILE|-] [--pretty]   print the event JSON of one message\n"
+          "        [--mime-only]         (without html_sanitized, stripped_text)\n"
           "  parse --jsonl PATH...       one event per line for many messages\n"
           "  config check FILE           validate a configuration file\n"
           "  token create|list|revoke    API tokens\n"

@@ -60,6 +60,9 @@ struct mr_event {
     const char *date;
     const char *text, *html;
     size_t text_len, html_len;
+    bool text_from_html;
+    const char *html_sanitized, *stripped; /* set by the content stage */
+    size_t html_sanitized_len, stripped_len;
     const struct mr__header *header;
     struct attachment *atts;
     size_t natts, atts_cap;
@@ -808,6 +811,7 @@ static void classify(struct build *b)
         mr_buf_init(&t, b->opt->limits.max_body_bytes);
         mr_html_to_text(ev->html, ev->html_len, &t);
         ev->text = body_to_arena(b, &t, &ev->text_len);
+        ev->text_from_html = true;
         mr_buf_release(&t);
     }
     if (ev->has_report) {
@@ -1090,9 +1094,10 @@ void mr_event_write_json(const struct mr_event *ev, const char *file,
     mr_json_key(j, "html");
     mr_json_str_valid(j, mr_span_make(ev->html, ev->html_len));
     mr_json_key(j, "html_sanitized");
-    mr_json_null(j);
+    /* Checked as UTF-8 again: these come from outside the parser. */
+    mr_json_str(j, mr_span_make(ev->html_sanitized, ev->html_sanitized_len));
     mr_json_key(j, "stripped_text");
-    mr_json_null(j);
+    mr_json_str(j, mr_span_make(ev->stripped, ev->stripped_len));
     mr_json_key(j, "headers");
     write_headers(j, ev->header, ev->max_field);
     mr_json_key(j, "attachments");
@@ -1152,3 +1157,25 @@ const char *mr_event_text(const struct mr_event *ev) { return ev->text; }
 const char *mr_event_html(const struct mr_event *ev) { return ev->html; }
 size_t mr_event_attachment_count(const struct mr_event *ev) { return ev->natts; }
 size_t mr_event_warning_count(const struct mr_event *ev) { return ev->w.n + ev->w.dropped; }
+size_t mr_event_text_len(const struct mr_event *ev) { return ev->text_len; }
+size_t mr_event_html_len(const struct mr_event *ev) { return ev->html_len; }
+bool mr_event_text_from_html(const struct mr_event *ev) { return ev->text_from_html; }
+
+void mr_event_attachment_get(const struct mr_event *ev, size_t i,
+                             struct mr_event_attachment *out)
+{
+    const struct attachment *at = &ev->atts[i];
+    out->content_id = at->content_id;
+    out->sha256 = at->sha256;
+    out->content_type = at->content_type;
+}
+
+void mr_event_set_content(struct mr_event *ev, const char *html_sanitized,
+                          size_t html_sanitized_len, const char *stripped_text,
+                          size_t stripped_text_len)
+{
+    ev->html_sanitized = html_sanitized;
+    ev->html_sanitized_len = html_sanitized ? html_sanitized_len : 0;
+    ev->stripped = stripped_text;
+    ev->stripped_len = stripped_text ? stripped_text_len : 0;
+}

@@ -98,5 +98,26 @@ const char *mr_event_text(const struct mr_event *ev);
 const char *mr_event_html(const struct mr_event *ev);
 size_t mr_event_attachment_count(const struct mr_event *ev);
 size_t mr_event_warning_count(const struct mr_event *ev);
+size_t mr_event_text_len(const struct mr_event *ev);
+size_t mr_event_html_len(const struct mr_event *ev);
+/* Whether text was derived from html (the message had no text/plain). */
+bool mr_event_text_from_html(const struct mr_event *ev);
+
+/* What the content stage (src/content/content.h) needs of attachment i
+ * (< mr_event_attachment_count); strings borrowed from the event. */
+struct mr_event_attachment {
+    const char *content_id;   /* without angle brackets; NULL when none */
+    const char *sha256;       /* hex */
+    const char *content_type; /* normalized, lower case */
+};
+void mr_event_attachment_get(const struct mr_event *ev, size_t i,
+                             struct mr_event_attachment *out);
+
+/* The content stage's results, written as html_sanitized and
+ * stripped_text (null until set). The strings must live as long as the
+ * event (put them in its arena); NULL leaves a field null. */
+void mr_event_set_content(struct mr_event *ev, const char *html_sanitized,
+                          size_t html_sanitized_len, const char *stripped_text,
+                          size_t stripped_text_len);
 
 #endif

@@ -192,10 +192,19 @@ static const char MIGRATION_3[] =
     "  data   BLOB NOT NULL"
     ");";
 
+/* Safe content (issue 5): the sanitized HTML and the visible reply beside
+ * the original body, with the version of the sanitizer's rules that made
+ * it, so bodies can be sanitized again when the rules tighten. */
+static const char MIGRATION_4[] =
+    "ALTER TABLE messages ADD COLUMN html_sanitized TEXT;"
+    "ALTER TABLE messages ADD COLUMN sanitizer_version INTEGER;"
+    "ALTER TABLE messages ADD COLUMN stripped_text TEXT;";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -193,6 +193,9 @@ struct mr_message_rec {
     const char *from_name;
     const char *text;
     const char *html;
+    const char *html_sanitized; /* may be NULL (no HTML, or it failed) */
+    int sanitizer_version;      /* of html_sanitized; 0 when NULL */
+    const char *stripped_text;  /* the visible reply, may be NULL */
     const char *event_json;     /* the whole normalized event */
     const char *raw_sha256;     /* NULL for webhook events */
     int64_t received_at;

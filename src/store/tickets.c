@@ -54,9 +54,10 @@ static const char SQL_INSERT_MESSAGE[] =
     "INSERT INTO messages (tenant, ticket_id, message_id, message_id_derived,"
     " in_reply_to, direction, channel, inbox, from_email, from_name, subject,"
     " body_text, body_html, event_json, raw_blob, date, received_at, kind,"
-    " threaded_by, thread_detail, unverified, auto_json, content_key)"
+    " threaded_by, thread_detail, unverified, auto_json, content_key,"
+    " html_sanitized, sanitizer_version, stripped_text)"
     " VALUES (?1, ?2, ?3, ?4, ?5, 'inbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 static const char SQL_CONTENT_KEY[] =
     "SELECT content_key FROM messages WHERE tenant = ?1 AND message_id = ?2";
 static const char SQL_INSERT_ATTACHMENT[] =
@@ -226,6 +227,10 @@ static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
     sqlite3_bind_int(s, 20, d->unverified ? 1 : 0);
     bind_str(s, 21, m->auto_json);
     bind_str(s, 22, m->content_key);
+    bind_str(s, 23, m->html_sanitized);
+    if (m->html_sanitized)
+        sqlite3_bind_int(s, 24, m->sanitizer_version);
+    bind_str(s, 25, m->stripped_text);
     rc = mr__stmt_exec(c, s, "cannot store the message", err);
     *row = sqlite3_last_insert_rowid(c->db);
     return rc;

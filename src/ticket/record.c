@@ -4,6 +4,8 @@
  */
 #include "ticket/record.h"
 
+#include "content/sanitize.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,6 +144,10 @@ int mr_record_from_event(struct mr_record *l, json_t *ev, const char *tenant,
         .from_name = json_is_object(from) ? jstr(from, "name") : NULL,
         .text = jstr(ev, "text"),
         .html = jstr(ev, "html"),
+        .html_sanitized = jstr(ev, "html_sanitized"),
+        .sanitizer_version =
+            jstr(ev, "html_sanitized") ? MR_SANITIZER_VERSION : 0,
+        .stripped_text = jstr(ev, "stripped_text"),
         .raw_sha256 = raw_sha256,
         .received_at = received_at,
         .date = mr_record_rfc3339_ms(jstr(ev, "date")),

@@ -15,6 +15,8 @@
 #include "ticket/record.h"
 
 #include "content/classify.h"
+#include "content/content.h"
+#include "content/html_text.h"
 #include "ticket/thread.h"
 
 #include <errno.h>
@@ -273,6 +275,7 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
             goto out;
     }
 
+    mr_content_apply(ev, arena);
     struct mr_json j;
     mr_json_init(&j, &out, false);
     mr_event_write_json(ev, NULL, &j);
@@ -407,6 +410,51 @@ static json_t *provider_addresses(json_t *v)
 /* A provider webhook event becomes our event shape (docs/event.md), its
  * message_id normalized the way the MIME parser does it, so the same
  * message arriving by SMTP and by webhook is stored once. */
+/* b as a JSON string; null if it is not valid UTF-8 (never expected:
+ * the content stage writes UTF-8). */
+static json_t *buf_string(const struct mr_buf *b)
+{
+    json_t *v = json_stringn(b->p ? b->p : "", b->len);
+    return v ? v : json_null();
+}
+
+/* A provider's event gets what the content stage gives parsed mail: a
+ * text derived from its HTML when it sent none, the sanitized HTML (its
+ * attachments are links at the provider, so no cid: is resolved) and the
+ * visible reply. */
+static void provider_content(json_t *ev)
+{
+    json_t *text = json_object_get(ev, "text");
+    json_t *html = json_object_get(ev, "html");
+    struct mr_content_in in = {0};
+    struct mr_buf derived;
+    mr_buf_init(&derived, 32u << 20);
+    if (json_is_string(html)) {
+        in.html = json_string_value(html);
+        in.html_len = json_string_length(html);
+    }
+    if (json_is_string(text)) {
+        in.text = json_string_value(text);
+        in.text_len = json_string_length(text);
+    } else if (in.html) {
+        mr_html_to_text(in.html, in.html_len, &derived);
+        json_object_set_new(ev, "text", buf_string(&derived));
+        in.text_from_html = true;
+    }
+    struct mr_content_out out;
+    mr_content_build(&in, &out);
+    json_object_set_new(ev, "html_sanitized",
+                        out.have_html_sanitized
+                            ? buf_string(&out.html_sanitized)
+                            : json_null());
+    json_object_set_new(ev, "stripped_text",
+                        out.have_stripped_text
+                            ? buf_string(&out.stripped_text)
+                            : json_null());
+    mr_content_out_release(&out);
+    mr_buf_release(&derived);
+}
+
 static int run_webhook(const struct mr_job *job, struct prepared *p,
                        struct mr_error *err)
 {
@@ -461,6 +509,7 @@ static int run_webhook(const struct mr_job *job, struct prepared *p,
         const char *s = jstr(in, strs[i]);
         json_object_set_new(ev, strs[i], s ? json_string(s) : json_null());
     }
+    provider_content(ev);
     json_object_set_new(ev, "date", provider_date(jstr(in, "date")));
     json_t *headers = json_object_get(in, "headers");
     json_object_set_new(ev, "headers", json_is_object(headers)
