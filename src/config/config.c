@@ -761,6 +761,122 @@ static void read_webhook(struct mr__cfg_ctx *ctx,
                      &cfg->webhook.tolerance_s);
 }
 
+/* ---- attachments ---- */
+
+#define ATT_LIST_MAX 1000
+#define ATT_EXT_MAX 32
+#define ATT_TYPE_MAX 127
+
+/* One list entry: an extension ("exe" or ".exe") or a media type
+ * ("type/subtype"), lower-cased into a new string; NULL after a
+ * diagnostic. */
+static char *att_entry(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                       const char *what, bool is_type)
+{
+    char buf[64];
+    if (!want_scalar(ctx, v, what))
+        return NULL;
+    const char *p = v->str;
+    size_t n = v->len;
+    if (!is_type && n > 0 && p[0] == '.') {
+        p++;
+        n--;
+    }
+    size_t max = is_type ? ATT_TYPE_MAX : ATT_EXT_MAX;
+    size_t slashes = 0, slash_at = 0;
+    bool ok = n > 0 && n <= max;
+    for (size_t i = 0; ok && i < n; i++) {
+        unsigned char c = mr_lower((unsigned char)p[i]);
+        if (is_type && c == '/') {
+            slashes++;
+            slash_at = i;
+            continue;
+        }
+        ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+             c == '_' || (is_type && (c == '.' || c == '+'));
+    }
+    if (is_type)
+        ok = ok && slashes == 1 && slash_at > 0 && slash_at + 1 < n;
+    if (!ok) {
+        DIAG(ctx, v,
+             is_type ? "%s: '%s' is not a media type such as "
+                       "application/x-msdownload"
+                     : "%s: '%s' is not a file extension such as exe or .exe "
+                       "(letters, digits, '-' and '_', at most 32)",
+             what, show(v, buf, sizeof(buf)));
+        return NULL;
+    }
+    char *out = mr_xstrndup(p, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)mr_lower((unsigned char)out[i]);
+    return out;
+}
+
+static void read_att_list(struct mr__cfg_ctx *ctx,
+                          const struct mr__cfg_node *m, const char *key,
+                          bool is_type, char ***dst, size_t *n)
+{
+    const struct mr__cfg_node *v = get(m, key);
+    char what[64];
+    snprintf(what, sizeof(what), "attachments.%s", key);
+    if (v == NULL || is_null(v))
+        return;
+    if (v->kind != MR__CFG_SEQ) {
+        DIAG(ctx, v, "%s must be a list, not %s", what, kind_name(v));
+        return;
+    }
+    if (v->n > ATT_LIST_MAX) {
+        DIAG(ctx, v, "%s has more than %d entries", what, ATT_LIST_MAX);
+        return;
+    }
+    *dst = mr_xcalloc(v->n ? v->n : 1, sizeof(**dst));
+    for (size_t i = 0; i < v->n; i++) {
+        char *e = att_entry(ctx, v->items[i], what, is_type);
+        if (e != NULL)
+            (*dst)[(*n)++] = e;
+    }
+}
+
+static void read_attachments(struct mr__cfg_ctx *ctx,
+                             const struct mr__cfg_node *root,
+                             struct mr_config *cfg)
+{
+    static const char *const keys[] = {
+        "max_attachment_bytes", "max_message_attachment_bytes",
+        "blocked_extensions",   "blocked_types",
+        "allowed_extensions",   "allowed_types",
+        NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "attachments", keys);
+    const struct mr__cfg_node *v;
+    if (m == NULL)
+        return;
+    if ((v = get(m, "max_attachment_bytes")) != NULL)
+        read_size(ctx, v, "attachments.max_attachment_bytes", KIB, 2 * GIB,
+                  &cfg->attachments.max_attachment_bytes);
+    if ((v = get(m, "max_message_attachment_bytes")) != NULL)
+        read_size(ctx, v, "attachments.max_message_attachment_bytes", KIB,
+                  2 * GIB, &cfg->attachments.max_message_attachment_bytes);
+    read_att_list(ctx, m, "blocked_extensions", false,
+                  &cfg->attachments.blocked_extensions,
+                  &cfg->attachments.nblocked_extensions);
+    read_att_list(ctx, m, "blocked_types", true,
+                  &cfg->attachments.blocked_types,
+                  &cfg->attachments.nblocked_types);
+    read_att_list(ctx, m, "allowed_extensions", false,
+                  &cfg->attachments.allowed_extensions,
+                  &cfg->attachments.nallowed_extensions);
+    read_att_list(ctx, m, "allowed_types", true,
+                  &cfg->attachments.allowed_types,
+                  &cfg->attachments.nallowed_types);
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* Names that must be unique (tenants; inbox names within a tenant) and
  * routing keys (an address, a pattern's prefix, a catch-all's domain) that
  * must be unique across tenants, or routing would depend on the file's
@@ -1058,6 +1174,8 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->workers.backoff_base_ms = 1000;
     cfg->workers.backoff_max_ms = 3600 * 1000;
     cfg->webhook.tolerance_s = 300;
+    cfg->attachments.max_attachment_bytes = 25 * MIB;
+    cfg->attachments.max_message_attachment_bytes = 50 * MIB;
 }
 
 /* Storage paths follow data_dir unless set on their own. */
@@ -1102,7 +1220,8 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
 {
     static const char *const keys[] = {
         "hostname", "data_dir", "storage", "listen",  "tls",
-        "limits",   "workers",  "webhook", "tenants", NULL};
+        "limits",   "workers",  "webhook", "tenants", "attachments",
+        NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1128,6 +1247,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     read_limits(ctx, root, cfg);
     read_workers(ctx, root, cfg);
     read_webhook(ctx, root, cfg, &webhook_tenant);
+    read_attachments(ctx, root, cfg);
     read_tenants(ctx, root, cfg);
     if (webhook_tenant != NULL && cfg->ntenants > 0 &&
         mr_config_tenant(cfg, cfg->webhook.tenant) == NULL)
@@ -1280,5 +1400,11 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->tls_key);
     free(cfg->webhook.secret);
     free(cfg->webhook.tenant);
+    free_list(cfg->attachments.blocked_extensions,
+              cfg->attachments.nblocked_extensions);
+    free_list(cfg->attachments.blocked_types, cfg->attachments.nblocked_types);
+    free_list(cfg->attachments.allowed_extensions,
+              cfg->attachments.nallowed_extensions);
+    free_list(cfg->attachments.allowed_types, cfg->attachments.nallowed_types);
     free(cfg);
 }

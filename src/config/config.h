@@ -93,6 +93,23 @@ struct mr_config {
         int tolerance_s;              /* timestamped signatures, default 300 */
     } webhook;
 
+    /* Attachment safety (docs/attachments.md). The lists are lower case,
+     * extensions without the dot; they add to / take from the built-in
+     * blocklists of src/content/attach_policy.h. */
+    struct {
+        uint64_t max_attachment_bytes;         /* decoded, default 25 MiB */
+        uint64_t max_message_attachment_bytes; /* all of one message's,
+                                                  default 50 MiB */
+        char **blocked_extensions;
+        size_t nblocked_extensions;
+        char **blocked_types;
+        size_t nblocked_types;
+        char **allowed_extensions;
+        size_t nallowed_extensions;
+        char **allowed_types;
+        size_t nallowed_types;
+    } attachments;
+
     struct mr_tenant *tenants;
     size_t ntenants;
     bool zero_config;       /* no file: loopback only, one accept-all tenant */

@@ -55,16 +55,34 @@ struct mr__http_request {
     const struct mr__mhd *mhd; /* its libmicrohttpd table, server.c only */
 };
 
-#define MR__HTTP_MAX_HEADERS 4
+#define MR__HTTP_MAX_HEADERS 6
+/* Room for a Content-Disposition with a 255-byte UTF-8 file name in both
+ * its ASCII and its percent-encoded form (MR_ATTACH_DISPOSITION_MAX). */
+#define MR__HTTP_HEADER_VALUE 1200
+
+/* A body that libmicrohttpd pulls piece by piece as the socket takes it
+ * (a download from the blob store), instead of one built in `body`.
+ * read copies up to max bytes at pos (< size) into buf and returns how
+ * many, 0 on failure (the connection is then cut). done releases cls
+ * exactly once, whether the answer was sent or not. */
+struct mr__http_stream {
+    uint64_t size;
+    size_t (*read)(void *cls, uint64_t pos, char *buf, size_t max);
+    void (*done)(void *cls);
+    void *cls;
+};
 
 struct mr__http_response {
     int status;               /* 0 until a handler answers */
-    const char *content_type; /* a static string; NULL for no body */
+    const char *content_type; /* a static string, or one that lives as long
+                                 as the response (stream.cls); NULL for no
+                                 body */
     struct mr_buf body;
+    struct mr__http_stream stream; /* read NULL: the body is `body` */
     size_t nheaders;
     struct {
         const char *name; /* a static string */
-        char value[160];
+        char value[MR__HTTP_HEADER_VALUE];
     } headers[MR__HTTP_MAX_HEADERS];
 };
 
@@ -75,7 +93,9 @@ struct mr__http_response {
 void mr__http_response_init(struct mr__http_response *r);
 void mr__http_response_release(struct mr__http_response *r);
 /* Adds a header (a later one with the same name is sent too). Silently
- * dropped past MR__HTTP_MAX_HEADERS, values cut at 159 bytes. */
+ * dropped past MR__HTTP_MAX_HEADERS, values cut at MR__HTTP_HEADER_VALUE
+ * - 1 bytes. Cache-Control and X-Content-Type-Options set here replace
+ * the server's defaults (no-store, nosniff). */
 void mr__http_header_add(struct mr__http_response *r, const char *name,
                          const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -209,6 +229,12 @@ void mr__http_get_ticket(const struct mr__http_ctx *ctx,
 void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
                               struct mr__http_request *req,
                               struct mr__http_response *resp);
+void mr__http_get_attachment(const struct mr__http_ctx *ctx,
+                             struct mr__http_request *req,
+                             struct mr__http_response *resp);
+void mr__http_get_inline(const struct mr__http_ctx *ctx,
+                         struct mr__http_request *req,
+                         struct mr__http_response *resp);
 
 /* ---- small parsers (params.c, listen.c) ------------------------------- */
 

@@ -28,6 +28,8 @@ int mr__mhd_load(struct mr__mhd *m, struct mr_error *err)
         {"MHD_create_response_from_buffer", &m->create_response_from_buffer},
         {"MHD_create_response_from_buffer_with_free_callback",
          &m->create_response_from_buffer_with_free_callback},
+        {"MHD_create_response_from_callback",
+         &m->create_response_from_callback},
         {"MHD_add_response_header", &m->add_response_header},
         {"MHD_queue_response", &m->queue_response},
         {"MHD_destroy_response", &m->destroy_response},

@@ -34,6 +34,7 @@ struct mr__mhd {
     __typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
     __typeof__(&MHD_create_response_from_buffer_with_free_callback)
         create_response_from_buffer_with_free_callback;
+    __typeof__(&MHD_create_response_from_callback) create_response_from_callback;
     __typeof__(&MHD_add_response_header) add_response_header;
     __typeof__(&MHD_queue_response) queue_response;
     __typeof__(&MHD_destroy_response) destroy_response;

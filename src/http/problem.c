@@ -22,6 +22,9 @@ void mr__http_response_init(struct mr__http_response *r)
 void mr__http_response_release(struct mr__http_response *r)
 {
     mr_buf_release(&r->body);
+    if (r->stream.done)
+        r->stream.done(r->stream.cls);
+    memset(&r->stream, 0, sizeof r->stream);
 }
 
 void mr__http_header_add(struct mr__http_response *r, const char *name,

@@ -38,6 +38,14 @@ static const struct mr__http_route routes[] = {
      .pattern = "/api/v1/messages/{id}/raw",
      .roles = READERS,
      .handle = mr__http_get_raw_message},
+    {.method = "GET",
+     .pattern = "/api/v1/attachments/{id}",
+     .roles = READERS,
+     .handle = mr__http_get_attachment},
+    {.method = "GET",
+     .pattern = "/api/v1/inline/{id}",
+     .roles = READERS,
+     .handle = mr__http_get_inline},
 };
 
 static int authenticate(const struct mr__http_ctx *ctx,

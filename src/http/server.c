@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -113,6 +114,35 @@ size_t mr__http_query_all(const struct mr__http_request *req, const char *name,
 
 /* ---- answering --------------------------------------------------------- */
 
+/* Downloads: libmicrohttpd asks for the next piece when the socket has
+ * room, so a large blob goes out without being copied whole. */
+#define STREAM_BLOCK (64u << 10)
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct mr__http_stream *s = cls;
+    if (pos >= s->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = s->read(s->cls, pos, buf, max);
+    return n == 0 ? MHD_CONTENT_READER_END_WITH_ERROR : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct mr__http_stream *s = cls;
+    if (s->done)
+        s->done(s->cls);
+    free(s);
+}
+
+static bool has_header(const struct mr__http_response *resp, const char *name)
+{
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (strcasecmp(resp->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 static enum MHD_Result send_response(const struct mr__mhd *mhd,
                                      struct MHD_Connection *conn,
                                      struct mr__http_response *resp)
@@ -121,7 +151,18 @@ static enum MHD_Result send_response(const struct mr__mhd *mhd,
     char *p = mr_buf_detach(&resp->body, &len);
     struct MHD_Response *r;
     bool no_body = resp->status == 204 || resp->content_type == NULL;
-    if (no_body || len == 0) {
+    if (!no_body && resp->stream.read) {
+        free(p);
+        /* The stream now belongs to libmicrohttpd, which calls
+         * stream_free once the response is destroyed. */
+        struct mr__http_stream *s = mr_xmalloc(sizeof *s);
+        *s = resp->stream;
+        memset(&resp->stream, 0, sizeof resp->stream);
+        r = mhd->create_response_from_callback(s->size, STREAM_BLOCK,
+                                               stream_read, s, stream_free);
+        if (r == NULL)
+            stream_free(s);
+    } else if (no_body || len == 0) {
         free(p);
         r = mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     } else {
@@ -135,9 +176,12 @@ static enum MHD_Result send_response(const struct mr__mhd *mhd,
         mhd->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 resp->content_type);
     /* API answers are per token and change with every message: no cache
-     * may keep them, and no browser may guess their type. */
-    mhd->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    mhd->add_response_header(r, "X-Content-Type-Options", "nosniff");
+     * may keep them, and no browser may guess their type. A handler may
+     * say otherwise (an inline image may be kept by the browser). */
+    if (!has_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
+        mhd->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (!has_header(resp, "X-Content-Type-Options"))
+        mhd->add_response_header(r, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; i < resp->nheaders; i++)
         mhd->add_response_header(r, resp->headers[i].name,
                                 resp->headers[i].value);

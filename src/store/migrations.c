@@ -192,10 +192,24 @@ static const char MIGRATION_3[] =
     "  data   BLOB NOT NULL"
     ");";
 
+/* Attachment safety (issue 5): what libmagic found, the policy's verdict
+ * and whether the attachment was over a size limit (then no blob: sha256
+ * is NULL, size is the decoded size). Rows stored before this were never
+ * judged; the download route judges them again by name and type. The
+ * index serves the inline image route (tenant + sha256). */
+static const char MIGRATION_4[] =
+    "ALTER TABLE attachments ADD COLUMN detected_type TEXT;"
+    "ALTER TABLE attachments ADD COLUMN type_mismatch INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN blocked_reason TEXT;"
+    "ALTER TABLE attachments ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX attachments_sha256 ON attachments (tenant, sha256);";
+
 /* Safe content (issue 5): the sanitized HTML and the visible reply beside
  * the original body, with the version of the sanitizer's rules that made
  * it, so bodies can be sanitized again when the rules tighten. */
-static const char MIGRATION_4[] =
+static const char MIGRATION_5[] =
     "ALTER TABLE messages ADD COLUMN html_sanitized TEXT;"
     "ALTER TABLE messages ADD COLUMN sanitizer_version INTEGER;"
     "ALTER TABLE messages ADD COLUMN stripped_text TEXT;";
@@ -205,6 +219,7 @@ static const char *const migrations[] = {
     MIGRATION_2,
     MIGRATION_3,
     MIGRATION_4,
+    MIGRATION_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

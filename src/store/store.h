@@ -176,8 +176,14 @@ struct mr_attachment_rec {
     const char *content_type;
     const char *disposition;
     const char *content_id;
-    int64_t size;
-    const char *sha256; /* also the blob key */
+    int64_t size;       /* decoded bytes (seen, when truncated) */
+    const char *sha256; /* also the blob key; NULL when there is no blob
+                           (truncated, or a provider's attachment) */
+    const char *detected_type; /* libmagic's, or NULL */
+    bool type_mismatch;
+    bool blocked;
+    const char *blocked_reason; /* NULL unless blocked */
+    bool truncated;     /* over a size limit: not stored, sha256 NULL */
 };
 
 /* One parsed inbound message, ready to store. */
@@ -249,12 +255,36 @@ int mr_store_deliver_message(struct mr_store *st, int64_t job_id,
 
 struct mr_attachment_view {
     int64_t id;
+    int64_t message_row;
     char *filename;
+    char *safe_filename;
     char *content_type;
+    char *disposition;
+    char *content_id;
     int64_t size;
-    char *sha256;
+    char *sha256;      /* the blob key; NULL when there is no blob */
     char *scan;        /* pending, clean, infected, error; NULL: not scanned */
+    char *detected_type;
+    bool type_mismatch;
+    bool blocked;
+    char *blocked_reason;
+    bool truncated;
 };
+void mr_attachment_view_clear(struct mr_attachment_view *a);
+
+/* One attachment of tenant by id. MR_ENOTFOUND when missing or in another
+ * tenant. */
+int mr_store_get_attachment(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_attachment_view *out,
+                            struct mr_error *err);
+
+/* For inline images: the detected type (caller frees *type) of an
+ * attachment of tenant with this sha256 that is neither blocked nor
+ * truncated and was detected as some image/ type; the caller decides
+ * whether that type may be shown. MR_ENOTFOUND when there is none. */
+int mr_store_find_inline(struct mr_store *st, const char *tenant,
+                         const char *sha256, char **type,
+                         struct mr_error *err);
 
 /* Many deliveries submitted at once: they share the writer's batch (one
  * fsync) but each succeeds or fails on its own (its own savepoint); item

@@ -62,8 +62,9 @@ static const char SQL_CONTENT_KEY[] =
     "SELECT content_key FROM messages WHERE tenant = ?1 AND message_id = ?2";
 static const char SQL_INSERT_ATTACHMENT[] =
     "INSERT INTO attachments (tenant, message_row, filename, safe_filename,"
-    " content_type, disposition, content_id, size, sha256)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    " content_type, disposition, content_id, size, sha256, detected_type,"
+    " type_mismatch, blocked, blocked_reason, truncated)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 /* A reference stored by an earlier message may name this id already; the
  * ticket it points to stays (threading decides, not the insert). */
 static const char SQL_INSERT_REF[] =
@@ -109,9 +110,20 @@ static const char SQL_TICKET_MESSAGES[] =
     " ORDER BY coalesce(date, received_at), received_at, id LIMIT ?3";
 static const char SQL_GET_MESSAGE[] =
     "SELECT " MESSAGE_COLS " FROM messages WHERE id = ?1 AND tenant = ?2";
+#define ATTACHMENT_COLS                                                        \
+    "id, message_row, filename, safe_filename, content_type, disposition,"     \
+    " content_id, size, sha256, scan, detected_type, type_mismatch, blocked,"  \
+    " blocked_reason, truncated"
 static const char SQL_MESSAGE_ATTACHMENTS[] =
-    "SELECT id, filename, content_type, size, sha256, scan FROM attachments"
+    "SELECT " ATTACHMENT_COLS " FROM attachments"
     " WHERE message_row = ?1 ORDER BY id LIMIT 10000";
+static const char SQL_GET_ATTACHMENT[] =
+    "SELECT " ATTACHMENT_COLS " FROM attachments WHERE id = ?1 AND tenant = ?2";
+/* attachments_sha256 (migration 4) serves this. */
+static const char SQL_FIND_INLINE[] =
+    "SELECT detected_type FROM attachments WHERE tenant = ?1 AND sha256 = ?2"
+    " AND blocked = 0 AND truncated = 0 AND detected_type LIKE 'image/%'"
+    " ORDER BY id LIMIT 1";
 static const char SQL_READ_BEGIN[] = "BEGIN";
 static const char SQL_READ_END[] = "COMMIT";
 static const char SQL_STATS[] =
@@ -254,7 +266,14 @@ static int insert_attachments(struct mr__conn *c,
         bind_str(s, 6, a->disposition);
         bind_str(s, 7, a->content_id);
         sqlite3_bind_int64(s, 8, a->size);
-        bind_str(s, 9, a->sha256);
+        /* A truncated attachment has no blob: no key, whatever the caller
+         * passed, so every non-NULL sha256 names a stored blob. */
+        bind_str(s, 9, a->truncated ? NULL : a->sha256);
+        bind_str(s, 10, a->detected_type);
+        sqlite3_bind_int(s, 11, a->type_mismatch ? 1 : 0);
+        sqlite3_bind_int(s, 12, a->blocked ? 1 : 0);
+        bind_str(s, 13, a->blocked ? a->blocked_reason : NULL);
+        sqlite3_bind_int(s, 14, a->truncated ? 1 : 0);
         rc = mr__stmt_exec(c, s, "cannot store an attachment", err);
         if (rc < 0)
             return rc;
@@ -694,12 +713,8 @@ void mr_message_view_clear(struct mr_message_view *m)
                      &m->text, &m->html, &m->event_json, &m->raw_sha256};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
-    for (size_t i = 0; i < m->nattachments; i++) {
-        free(m->attachments[i].filename);
-        free(m->attachments[i].content_type);
-        free(m->attachments[i].sha256);
-        free(m->attachments[i].scan);
-    }
+    for (size_t i = 0; i < m->nattachments; i++)
+        mr_attachment_view_clear(&m->attachments[i]);
     free(m->attachments);
     memset(m, 0, sizeof *m);
 }
@@ -851,6 +866,39 @@ static void read_message(sqlite3_stmt *s, struct mr_message_view *m)
     m->inbox = mr__col_str(s, 17);
 }
 
+void mr_attachment_view_clear(struct mr_attachment_view *a)
+{
+    if (a == NULL)
+        return;
+    char **strs[] = {&a->filename,     &a->safe_filename, &a->content_type,
+                     &a->disposition,  &a->content_id,    &a->sha256,
+                     &a->scan,         &a->detected_type, &a->blocked_reason};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    memset(a, 0, sizeof *a);
+}
+
+/* One row of ATTACHMENT_COLS. */
+static void read_attachment(sqlite3_stmt *s, struct mr_attachment_view *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(s, 0);
+    a->message_row = sqlite3_column_int64(s, 1);
+    a->filename = mr__col_str(s, 2);
+    a->safe_filename = mr__col_str(s, 3);
+    a->content_type = mr__col_str(s, 4);
+    a->disposition = mr__col_str(s, 5);
+    a->content_id = mr__col_str(s, 6);
+    a->size = sqlite3_column_int64(s, 7);
+    a->sha256 = mr__col_str(s, 8);
+    a->scan = mr__col_str(s, 9);
+    a->detected_type = mr__col_str(s, 10);
+    a->type_mismatch = sqlite3_column_int(s, 11) != 0;
+    a->blocked = sqlite3_column_int(s, 12) != 0;
+    a->blocked_reason = mr__col_str(s, 13);
+    a->truncated = sqlite3_column_int(s, 14) != 0;
+}
+
 static int read_attachments(struct mr__conn *c, struct mr_message_view *m,
                             struct mr_error *err)
 {
@@ -866,13 +914,7 @@ static int read_attachments(struct mr__conn *c, struct mr_message_view *m,
             m->attachments =
                 mr_xrealloc(m->attachments, cap * sizeof *m->attachments);
         }
-        struct mr_attachment_view *a = &m->attachments[m->nattachments++];
-        a->id = sqlite3_column_int64(s, 0);
-        a->filename = mr__col_str(s, 1);
-        a->content_type = mr__col_str(s, 2);
-        a->size = sqlite3_column_int64(s, 3);
-        a->sha256 = mr__col_str(s, 4);
-        a->scan = mr__col_str(s, 5);
+        read_attachment(s, &m->attachments[m->nattachments++]);
     }
     rc = rc == SQLITE_DONE ? 0
                            : mr__sqlerr(c, rc, "cannot read attachments", err);
@@ -1028,6 +1070,66 @@ int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
     mr__store_read_release(st, c);
     if (rc < 0)
         mr_message_view_clear(out);
+    return rc;
+}
+
+int mr_store_get_attachment(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_attachment_view *out,
+                            struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET_ATTACHMENT, &s, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, id);
+        bind_str(s, 2, tenant);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            read_attachment(s, out);
+            rc = 0;
+        } else if (rc == SQLITE_DONE) {
+            /* Another tenant's attachment is "not found" too. */
+            rc = mr_error_set(err, MR_ENOTFOUND, "no attachment %lld",
+                              (long long)id);
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot read the attachment", err);
+        }
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
+
+int mr_store_find_inline(struct mr_store *st, const char *tenant,
+                         const char *sha256, char **type,
+                         struct mr_error *err)
+{
+    *type = NULL;
+    if (tenant == NULL || sha256 == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant or sha256");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_FIND_INLINE, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        bind_str(s, 2, sha256);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *type = mr__col_str(s, 0);
+            rc = *type ? 0
+                       : mr_error_set(err, MR_ENOTFOUND, "no inline image");
+        } else if (rc == SQLITE_DONE) {
+            rc = mr_error_set(err, MR_ENOTFOUND, "no inline image %.64s",
+                              sha256);
+        } else {
+            rc = mr__sqlerr(c, rc, "cannot look up the image", err);
+        }
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
     return rc;
 }
 

@@ -211,6 +211,12 @@ int mr_record_from_event(struct mr_record *l, json_t *ev, const char *tenant,
             .content_id = jstr(a, "content_id"),
             .size = json_integer_value(json_object_get(a, "size")),
             .sha256 = jstr(a, "sha256"),
+            /* What the worker's attachment stage added (worker.c). */
+            .detected_type = jstr(a, "detected_type"),
+            .type_mismatch = json_is_true(json_object_get(a, "type_mismatch")),
+            .blocked = json_is_true(json_object_get(a, "blocked")),
+            .blocked_reason = jstr(a, "blocked_reason"),
+            .truncated = json_is_true(json_object_get(a, "truncated")),
         };
     }
     rec->attachments = l->atts;

@@ -14,9 +14,11 @@
 #include "ticket/raw.h"
 #include "ticket/record.h"
 
+#include "content/attach_policy.h"
 #include "content/classify.h"
 #include "content/content.h"
 #include "content/html_text.h"
+#include "content/sniff.h"
 #include "ticket/thread.h"
 
 #include <errno.h>
@@ -54,6 +56,7 @@ struct worker_thread {
 
 struct mr_workers {
     struct mr_worker_deps deps;
+    atomic_bool sniff_warned; /* "no libmagic" is logged once */
     pthread_mutex_t mu;
     pthread_cond_t cond;
     uint64_t wakeups; /* bumped by mr_workers_wake, under mu */
@@ -83,60 +86,253 @@ int64_t mr_worker_backoff_ms(int attempts, int base_ms, int max_ms,
     return (int64_t)((double)d * (0.5 + rnd * 0.5));
 }
 
-/* ---- attachments into the blob store --------------------------------- */
-
-struct blob_sink {
-    struct mr_blob *blob;
-    struct mr_blob_writer *w;
-    size_t index;       /* attachment the open writer belongs to */
-    char (*keys)[MR_BLOB_KEY_LEN + 1]; /* per attachment, "" until stored */
-    size_t nkeys;
-    struct mr_error err;
-};
-
-static int sink_commit(struct blob_sink *s)
-{
-    if (!s->w)
-        return MR_OK;
-    char key[MR_BLOB_KEY_LEN + 1];
-    int rc = mr_blob_writer_commit(s->w, key, &s->err);
-    s->w = NULL;
-    if (rc != MR_OK)
-        return rc;
-    if (s->index >= s->nkeys) {
-        size_t n = s->index + 16;
-        s->keys = mr_xrealloc(s->keys, n * sizeof *s->keys);
-        memset(s->keys + s->nkeys, 0, (n - s->nkeys) * sizeof *s->keys);
-        s->nkeys = n;
-    }
-    memcpy(s->keys[s->index], key, sizeof key);
-    return MR_OK;
-}
-
-static int sink_data(void *ctx, size_t index, const char *p, size_t n)
-{
-    struct blob_sink *s = ctx;
-    if (s->w && s->index != index) {
-        int rc = sink_commit(s);
-        if (rc != MR_OK)
-            return rc;
-    }
-    if (!s->w) {
-        int rc = mr_blob_writer_begin(s->blob, 0, &s->w, &s->err);
-        if (rc != MR_OK)
-            return rc;
-        s->index = index;
-    }
-    return mr_blob_writer_write(s->w, p, n, &s->err);
-}
-
-/* ---- turning a job into a stored message ----------------------------- */
-
 static const char *jstr(json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+/* ---- attachments into the blob store --------------------------------- */
+
+/* What one worker thread keeps from job to job: converters and the type
+ * sniffer are costly to open, and neither may be shared between threads. */
+struct job_ctx {
+    struct mr_charset_ctx *cs;
+    struct mr_sniff *sniff;
+    atomic_bool *sniff_warned; /* the pool's, so one line per process */
+};
+
+/* What the sink learned of one attachment. */
+struct att_state {
+    char key[MR_BLOB_KEY_LEN + 1]; /* blob key, "" until stored */
+    uint64_t seen;                 /* decoded bytes the parser handed over */
+    bool truncated;                /* over a limit: writer aborted */
+    char detected[MR_SNIFF_TYPE_MAX + 1]; /* libmagic's type, "" unknown */
+};
+
+/* The parse sink: each attachment's decoded bytes go to a blob writer as
+ * they come, its first MR_SNIFF_BYTES are kept for libmagic, and the size
+ * limits are enforced on the way: past one, the writer is aborted and the
+ * rest of that attachment is only counted (docs/attachments.md). Only one
+ * attachment is open at a time: the parser hands them over in order. */
+struct blob_sink {
+    struct mr_blob *blob;
+    struct mr_sniff *sniff;
+    uint64_t max_bytes;         /* per attachment; 0: none */
+    uint64_t max_message_bytes; /* stored per message; 0: none */
+    uint64_t stored;            /* bytes of this message's stored blobs */
+    bool open;                  /* an attachment is in progress */
+    size_t index;               /* which one */
+    struct mr_blob_writer *w;   /* NULL once truncated (or before data) */
+    char *head;                 /* MR_SNIFF_BYTES, its first bytes */
+    size_t head_len;
+    struct att_state *atts;     /* by attachment index */
+    size_t natts;
+    struct mr_error err;
+};
+
+static struct att_state *att_at(struct blob_sink *s, size_t index)
+{
+    if (index >= s->natts) {
+        size_t n = index + 16;
+        s->atts = mr_xrealloc(s->atts, n * sizeof *s->atts);
+        memset(s->atts + s->natts, 0, (n - s->natts) * sizeof *s->atts);
+        s->natts = n;
+    }
+    return &s->atts[index];
+}
+
+/* Closes the open attachment: its type from the kept head, its blob
+ * committed unless it was cut. */
+static int sink_finish(struct blob_sink *s)
+{
+    if (!s->open)
+        return MR_OK;
+    s->open = false;
+    struct att_state *a = att_at(s, s->index);
+    if (s->sniff)
+        mr_sniff_type(s->sniff, s->head, s->head_len, a->detected);
+    if (!s->w)
+        return MR_OK;
+    int rc = mr_blob_writer_commit(s->w, a->key, &s->err);
+    s->w = NULL;
+    if (rc == MR_OK)
+        s->stored += a->seen;
+    return rc;
+}
+
+static bool over_limit(const struct blob_sink *s, uint64_t seen)
+{
+    return (s->max_bytes && seen > s->max_bytes) ||
+           (s->max_message_bytes && s->stored + seen > s->max_message_bytes);
+}
+
+static int sink_data(void *ctx, size_t index, const char *p, size_t n)
+{
+    struct blob_sink *s = ctx;
+    if (s->open && s->index != index) {
+        int rc = sink_finish(s);
+        if (rc != MR_OK)
+            return rc;
+    }
+    if (!s->open) {
+        s->open = true;
+        s->index = index;
+        s->head_len = 0;
+    }
+    struct att_state *a = att_at(s, index);
+    if (s->head_len < MR_SNIFF_BYTES) {
+        size_t k = MR_SNIFF_BYTES - s->head_len;
+        if (k > n)
+            k = n;
+        memcpy(s->head + s->head_len, p, k);
+        s->head_len += k;
+    }
+    a->seen += n;
+    if (a->truncated)
+        return MR_OK;
+    if (over_limit(s, a->seen)) {
+        /* The message still becomes a ticket; this attachment becomes a
+         * record without bytes. */
+        mr_blob_writer_abort(s->w);
+        s->w = NULL;
+        a->truncated = true;
+        return MR_OK;
+    }
+    if (!s->w) {
+        int rc = mr_blob_writer_begin(s->blob, 0, &s->w, &s->err);
+        if (rc != MR_OK)
+            return rc;
+    }
+    return mr_blob_writer_write(s->w, p, n, &s->err);
+}
+
+static void sink_init(struct blob_sink *s, const struct mr_worker_deps *d,
+                      struct job_ctx *jc)
+{
+    memset(s, 0, sizeof *s);
+    s->blob = d->blob;
+    s->sniff = jc->sniff;
+    s->max_bytes = d->cfg->attachments.max_attachment_bytes;
+    s->max_message_bytes = d->cfg->attachments.max_message_attachment_bytes;
+    s->head = mr_xmalloc(MR_SNIFF_BYTES);
+}
+
+static void sink_release(struct blob_sink *s)
+{
+    mr_blob_writer_abort(s->w);
+    s->w = NULL;
+    free(s->atts);
+    free(s->head);
+}
+
+/* Empty attachments never reach the sink; store them too so every
+ * attachment row that names a blob names one that exists. */
+static int sink_store_empty(struct blob_sink *s, size_t natt,
+                            struct mr_error *err)
+{
+    for (size_t i = 0; i < natt; i++) {
+        struct att_state *a = att_at(s, i);
+        if (a->key[0] || a->truncated)
+            continue;
+        int rc = mr_blob_put(s->blob, "", 0, a->key, err);
+        if (rc != MR_OK)
+            return rc;
+        if (s->sniff)
+            mr_sniff_type(s->sniff, "", 0, a->detected);
+    }
+    return MR_OK;
+}
+
+static void warn_no_magic(const struct mr_worker_deps *d, struct job_ctx *jc)
+{
+    const char *why = NULL;
+    if (!jc->sniff || mr_sniff_available(jc->sniff, &why))
+        return;
+    if (jc->sniff_warned && atomic_exchange(jc->sniff_warned, true))
+        return;
+    mr_log_kv(d->log, MR_LOG_WARN, "worker",
+              "libmagic is not available: attachment types are not "
+              "detected (detected_type null); install libmagic1",
+              "error", why, NULL);
+}
+
+static void put_truncated(const struct mr_worker_deps *d,
+                          const struct blob_sink *s, json_t *ev, json_t *a,
+                          size_t i, const struct mr_job *job)
+{
+    uint64_t lim = s->max_bytes;
+    const char *which = "per-attachment";
+    if (!lim || s->atts[i].seen <= lim) {
+        lim = s->max_message_bytes;
+        which = "per-message";
+    }
+    json_t *size = json_object_get(a, "size");
+    long long n = json_is_integer(size) ? (long long)json_integer_value(size)
+                                        : (long long)s->atts[i].seen;
+    const char *name = jstr(a, "safe_filename");
+    char w[400];
+    snprintf(w, sizeof w,
+             "attachment_truncated: attachment %zu (%.200s, %lld bytes) is "
+             "over the %s limit of %llu bytes; it was not stored",
+             i + 1, name ? name : "unnamed", n, which,
+             (unsigned long long)lim);
+    json_t *warnings = json_object_get(ev, "warnings");
+    if (!json_is_array(warnings)) {
+        warnings = json_array();
+        json_object_set_new(ev, "warnings", warnings);
+    }
+    json_array_append_new(warnings, json_string(w));
+    /* No blob: the row must not name one. */
+    json_object_set_new(a, "sha256", json_null());
+    char jid[24], idx[24], bytes[24];
+    snprintf(jid, sizeof jid, "%lld", (long long)job->id);
+    snprintf(idx, sizeof idx, "%zu", i + 1);
+    snprintf(bytes, sizeof bytes, "%lld", n);
+    mr_log_kv(d->log, MR_LOG_WARN, "worker",
+              "attachment over the size limit, stored as a truncated record",
+              "job", jid, "attachment", idx, "size", bytes, "limit", which,
+              "tenant", job->tenant, NULL);
+}
+
+/* The attachment stage of the event: each attachment's detected type,
+ * the policy's verdict (blocked, blocked_reason, type_mismatch) and
+ * whether it was cut. s is NULL for a provider's event (no bytes seen). */
+static void annotate_attachments(const struct mr_worker_deps *d,
+                                 struct job_ctx *jc,
+                                 const struct blob_sink *s, json_t *ev,
+                                 const struct mr_job *job)
+{
+    struct mr_attach_policy policy;
+    mr_attach_policy_from_config(d->cfg, &policy);
+    if (s)
+        warn_no_magic(d, jc);
+    json_t *list = json_object_get(ev, "attachments");
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        if (!json_is_object(a))
+            continue;
+        const struct att_state *st = s && i < s->natts ? &s->atts[i] : NULL;
+        const char *detected = st && st->detected[0] ? st->detected : NULL;
+        struct mr_attach_verdict v;
+        mr_attach_judge(&policy, jstr(a, "filename"), jstr(a, "safe_filename"),
+                        jstr(a, "content_type"), detected, &v);
+        json_object_set_new(a, "detected_type",
+                            detected ? json_string(detected) : json_null());
+        json_object_set_new(a, "type_mismatch", json_boolean(v.type_mismatch));
+        json_object_set_new(a, "blocked", json_boolean(v.blocked));
+        json_object_set_new(a, "blocked_reason",
+                            v.blocked ? json_string(v.reason) : json_null());
+        bool cut = st && st->truncated;
+        json_object_set_new(a, "truncated", json_boolean(cut));
+        if (cut)
+            put_truncated(d, s, ev, a, i, job);
+    }
+}
+
+/* ---- turning a job into a stored message ----------------------------- */
 
 /* Adds what only the server knows to the parser's event. */
 static void add_server_fields(json_t *ev, const struct mr_job *job,
@@ -221,7 +417,7 @@ static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
 
 /* The raw message: parse it, streaming attachments into the blob store. */
 static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
-                   struct mr_charset_ctx *cs, struct prepared *p,
+                   struct job_ctx *jc, struct prepared *p,
                    struct mr_error *err)
 {
     struct mr_raw map;
@@ -238,10 +434,11 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     }
 
     struct mr_arena *arena = mr_arena_new();
-    struct blob_sink sink = {.blob = d->blob};
+    struct blob_sink sink;
+    sink_init(&sink, d, jc);
     struct mr_mime_sink msink = {.ctx = &sink, .data = sink_data};
     struct mr_mime_options opt;
-    mr_mime_options_default(&opt, cs);
+    mr_mime_options_default(&opt, jc->cs);
     opt.sink = &msink;
     if (d->cfg->limits.message_size > opt.limits.max_message_bytes)
         opt.limits.max_message_bytes = d->cfg->limits.message_size;
@@ -258,22 +455,14 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
             mr_metrics_inc(&d->metrics->parse_failures);
         goto out;
     }
-    rc = sink_commit(&sink);
+    rc = sink_finish(&sink);
     if (rc != MR_OK) {
         *err = sink.err;
         goto out;
     }
-    /* Empty attachments never reach the sink; store them too so every
-     * attachment row names a blob that exists. */
-    size_t natt = mr_event_attachment_count(ev);
-    for (size_t i = 0; i < natt; i++) {
-        if (i < sink.nkeys && sink.keys[i][0])
-            continue;
-        char key[MR_BLOB_KEY_LEN + 1];
-        rc = mr_blob_put(d->blob, "", 0, key, err);
-        if (rc != MR_OK)
-            goto out;
-    }
+    rc = sink_store_empty(&sink, mr_event_attachment_count(ev), err);
+    if (rc != MR_OK)
+        goto out;
 
     mr_content_apply(ev, arena);
     struct mr_json j;
@@ -290,13 +479,13 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     add_server_fields(root, job, json_is_object(envelope) ? envelope : NULL);
     json_t *mf = json_object_get(envelope, "mail_from");
     classify(root, json_is_string(mf) ? json_string_value(mf) : NULL);
+    annotate_attachments(d, jc, &sink, root, job);
     rc = prepare_event(job, root, p, err);
 out:
     json_decref(root);
     json_decref(envelope);
     mr_buf_release(&out);
-    mr_blob_writer_abort(sink.w);
-    free(sink.keys);
+    sink_release(&sink);
     mr_arena_free(&arena);
     mr_raw_close(&map);
     return rc;
@@ -455,8 +644,9 @@ static void provider_content(json_t *ev)
     mr_buf_release(&derived);
 }
 
-static int run_webhook(const struct mr_job *job, struct prepared *p,
-                       struct mr_error *err)
+static int run_webhook(const struct mr_worker_deps *d,
+                       const struct mr_job *job, struct job_ctx *jc,
+                       struct prepared *p, struct mr_error *err)
 {
     json_error_t jerr;
     json_t *in = json_loads(job->payload ? job->payload : "", 0, &jerr);
@@ -550,6 +740,7 @@ static int run_webhook(const struct mr_job *job, struct prepared *p,
     json_object_set_new(ev, "inbox", json_null());
     json_object_set_new(ev, "envelope", json_null());
     classify(ev, NULL);
+    annotate_attachments(d, jc, NULL, ev, job);
 
     int rc = prepare_event(job, ev, p, err);
     json_decref(ev);
@@ -581,14 +772,14 @@ static int max_attempts(const struct mr_worker_deps *d)
  * converters (opening iconv descriptors per job cost more than parsing a
  * small message). */
 static int prepare_job(const struct mr_worker_deps *d, const struct mr_job *job,
-                       struct mr_charset_ctx *cs, struct prepared *p,
+                       struct job_ctx *jc, struct prepared *p,
                        struct mr_error *err)
 {
     memset(p, 0, sizeof *p);
     if (job->raw_sha256)
-        return run_raw(d, job, cs, p, err);
+        return run_raw(d, job, jc, p, err);
     if (job->channel && strcmp(job->channel, "webhook") == 0)
-        return run_webhook(job, p, err);
+        return run_webhook(d, job, jc, p, err);
     return mr_error_set(err, MR_EINVAL,
                         "job %lld has neither a raw message nor an event",
                         (long long)job->id);
@@ -659,7 +850,7 @@ static int deliver_pending(const struct mr_worker_deps *d,
  * hold decoded bodies, so a batch is delivered early once they pass
  * BATCH_BYTES. Returns the first failure, 0 when all were stored. */
 static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
-                     size_t n, const char *worker, struct mr_charset_ctx *cs,
+                     size_t n, const char *worker, struct job_ctx *jc,
                      struct mr_error *first_err)
 {
     struct prepared *p = mr_xcalloc(n, sizeof *p);
@@ -679,7 +870,7 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
                               "(worker crashed or hung)",
                               jobs[i].attempts - 1);
         else
-            rc = prepare_job(d, &jobs[i], cs, &p[i], &err);
+            rc = prepare_job(d, &jobs[i], jc, &p[i], &err);
         if (rc != MR_OK) {
             job_failed(d, &jobs[i], worker, rc, &err);
             if (!first) {
@@ -711,9 +902,13 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
 int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
                       const char *worker, struct mr_error *err)
 {
-    struct mr_charset_ctx *cs = mr_charset_ctx_new();
-    int rc = run_batch(d, job, 1, worker, cs, err);
-    mr_charset_ctx_free(&cs);
+    atomic_bool warned = false;
+    struct job_ctx jc = {.cs = mr_charset_ctx_new(),
+                         .sniff = mr_sniff_new(),
+                         .sniff_warned = &warned};
+    int rc = run_batch(d, job, 1, worker, &jc, err);
+    mr_sniff_free(&jc.sniff);
+    mr_charset_ctx_free(&jc.cs);
     return rc;
 }
 
@@ -748,7 +943,9 @@ static void *worker_main(void *arg)
     int64_t lease = (int64_t)(d->cfg->workers.lease_s > 0
                                   ? d->cfg->workers.lease_s
                                   : 300) * 1000;
-    struct mr_charset_ctx *cs = mr_charset_ctx_new();
+    struct job_ctx jc = {.cs = mr_charset_ctx_new(),
+                         .sniff = mr_sniff_new(),
+                         .sniff_warned = &p->sniff_warned};
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stopping;
@@ -773,11 +970,12 @@ static void *worker_main(void *arg)
                 break;
             continue;
         }
-        run_batch(d, jobs, n, t->name, cs, NULL);
+        run_batch(d, jobs, n, t->name, &jc, NULL);
         for (size_t i = 0; i < n; i++)
             mr_job_clear(&jobs[i]);
     }
-    mr_charset_ctx_free(&cs);
+    mr_sniff_free(&jc.sniff);
+    mr_charset_ctx_free(&jc.cs);
     return NULL;
 }
 

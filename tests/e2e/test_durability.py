@@ -120,11 +120,11 @@ def test_disk_full_and_read_only_answer_451(tmpdir_path):
         assert len(s.wait_stored(tok, 3)) == 3
         # Fill the disk so that the next message cannot be spooled.
         filler = os.path.join(data, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered close would flush, and fail, outside the try.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         code = smtp_send(s, message(subject="no room",

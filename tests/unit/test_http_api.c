@@ -445,6 +445,79 @@ void mr_blob_unmap(struct mr_blob_map *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Attachments for GET /api/v1/attachments/{id} (bytes: raw_bytes under
+ * RAW_KEY): 900 a PDF, 901 blocked, 902 truncated, 903 a PNG that is a
+ * PDF (mismatch), 904 an .exe stored before it was judged, 905 a UTF-8
+ * name, 906 a webhook's (no bytes), 907 tenant b's, 908 its blob gone. */
+int mr_store_get_attachment(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_attachment_view *out,
+                            struct mr_error *err)
+{
+    (void)st;
+    memset(out, 0, sizeof *out);
+    if (fk.store_rc < 0)
+        return mr_error_set(err, fk.store_rc, "down");
+    bool a = strcmp(tenant, "a") == 0;
+    if (!((a && id >= 900 && id <= 906) || (a && id == 908) ||
+          (!a && id == 907)))
+        return mr_error_set(err, MR_ENOTFOUND, "no attachment");
+    static const char *const names[] = {
+        "a.pdf",  "invoice.pdf.exe", "big.pdf",   "fake.png", "old.exe",
+        "Größe \"x\".pdf", "w.pdf", "b.pdf", "gone.pdf"};
+    const char *name = names[id - 900];
+    out->id = id;
+    out->filename = strdup(name);
+    out->safe_filename = strdup(name);
+    out->content_type = strdup(id == 903 ? "image/png" : "application/pdf");
+    out->detected_type =
+        strdup(id == 901 ? "application/x-dosexec" : "application/pdf");
+    out->blocked = id == 901;
+    out->blocked_reason =
+        id == 901 ? strdup("detected_type: application/x-dosexec") : NULL;
+    out->type_mismatch = id == 901 || id == 903;
+    out->truncated = id == 902;
+    out->size = 1234;
+    out->sha256 = id == 902 || id == 906 ? NULL
+                                         : strdup(id == 908 ? GONE_KEY
+                                                            : RAW_KEY);
+    return 0;
+}
+
+void mr_attachment_view_clear(struct mr_attachment_view *v)
+{
+    free(v->filename);
+    free(v->safe_filename);
+    free(v->content_type);
+    free(v->disposition);
+    free(v->content_id);
+    free(v->sha256);
+    free(v->scan);
+    free(v->detected_type);
+    free(v->blocked_reason);
+    memset(v, 0, sizeof *v);
+}
+
+/* Inline: RAW_KEY is a PNG of tenant a; GONE_KEY an SVG (which the store
+ * may well hold: the route must refuse it itself). */
+int mr_store_find_inline(struct mr_store *st, const char *tenant,
+                         const char *sha256, char **type,
+                         struct mr_error *err)
+{
+    (void)st;
+    *type = NULL;
+    if (fk.store_rc < 0)
+        return mr_error_set(err, fk.store_rc, "down");
+    if (strcmp(tenant, "a") != 0)
+        return mr_error_set(err, MR_ENOTFOUND, "none");
+    if (strcmp(sha256, RAW_KEY) == 0)
+        *type = strdup("image/png");
+    else if (strcmp(sha256, GONE_KEY) == 0)
+        *type = strdup("image/svg+xml");
+    else
+        return mr_error_set(err, MR_ENOTFOUND, "none");
+    return 0;
+}
+
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err)
@@ -1282,10 +1355,15 @@ static void get_ticket(void **state)
     assert_int_equal(json_integer_value(json_object_get(att, "size")), 1234);
     assert_string_equal(jstr(att, "sha256"), "ab12");
     assert_string_equal(jstr(att, "scan"), "clean");
-    assert_int_equal(json_object_size(att), 6);
+    assert_true(json_is_null(json_object_get(att, "detected_type")));
+    assert_true(json_is_false(json_object_get(att, "blocked")));
+    assert_true(json_is_false(json_object_get(att, "truncated")));
+    assert_true(json_is_false(json_object_get(att, "type_mismatch")));
+    assert_string_equal(jstr(att, "url"), "/api/v1/attachments/900");
+    assert_int_equal(json_object_size(att), 15);
     /* Exactly the documented fields, and no raw headers. */
     assert_null(json_object_get(m, "headers"));
-    assert_int_equal(json_object_size(m), 22);
+    assert_int_equal(json_object_size(m), 23);
 
     /* A bounce joined by header from a stranger, whose stored event does
      * not parse: columns still show, the rest is empty. */
@@ -1310,7 +1388,7 @@ static void get_ticket(void **state)
                         "in-reply-to first@customer.example");
     assert_true(json_is_true(json_object_get(m, "unverified")));
     assert_int_equal(json_array_size(json_object_get(m, "attachments")), 0);
-    assert_int_equal(json_object_size(m), 22);
+    assert_int_equal(json_object_size(m), 23);
     json_decref(j);
 
     /* Stored rules that do not parse show as none; a link shows its id. */
@@ -1545,6 +1623,134 @@ static void raw_message(void **state)
     http_reply_free(&r);
 }
 
+/* ---- GET /api/v1/attachments/{id}, /api/v1/inline/{sha256} ------------- */
+
+static void attachment_download(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    char v[1300];
+    const char *ra = "Authorization: Bearer tok-read-a\r\n";
+    const char *ad = "Authorization: Bearer tok-admin-a\r\n";
+
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/900", ra, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, sizeof raw_bytes - 1);
+    assert_memory_equal(r.body, raw_bytes, sizeof raw_bytes - 1);
+    assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "application/pdf");
+    assert_non_null(http_header(&r, "Content-Disposition", v, sizeof v));
+    assert_string_equal(
+        v, "attachment; filename=\"a.pdf\"; filename*=UTF-8''a.pdf");
+    assert_non_null(http_header(&r, "X-Content-Type-Options", v, sizeof v));
+    assert_string_equal(v, "nosniff");
+    assert_non_null(http_header(&r, "Content-Security-Policy", v, sizeof v));
+    assert_string_equal(v, "sandbox");
+    assert_non_null(http_header(&r, "Cache-Control", v, sizeof v));
+    assert_string_equal(v, "no-store");
+    http_reply_free(&r);
+    assert_int_equal(fk.maps, 0); /* the stream released its mapping */
+
+    /* Blocked: 403 for a reader, the bytes as octet-stream for an admin;
+     * an .exe stored before it was judged is judged now. */
+    for (int64_t id = 901; id <= 904; id += 3) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/attachments/%lld",
+                 (long long)id);
+        assert_int_equal(http_do(a->port, "GET", path, ra, NULL, 0, &r), 0);
+        expect_problem(&r, 403, "only an admin");
+        http_reply_free(&r);
+        assert_int_equal(http_do(a->port, "GET", path, ad, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+        assert_string_equal(v, "application/octet-stream");
+        http_reply_free(&r);
+    }
+    /* A mismatch is served as bytes. */
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/903", ra, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "application/octet-stream");
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/905", ra, NULL, 0, &r), 0);
+    assert_non_null(http_header(&r, "Content-Disposition", v, sizeof v));
+    assert_string_equal(v, "attachment; filename=\"Gr__e _x_.pdf\"; "
+                           "filename*=UTF-8''Gr%C3%B6%C3%9Fe%20%22x%22.pdf");
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "HEAD", "/api/v1/attachments/900", ra, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    http_reply_free(&r);
+
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/902", ra, NULL, 0, &r), 0);
+    expect_problem(&r, 404, "over the size limit");
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/906", ra, NULL, 0, &r), 0);
+    expect_problem(&r, 404, "provider webhook");
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/908", ra, NULL, 0, &r), 0);
+    expect_problem(&r, 503, "missing from storage");
+    http_reply_free(&r);
+    static const char *const missing[] = {
+        "/api/v1/attachments/907", "/api/v1/attachments/899",
+        "/api/v1/attachments/x", "/api/v1/attachments/0900"};
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+        assert_int_equal(http_do(a->port, "GET", missing[i], ra, NULL, 0, &r),
+                         0);
+        expect_problem(&r, 404, "no such attachment");
+        http_reply_free(&r);
+    }
+    assert_int_equal(http_do(a->port, "GET", "/api/v1/attachments/900",
+                             "Authorization: Bearer tok-ingest-a\r\n", NULL, 0,
+                             &r),
+                     0);
+    expect_problem(&r, 403, NULL);
+    http_reply_free(&r);
+
+    /* Inline: the PNG with its own headers; nothing else. */
+    assert_int_equal(http_do(a->port, "GET", "/api/v1/inline/" RAW_KEY, ra,
+                             NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, sizeof raw_bytes - 1);
+    assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "image/png");
+    assert_non_null(http_header(&r, "Content-Disposition", v, sizeof v));
+    assert_string_equal(v, "inline");
+    assert_non_null(http_header(&r, "Cache-Control", v, sizeof v));
+    assert_string_equal(v, "private, max-age=86400");
+    assert_non_null(http_header(&r, "Content-Security-Policy", v, sizeof v));
+    assert_string_equal(v, "sandbox");
+    http_reply_free(&r);
+    static const char *const refused[] = {
+        "/api/v1/inline/" GONE_KEY, "/api/v1/inline/abc",
+        "/api/v1/inline/"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "/api/v1/inline/"
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(http_do(a->port, "GET", refused[i], ra, NULL, 0, &r),
+                         0);
+        expect_problem(&r, 404, "no inline image");
+        http_reply_free(&r);
+    }
+    assert_int_equal(http_do(a->port, "GET", "/api/v1/inline/" RAW_KEY,
+                             "Authorization: Bearer tok-read-b\r\n", NULL, 0,
+                             &r),
+                     0);
+    expect_problem(&r, 404, NULL);
+    http_reply_free(&r);
+    assert_int_equal(fk.maps, 0);
+}
+
 static void start_errors(void **state)
 {
     (void)state;
@@ -1585,6 +1791,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(get_ticket, api_up, api_down),
         cmocka_unit_test_setup_teardown(reply_address, api_up, api_down),
         cmocka_unit_test_setup_teardown(raw_message, api_up, api_down),
+        cmocka_unit_test_setup_teardown(attachment_download, api_up,
+                                        api_down),
         cmocka_unit_test(start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
