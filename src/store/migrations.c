@@ -206,11 +206,16 @@ static const char MIGRATION_4[] =
     "ALTER TABLE attachments ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX attachments_sha256 ON attachments (tenant, sha256);";
 
+/* tickets_number (migration 2) repeats the index that UNIQUE (tenant,
+ * number) already made: every new ticket paid for updating both. */
+static const char MIGRATION_5[] = "DROP INDEX IF EXISTS tickets_number;";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
     MIGRATION_3,
     MIGRATION_4,
+    MIGRATION_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
