@@ -206,10 +206,14 @@ static const char MIGRATION_4[] =
     "ALTER TABLE attachments ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX attachments_sha256 ON attachments (tenant, sha256);";
 
+/* tickets_number (migration 2) repeats the index that UNIQUE (tenant,
+ * number) already made: every new ticket paid for updating both. */
+static const char MIGRATION_5[] = "DROP INDEX IF EXISTS tickets_number;";
+
 /* Safe content (issue 5): the sanitized HTML and the visible reply beside
  * the original body, with the version of the sanitizer's rules that made
  * it, so bodies can be sanitized again when the rules tighten. */
-static const char MIGRATION_5[] =
+static const char MIGRATION_6[] =
     "ALTER TABLE messages ADD COLUMN html_sanitized TEXT;"
     "ALTER TABLE messages ADD COLUMN sanitizer_version INTEGER;"
     "ALTER TABLE messages ADD COLUMN stripped_text TEXT;";
@@ -220,6 +224,7 @@ static const char *const migrations[] = {
     MIGRATION_3,
     MIGRATION_4,
     MIGRATION_5,
+    MIGRATION_6,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
