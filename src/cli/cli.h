@@ -26,6 +26,7 @@ int mr_cli_ingest(int argc, char **argv);
 int mr_cli_token(int argc, char **argv);
 int mr_cli_dlq(int argc, char **argv);
 int mr_cli_migrate(int argc, char **argv);
+int mr_cli_content(int argc, char **argv);
 int mr_cli_config(int argc, char **argv);
 int mr_cli_tickets(int argc, char **argv);
 

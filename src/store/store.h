@@ -417,6 +417,28 @@ int mr_store_token_revoke(struct mr_store *st, int64_t id,
 
 /* ---- numbers for /metrics --------------------------------------------- */
 
+/* ---- sanitizing stored HTML again (src/store/content.c) ---------------- */
+
+/* A message whose html_sanitized is missing or older than a version. */
+struct mr_stale_html {
+    int64_t row;
+    char *tenant;
+    char *event_json; /* the stored event: html, attachments, ... */
+};
+void mr_stale_html_clear(struct mr_stale_html *s);
+
+/* Up to max messages with an HTML body whose sanitized body is missing or
+ * was made by a sanitizer older than version, with row > after, in row
+ * order; *n gets how many (0 at the end). out has max slots. */
+int mr_store_stale_html(struct mr_store *st, int version, int64_t after,
+                        size_t max, struct mr_stale_html *out, size_t *n,
+                        struct mr_error *err);
+/* Stores a message's new sanitized body (NULL: none could be made), the
+ * version that made it and the event JSON that carries it. */
+int mr_store_set_html_sanitized(struct mr_store *st, int64_t row,
+                                const char *html_sanitized, int version,
+                                const char *event_json, struct mr_error *err);
+
 struct mr_store_stats {
     int64_t jobs_ready;
     int64_t jobs_leased;
