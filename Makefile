@@ -6,7 +6,8 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 SAMPLE ?= tests/data/mime/welcome.eml
 
-.PHONY: all build asan run test test-fast bench bench-parse bench-ingest fuzz \
+.PHONY: all build asan run test test-fast bench bench-parse bench-ingest \
+        bench-rules fuzz \
         fuzz-smoke clean
 
 all: build
@@ -72,6 +73,16 @@ bench-parse: build
 bench-ingest: build
 	@scripts/deps.sh --bench
 	/usr/bin/python3 bench/ingest_bench.py --build $(BUILD) $(INGEST_ARGS)
+
+# Rule evaluations per second (bench/rules_bench.c): 200 generated rules
+# over the parse benchmark's corpus, one thread; see docs/benchmarks.md.
+bench-rules:
+	@scripts/deps.sh
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) --target rules_bench -j $(JOBS)
+	@test -d $(BUILD)/bench-corpus/msgs || \
+	  /usr/bin/python3 bench/gen_corpus.py $(BUILD)/bench-corpus
+	./$(BUILD)/rules_bench $(BUILD)/bench-corpus/msgs
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

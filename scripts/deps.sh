@@ -11,7 +11,7 @@ set -euo pipefail
 
 build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev libsqlite3-dev
             libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev libgumbo-dev
-            libmagic-dev)
+            libmagic-dev libpcre2-dev)
 test_pkgs=(libcmocka-dev libgmime-3.0-dev clang libclang-rt-14-dev python3
            python3-pytest swaks curl openssl chromium nodejs npm)
 bench_pkgs=(nodejs npm strace)

@@ -20,6 +20,9 @@ static void usage(FILE *out)
           "        [--mime-only]         (without html_sanitized, stripped_text)\n"
           "  parse --jsonl PATH...       one event per line for many messages\n"
           "  config check FILE           validate a configuration file\n"
+          "  rules check FILE            validate a rules file\n"
+          "  rules test MSG --rules FILE print the rules' decisions for a "
+          "message\n"
           "  token create|list|revoke    API tokens\n"
           "  dlq list|show|retry         the dead-letter queue\n"
           "  tickets list|show N         tickets and their messages\n"
@@ -48,7 +51,7 @@ int main(int argc, char **argv)
         {"ingest", mr_cli_ingest}, {"config", mr_cli_config},
         {"token", mr_cli_token},   {"dlq", mr_cli_dlq},
         {"migrate", mr_cli_migrate}, {"tickets", mr_cli_tickets},
-        {"content", mr_cli_content},
+        {"content", mr_cli_content}, {"rules", mr_cli_rules},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,4 +162,35 @@ void mr_buf_truncate(struct mr_buf *b, size_t len)
         b->len = len;
         b->p[len] = '\0';
     }
+}
+
+int mr_buf_read_file(struct mr_buf *b, const char *path, struct mr_error *err)
+{
+    mr_buf_reset(b);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(errno));
+    for (;;) {
+        size_t room = b->max - b->len;
+        size_t want = room < 65536 ? room : 65536;
+        if (want == 0) {
+            /* At the cap: limited only if the file goes on. */
+            if (fgetc(f) != EOF)
+                b->limited = true;
+            break;
+        }
+        char *p = mr_buf_reserve(b, want);
+        if (p == NULL)
+            break;
+        size_t got = fread(p, 1, want, f);
+        mr_buf_commit(b, got);
+        if (got < want)
+            break;
+    }
+    int bad = ferror(f);
+    int saved = errno;
+    fclose(f);
+    if (bad)
+        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(saved));
+    return 0;
 }

@@ -23,6 +23,8 @@
 
 #include "span.h"
 
+struct mr_error;
+
 struct mr_buf {
     char *p;      /* NULL until the first append */
     size_t len;   /* bytes stored, excluding the terminating NUL */
@@ -98,6 +100,11 @@ static inline mr_span mr_buf_span(const struct mr_buf *b)
 
 /* Allocation that aborts on out-of-memory: the only sane reaction in a
  * server whose inputs are all capped. */
+/* Replaces b's content with the whole file at path, under b's cap (a file
+ * over it leaves b limited and cut). 0, or MR_EIO with errno's reason. */
+int mr_buf_read_file(struct mr_buf *b, const char *path,
+                     struct mr_error *err);
+
 void *mr_xmalloc(size_t n);
 void *mr_xcalloc(size_t n, size_t size);
 void *mr_xrealloc(void *p, size_t n);

@@ -76,28 +76,6 @@ static size_t list_dir(const char *dir, char ***names_r)
     return n;
 }
 
-static int read_file(const char *path, struct mr_buf *b)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    mr_buf_reset(b);
-    for (;;) {
-        char *p = mr_buf_reserve(b, 65536);
-        if (p == NULL) {
-            fclose(f);
-            return -1;
-        }
-        size_t got = fread(p, 1, 65536, f);
-        mr_buf_commit(b, got);
-        if (got < 65536)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    return bad ? -1 : 0;
-}
-
 static size_t load_known(const char *path, struct known *k, size_t cap)
 {
     FILE *f = fopen(path, "r");
@@ -144,7 +122,7 @@ static const char *classify_file(const char *path, struct mr_charset_ctx *cs,
                                  size_t failcap)
 {
     memset(cl, 0, sizeof(*cl));
-    if (read_file(path, raw) != 0)
+    if (mr_buf_read_file(raw, path, NULL) != 0)
         return "unreadable";
     const char *failure = NULL;
     struct mr_mime_options opt;

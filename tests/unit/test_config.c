@@ -32,16 +32,12 @@ static const char *data_dir(void)
 
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
     struct mr_buf b;
     mr_buf_init(&b, 16u << 20);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        mr_buf_append(&b, chunk, n);
-    fclose(f);
+    if (mr_buf_read_file(&b, path, NULL) != 0) {
+        mr_buf_release(&b);
+        return NULL;
+    }
     return mr_buf_detach(&b, len);
 }
 

@@ -211,34 +211,12 @@ static int cmp_msg(const void *a, const void *b)
     return strcmp(((const struct msg *)a)->file, ((const struct msg *)b)->file);
 }
 
-static int read_file(const char *path, struct mr_buf *b)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    mr_buf_reset(b);
-    for (;;) {
-        char *p = mr_buf_reserve(b, 65536);
-        if (p == NULL) {
-            fclose(f);
-            return -1;
-        }
-        size_t got = fread(p, 1, 65536, f);
-        mr_buf_commit(b, got);
-        if (got < 65536)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    return bad ? -1 : 0;
-}
-
 /* Parses one file the worker's way into m->ev. NULL, or why not. */
 static const char *load_event(const char *path, struct mr_charset_ctx *cs,
                               struct mr_buf *raw, struct mr_buf *js,
                               struct msg *m, char *why, size_t whycap)
 {
-    if (read_file(path, raw) != 0 || raw->limited)
+    if (mr_buf_read_file(raw, path, NULL) != 0 || raw->limited)
         return "unreadable or over the size cap";
     mr_sha256_hex(raw->p ? raw->p : "", raw->len, m->sha);
     struct mr_mime_options opt;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -283,6 +284,44 @@ static void json_quote_matches_reference(void **state)
     }
 }
 
+/* mr_buf_read_file: the whole file; under a cap, cut and limited only
+ * when the file goes on past it; a missing file is MR_EIO. */
+static void buf_read_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mr-readfile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static char data[200000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)('a' + i % 26);
+    assert_int_equal(write(fd, data, sizeof data), (ssize_t)sizeof data);
+    close(fd);
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    assert_int_equal(mr_buf_read_file(&b, path, NULL), 0);
+    assert_int_equal(b.len, sizeof data);
+    assert_memory_equal(b.p, data, sizeof data);
+    mr_buf_release(&b);
+    mr_buf_init(&b, sizeof data);
+    assert_int_equal(mr_buf_read_file(&b, path, NULL), 0);
+    assert_int_equal(b.len, sizeof data);
+    assert_false(b.limited);
+    mr_buf_release(&b);
+    mr_buf_init(&b, 70000);
+    assert_int_equal(mr_buf_read_file(&b, path, NULL), 0);
+    assert_int_equal(b.len, 70000);
+    assert_true(b.limited);
+    assert_memory_equal(b.p, data, 70000);
+    mr_buf_release(&b);
+    unlink(path);
+    struct mr_error err = {0};
+    mr_buf_init(&b, 0);
+    assert_int_equal(mr_buf_read_file(&b, path, &err), MR_EIO);
+    assert_non_null(strstr(err.msg, "No such file"));
+    mr_buf_release(&b);
+}
+
 /* mr_json_str_valid writes valid UTF-8 exactly as mr_json_str does. */
 static void json_valid_utf8_same_as_checked(void **state)
 {
@@ -506,6 +545,7 @@ int main(void)
         cmocka_unit_test(json_writer_escapes),
         cmocka_unit_test(json_quote_matches_reference),
         cmocka_unit_test(json_string_in_pieces),
+        cmocka_unit_test(buf_read_file),
         cmocka_unit_test(json_valid_utf8_same_as_checked),
         cmocka_unit_test(json_unfolded_same_as_two_steps),
         cmocka_unit_test(utf8_prefix_matches_reference),

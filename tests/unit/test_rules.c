@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the rules engine (src/ticket/rules*.c, src/util/tz.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ticket/rules.h"
+#include "util/buf.h"
+#include "util/tz.h"
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("MR_TEST_DATA");
+    return d ? d : "tests/data";
+}
+
+static char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    char tmp[4096];
+    size_t k;
+    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0)
+        mr_buf_append(&b, tmp, k);
+    fclose(f);
+    return mr_buf_detach(&b, n);
+}
+
+static struct mr_rules_options opts(void)
+{
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s/rules/zoneinfo", data_dir());
+    return (struct mr_rules_options){.zoneinfo_dir = dir};
+}
+
+static struct mr_rules *load(const char *yaml)
+{
+    struct mr_rules *rs = NULL;
+    struct mr_config_diags d;
+    struct mr_error err = {0};
+    struct mr_rules_options o = opts();
+    int rc = mr_rules_load(yaml, strlen(yaml), "t.yaml", &o, &rs, &d, &err);
+    if (rc != 0) {
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "%d:%d: %s\n", d.items[i].line, d.items[i].column,
+                    d.items[i].msg);
+    }
+    assert_int_equal(rc, 0);
+    mr_config_diags_free(&d);
+    return rs;
+}
+
+/* Loads a file that must fail; returns its diagnostics. */
+static struct mr_config_diags load_bad(const char *yaml)
+{
+    struct mr_rules *rs = NULL;
+    struct mr_config_diags d;
+    struct mr_error err = {0};
+    struct mr_rules_options o = opts();
+    assert_int_equal(
+        mr_rules_load(yaml, strlen(yaml), "t.yaml", &o, &rs, &d, &err),
+        MR_EINVAL);
+    assert_null(rs);
+    assert_true(d.n > 0);
+    assert_non_null(strstr(err.msg, "t.yaml:"));
+    return d;
+}
+
+static bool has_diag(const struct mr_config_diags *d, int line, int col,
+                     const char *sub)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->items[i].line == line && d->items[i].column == col &&
+            strstr(d->items[i].msg, sub))
+            return true;
+    return false;
+}
+
+/* A message with every field at a neutral value. */
+static struct mr_rules_msg msg(void)
+{
+    return (struct mr_rules_msg){
+        .tenant = "t",
+        .from = "someone@example.org",
+        .subject = "Hello",
+        .text = "Just a question.",
+        .is_new = true,
+        .received_at = 1743413400000LL, /* 2025-03-31T09:30:00Z, Monday */
+        .size = 2000,
+    };
+}
+
+struct run {
+    struct mr_rules_scratch *s;
+    struct mr_rules_result r;
+};
+
+static void run_init(struct run *x)
+{
+    x->s = mr_rules_scratch_new();
+    mr_rules_result_init(&x->r);
+}
+
+static void run_free(struct run *x)
+{
+    mr_rules_scratch_free(&x->s);
+    mr_rules_result_release(&x->r);
+}
+
+static const struct mr_rules_result *eval(struct run *x,
+                                          const struct mr_rules *rs,
+                                          const struct mr_rules_msg *m)
+{
+    struct mr_error err = {0};
+    assert_int_equal(mr_rules_eval(rs, NULL, m, x->s, &x->r, &err), 0);
+    return &x->r;
+}
+
+static bool matched(const struct mr_rules_result *r, const char *name)
+{
+    for (size_t i = 0; i < r->nmatched; i++)
+        if (strcmp(r->matched[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool decided(const struct mr_rules_result *r, const char *rule,
+                    const char *decision)
+{
+    for (size_t i = 0; i < r->ndecisions; i++)
+        if (strcmp(r->decisions[i].rule, rule) == 0 &&
+            strcmp(r->decisions[i].decision, decision) == 0)
+            return true;
+    return false;
+}
+
+/* Rules file with one tenant "t" and one rule "R" with condition cond. */
+static struct mr_rules *one_rule(const char *settings, const char *cond)
+{
+    char y[4096];
+    snprintf(y, sizeof y,
+             "%s\ntenants:\n  t:\n    - name: R\n      if:\n%s\n"
+             "      then: {add_tags: hit}\n",
+             settings ? settings : "", cond);
+    return load(y);
+}
+
+static bool hits(const struct mr_rules *rs, const struct mr_rules_msg *m)
+{
+    struct run x;
+    run_init(&x);
+    bool hit = matched(eval(&x, rs, m), "R");
+    if (hit)
+        assert_true(decided(&x.r, "R", "tag+=hit"));
+    run_free(&x);
+    return hit;
+}
+
+/* ---- the example and the docs ---- */
+
+static void example_loads_and_docs_embed_it(void **state)
+{
+    (void)state;
+    char path[4096];
+    size_t n, nd;
+    snprintf(path, sizeof path, "%s/rules/example.yaml", data_dir());
+    char *ex = read_all(path, &n);
+    assert_non_null(ex);
+    struct mr_rules *rs = load(ex);
+    assert_int_equal(mr_rules_tenant_count(rs), 2);
+    assert_true(mr_rules_count(rs, "acme") > 10);
+    mr_rules_free(&rs);
+
+    snprintf(path, sizeof path, "%s/../../docs/rules.md", data_dir());
+    char *doc = read_all(path, &nd);
+    assert_non_null(doc);
+    const char *mark = "<!-- tests/data/rules/example.yaml -->\n```yaml\n";
+    const char *start = strstr(doc, mark);
+    assert_non_null(start);
+    start += strlen(mark);
+    const char *end = strstr(start, "\n```\n");
+    assert_non_null(end);
+    assert_int_equal((size_t)(end + 1 - start), n);
+    assert_memory_equal(start, ex, n);
+    free(ex);
+    free(doc);
+}
+
+/* ---- recipients and senders ---- */
+
+static void mailbox_conditions(void **state)
+{
+    (void)state;
+    const char *to[] = {"Help+Billing@Acme.Example", "other@x.example"};
+    const char *env[] = {"sec@acme.example"};
+    struct mr_rules_msg m = msg();
+    m.recipients = to;
+    m.nrecipients = 2;
+    m.rcpt_to = env;
+    m.nrcpt_to = 1;
+
+    struct mr_rules *rs = one_rule(NULL, "        mailbox: help@acme.example");
+    assert_true(hits(rs, &m)); /* +tag removed, case folded */
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox: help+billing@acme.example");
+    assert_true(hits(rs, &m)); /* or the whole address */
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox: \"*@acme.example\"");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox: [nobody@acme.example, \"h*p@a*\"]");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox: billing@acme.example");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox: sec@acme.example");
+    assert_true(hits(rs, &m)); /* envelope recipients count as mailboxes */
+    mr_rules_free(&rs);
+
+    rs = one_rule(NULL, "        mailbox_tag: billing");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox_tag: \"bill*\"");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        mailbox_tag: sales");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    rs = one_rule(NULL, "        envelope_recipient: sec@acme.example");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        envelope_recipient: other@x.example");
+    assert_false(hits(rs, &m)); /* To: is not the envelope */
+    mr_rules_free(&rs);
+}
+
+static void sender_conditions(void **state)
+{
+    (void)state;
+    struct mr_rules_msg m = msg();
+    m.from = "Jane.Doe@Mail.Enterprise.Example";
+    struct mr_rules *rs = one_rule(NULL, "        from: jane.doe@mail.enterprise.example");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        from_domain: enterprise.example");
+    assert_false(hits(rs, &m)); /* exact domain */
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        from_domain: [enterprise.example, \"*.enterprise.example\"]");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    m.from = NULL;
+    rs = one_rule(NULL, "        from: \"*\"");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    m = msg();
+    m.previous_tickets = 3;
+    rs = one_rule(NULL, "        previous_tickets: {min: 3}");
+    assert_true(hits(rs, &m));
+    m.previous_tickets = 2;
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        previous_tickets: 0");
+    assert_false(hits(rs, &m));
+    m.previous_tickets = 0;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+}
+
+/* ---- text ---- */
+
+static void contains_folds_unicode_case(void **state)
+{
+    (void)state;
+    struct mr_rules_msg m = msg();
+    struct mr_rules *rs = one_rule(NULL, "        subject: {contains: ürgent}");
+    m.subject = "ÜRGENT: server down";
+    assert_true(hits(rs, &m));
+    m.subject = "URGENT: no umlaut";
+    assert_false(hits(rs, &m)); /* folding is not accent stripping */
+    mr_rules_free(&rs);
+
+    /* Full folding: ß = ss, ẞ (capital sharp s) = ß. */
+    rs = one_rule(NULL, "        text: {contains: straße}");
+    m.text = "Adresse: HAUPTSTRASSE 1";
+    assert_true(hits(rs, &m));
+    m.text = "HAUPTSTRAẞE 1";
+    assert_true(hits(rs, &m));
+    m.text = "Hauptstrase";
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    /* Greek: final sigma folds to sigma. */
+    rs = one_rule(NULL, "        text: {contains: λόγος}");
+    m.text = "ΛΌΓΟΣ";
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    /* ASCII needles, any of a list, a missing field never matches. */
+    rs = one_rule(NULL, "        stripped_text: {contains: [refund, \"MONEY BACK\"]}");
+    m.stripped_text = "I want my Money Back now";
+    assert_true(hits(rs, &m));
+    m.stripped_text = NULL;
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    /* A plain value is `contains`. */
+    rs = one_rule(NULL, "        subject: Dringend");
+    m.subject = "DRINGEND bitte";
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+}
+
+static void regex_and_extractors(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = load(
+        "tenants:\n"
+        "  t:\n"
+        "    - name: Inv\n"
+        "      if:\n"
+        "        subject: {regex: '(INV-[0-9]{4})', extract: invoice}\n"
+        "        text: {contains: pay}\n"
+        "      then:\n"
+        "        set_field: {copy: {from: invoice}, lit: x}\n"
+        "    - name: Later\n"
+        "      if: {subject: {regex: '(?i)^re:'}}\n"
+        "      then:\n"
+        "        set_field: {again: {from: invoice}}\n");
+    struct run x;
+    run_init(&x);
+    struct mr_rules_msg m = msg();
+    m.subject = "Re: INV-1234 and INV-9999";
+    m.text = "please pay";
+    const struct mr_rules_result *r = eval(&x, rs, &m);
+    assert_true(decided(r, "Inv", "field.invoice=INV-1234"));
+    assert_true(decided(r, "Inv", "field.copy=INV-1234"));
+    assert_true(decided(r, "Inv", "field.lit=x"));
+    assert_true(decided(r, "Later", "field.again=INV-1234"));
+    assert_int_equal(r->nfields, 4);
+    assert_string_equal(r->fields[0].name, "invoice");
+    assert_string_equal(r->fields[0].value, "INV-1234");
+
+    /* The regex matched but the rule did not: nothing is captured. */
+    m.text = "no money word";
+    r = eval(&x, rs, &m);
+    assert_false(matched(r, "Inv"));
+    assert_true(matched(r, "Later"));
+    assert_true(decided(r, "Later",
+                        "note=set_field skipped: its extractor matched "
+                        "nothing"));
+    assert_int_equal(r->nfields, 0);
+    run_free(&x);
+    mr_rules_free(&rs);
+}
+
+/* The leading-literal shortcut must never turn a match into a miss. */
+static void regex_literal_prefilter(void **state)
+{
+    (void)state;
+    struct mr_rules_msg m = msg();
+    struct mr_rules *rs = one_rule(NULL, "        text: {regex: '(?i)\\binvoice no\\.? *([0-9]+)'}");
+    m.text = "see INVOICE NO. 123";
+    assert_true(hits(rs, &m));
+    m.text = "see invoice 123";
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        subject: {regex: 'Foo-Bar'}");
+    m.subject = "x Foo-Bar";
+    assert_true(hits(rs, &m));
+    m.subject = "x foo-bar"; /* case-sensitive without (?i) */
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        subject: {regex: '(?i)colou?r'}");
+    m.subject = "COLOR"; /* the quantified 'u' is not required */
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        subject: {regex: 'abc|xyz'}");
+    m.subject = "xyz"; /* top-level alternation: no shortcut */
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    /* PCRE2's caseless 'k' also matches the Kelvin sign (U+212A). */
+    rs = one_rule(NULL, "        subject: {regex: '(?i)kelvin'}");
+    m.subject = "\xe2\x84\xaa" "ELVIN";
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    struct mr_rules_header hs[] = {{"x-mailer", "Microsoft OUTLOOK 16.0"},
+                                   {"x-agent", "\xe2\x84\xaa" "mail"}};
+    m = msg();
+    m.headers = hs;
+    m.nheaders = 2;
+    rs = one_rule(NULL, "        header: {name: X-Mailer, matches: '(?i)outlook 16'}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        header: {name: X-Agent, matches: '(?i)kmail'}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+}
+
+static void catastrophic_regex_hits_the_limit(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = load("regex_match_limit: 10000\n"
+                               "tenants:\n"
+                               "  t:\n"
+                               "    - name: Bad\n"
+                               "      if: {text: {regex: '(a+)+$'}}\n"
+                               "      then: {queue: never}\n");
+    char text[64];
+    memset(text, 'a', 40);
+    text[40] = 'b';
+    text[41] = '\0';
+    struct mr_rules_msg m = msg();
+    m.text = text;
+    struct run x;
+    run_init(&x);
+    const struct mr_rules_result *r = eval(&x, rs, &m);
+    assert_false(matched(r, "Bad"));
+    assert_null(r->queue);
+    assert_int_equal(r->ndecisions, 1);
+    assert_non_null(strstr(r->decisions[0].decision, "hit the regex match "
+                                                     "limit"));
+    assert_non_null(strstr(r->decisions[0].decision, "5:26")); /* its place */
+    /* And a subject that matches quickly still matches. */
+    memset(text, 'a', 40);
+    text[40] = '\0';
+    r = eval(&x, rs, &m);
+    assert_true(matched(r, "Bad"));
+    run_free(&x);
+    mr_rules_free(&rs);
+}
+
+/* ---- headers, auth, auto ---- */
+
+static void header_conditions(void **state)
+{
+    (void)state;
+    struct mr_rules_header hs[] = {{"x-priority", " 1 (Highest) "},
+                                   {"received", "from a"},
+                                   {"received", "from b"}};
+    struct mr_rules_msg m = msg();
+    m.headers = hs;
+    m.nheaders = 3;
+    struct mr_rules *rs =
+        one_rule(NULL, "        header: {name: X-Priority, present: true}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        header: {name: X-Spam, present: false}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        header: {name: x-priority, equals: \"1 (highest)\"}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        header: {name: x-priority, equals: \"1\"}");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        header: {name: Received, matches: '^from b$'}");
+    assert_true(hits(rs, &m)); /* any value of a repeated field */
+    mr_rules_free(&rs);
+}
+
+static const char *const AUTH_SETTINGS = "trusted_authserv_id: mx.example.com";
+
+static void auth_reads_the_topmost_trusted_header(void **state)
+{
+    (void)state;
+    struct mr_rules *rs =
+        one_rule(AUTH_SETTINGS, "        auth: {dmarc: pass, spf: pass}");
+    struct mr_rules_msg m = msg();
+    /* Our MX prepended the top one (fail); the sender forged a pass
+     * further down with the same authserv-id: it is never read. */
+    struct mr_rules_header forged[] = {
+        {"authentication-results",
+         "other.example; dmarc=pass; spf=pass"},
+        {"authentication-results",
+         "MX.example.com (comment; dmarc=pass); spf=fail "
+         "smtp.mailfrom=x.example; dmarc=fail header.from=x.example"},
+        {"authentication-results",
+         "mx.example.com; spf=pass; dkim=pass; dmarc=pass"},
+    };
+    m.headers = forged;
+    m.nheaders = 3;
+    assert_false(hits(rs, &m));
+    /* The genuine pass. */
+    struct mr_rules_header good[] = {
+        {"authentication-results",
+         "mx.example.com 1; spf=pass smtp.mailfrom=x.example;\r\n"
+         " dkim=fail header.d=x.example; dkim=pass header.d=x.example;"
+         " dmarc=pass (p=reject) header.from=x.example"},
+    };
+    m.headers = good;
+    m.nheaders = 1;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(AUTH_SETTINGS, "        auth: {dkim: pass}");
+    assert_true(hits(rs, &m)); /* one passing signature is enough */
+    mr_rules_free(&rs);
+    /* No trusted header at all: every method is "none". */
+    rs = one_rule(AUTH_SETTINGS, "        auth: {dmarc: none}");
+    m.nheaders = 0;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    struct mr_config_diags d = load_bad(
+        "tenants:\n  t:\n    - name: R\n      if: {auth: {dmarc: pass}}\n"
+        "      then: {queue: q}\n");
+    assert_true(has_diag(&d, 4, 12, "trusted_authserv_id"));
+    mr_config_diags_free(&d);
+}
+
+static void auto_attachment_size_new(void **state)
+{
+    (void)state;
+    struct mr_rules_msg m = msg();
+    struct mr_rules *rs = one_rule(NULL, "        auto: [bounce, list]");
+    assert_false(hits(rs, &m));
+    m.auto_kind = MR_AUTO_LIST;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        auto: none");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    struct mr_rules_attachment at[] = {
+        {"image/png", "Screen Shot.PNG", 300000},
+        {"application/zip", "logs.zip", 12000000},
+    };
+    m = msg();
+    rs = one_rule(NULL, "        attachment: true");
+    assert_false(hits(rs, &m));
+    m.attachments = at;
+    m.nattachments = 2;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        attachment: false");
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        attachment: {type: \"image/*\", filename: \"*.png\"}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        attachment: {type: \"image/*\", size: {min: 1MB}}");
+    assert_false(hits(rs, &m)); /* one attachment must satisfy all */
+    mr_rules_free(&rs);
+    rs = one_rule(NULL, "        attachment: {size: {min: 10MB, max: 12MB}}");
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    rs = one_rule(NULL, "        size: {max: 2KB}");
+    assert_true(hits(rs, &m));
+    m.size = 2001;
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    rs = one_rule(NULL, "        new_ticket: false");
+    assert_false(hits(rs, &m));
+    m.is_new = false;
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+}
+
+/* ---- time ---- */
+
+static int64_t utc_ms(int y, int mo, int d, int h, int mi)
+{
+    /* days from civil, as in tz.c, kept independent here */
+    int64_t yy = y - (mo <= 2);
+    int64_t era = yy / 400, yoe = yy - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    return (days * 86400 + h * 3600 + mi * 60) * 1000;
+}
+
+static void business_hours_across_dst(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = one_rule("timezone: Europe/Berlin\n"
+                                   "business_hours: {days: [mon-fri], "
+                                   "hours: \"09:00-17:00\"}",
+                                   "        business_hours: true");
+    struct mr_rules_msg m = msg();
+    /* 07:30 UTC on a Monday: 08:30 in winter (CET), 09:30 in summer. */
+    m.received_at = utc_ms(2025, 3, 24, 7, 30); /* before the change */
+    assert_false(hits(rs, &m));
+    m.received_at = utc_ms(2025, 3, 31, 7, 30); /* after 2025-03-30 */
+    assert_true(hits(rs, &m));
+    m.received_at = utc_ms(2025, 10, 20, 7, 30); /* still CEST */
+    assert_true(hits(rs, &m));
+    m.received_at = utc_ms(2025, 10, 27, 7, 30); /* CET again */
+    assert_false(hits(rs, &m));
+    /* 2041 is past the zone file's table: the POSIX rule decides. */
+    m.received_at = utc_ms(2041, 7, 1, 7, 30); /* a Monday, CEST */
+    assert_true(hits(rs, &m));
+    m.received_at = utc_ms(2041, 1, 7, 7, 30); /* a Monday, CET */
+    assert_false(hits(rs, &m));
+    /* Saturday at 10:00 is not business hours. */
+    m.received_at = utc_ms(2025, 3, 29, 9, 0);
+    assert_false(hits(rs, &m));
+    mr_rules_free(&rs);
+
+    /* weekday and a time range wrapping past midnight, in local time:
+     * Sunday 2025-03-30 23:30 CEST is 21:30 UTC. */
+    rs = one_rule("timezone: Europe/Berlin",
+                  "        weekday: [sun]\n        time: \"22:00-06:00\"");
+    m.received_at = utc_ms(2025, 3, 30, 21, 30);
+    assert_true(hits(rs, &m));
+    m.received_at = utc_ms(2025, 3, 30, 19, 30); /* 21:30 local */
+    assert_false(hits(rs, &m));
+    m.received_at = utc_ms(2025, 3, 29, 23, 30); /* Sun 00:30 CET */
+    assert_true(hits(rs, &m));
+    mr_rules_free(&rs);
+}
+
+static void tz_offsets(void **state)
+{
+    (void)state;
+    char path[4096];
+    size_t n;
+    snprintf(path, sizeof path, "%s/rules/zoneinfo/Europe/Berlin", data_dir());
+    char *data = read_all(path, &n);
+    assert_non_null(data);
+    struct mr_tz *tz = NULL;
+    struct mr_error err = {0};
+    assert_int_equal(mr_tz_parse(data, n, &tz, &err), 0);
+    /* 2025-03-30 01:00 UTC: CET -> CEST. */
+    int64_t change = utc_ms(2025, 3, 30, 1, 0) / 1000;
+    assert_int_equal(mr_tz_offset(tz, change - 1), 3600);
+    assert_int_equal(mr_tz_offset(tz, change), 7200);
+    /* 2100 by the footer rule: last Sunday of March is 2100-03-28. */
+    int64_t c2100 = utc_ms(2100, 3, 28, 1, 0) / 1000;
+    assert_int_equal(mr_tz_offset(tz, c2100 - 1), 3600);
+    assert_int_equal(mr_tz_offset(tz, c2100), 7200);
+    assert_int_equal(mr_tz_offset(tz, utc_ms(2100, 10, 31, 0, 59) / 1000),
+                     7200);
+    assert_int_equal(mr_tz_offset(tz, utc_ms(2100, 10, 31, 1, 0) / 1000),
+                     3600);
+    mr_tz_free(&tz);
+    assert_int_equal(mr_tz_parse("TZif2", 5, &tz, &err), MR_EINVAL);
+    assert_int_equal(mr_tz_parse(data, n / 2, &tz, &err), MR_EINVAL);
+    assert_null(tz);
+    free(data);
+    assert_int_equal(mr_tz_load(NULL, "../etc/passwd", &tz, &err), MR_EINVAL);
+}
+
+/* ---- actions ---- */
+
+static void auto_ack_loop_protection(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = load("auto_ack_window: 1h\n"
+                               "tenants:\n"
+                               "  t:\n"
+                               "    - name: Ack\n"
+                               "      then:\n"
+                               "        auto_acknowledge: {template: hello, "
+                               "text: Thanks}\n");
+    struct run x;
+    run_init(&x);
+    struct mr_rules_msg m = msg();
+    const struct mr_rules_result *r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_template, "hello");
+    assert_string_equal(r->ack_text, "Thanks");
+    assert_true(decided(r, "Ack", "auto_ack=hello"));
+
+    static const struct {
+        enum mr_auto_kind kind;
+        const char *mail_from, *from;
+        bool is_new;
+        int64_t last_ack_ago_ms; /* 0: never */
+        const char *why;
+    } cases[] = {
+        {MR_AUTO_AUTOREPLY, NULL, "a@x", true, 0, "autoreply"},
+        {MR_AUTO_BOUNCE, NULL, "a@x", true, 0, "bounce"},
+        {MR_AUTO_LIST, NULL, "a@x", true, 0, "list"},
+        {MR_AUTO_NONE, "", "a@x", true, 0, "null_sender"},
+        {MR_AUTO_NONE, NULL, NULL, true, 0, "no_sender"},
+        {MR_AUTO_NONE, NULL, "a@x", false, 0, "reply"},
+        {MR_AUTO_NONE, "a@x", "a@x", true, 59 * 60 * 1000, "window"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        m = msg();
+        m.auto_kind = cases[i].kind;
+        m.mail_from = cases[i].mail_from;
+        m.from = cases[i].from;
+        m.is_new = cases[i].is_new;
+        if (cases[i].last_ack_ago_ms)
+            m.last_ack_at = m.received_at - cases[i].last_ack_ago_ms;
+        r = eval(&x, rs, &m);
+        char want[64];
+        snprintf(want, sizeof want, "auto_ack_suppressed=%s", cases[i].why);
+        assert_null(r->ack_template);
+        assert_true(decided(r, "Ack", want));
+    }
+    /* The window has passed. */
+    m = msg();
+    m.last_ack_at = m.received_at - 61 * 60 * 1000;
+    r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_template, "hello");
+    run_free(&x);
+    mr_rules_free(&rs);
+}
+
+static void actions_nesting_and_stop(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = load(
+        "tenants:\n"
+        "  t:\n"
+        "    - name: A\n"
+        "      if:\n"
+        "        any:\n"
+        "          - subject: nothing-here\n"
+        "          - all:\n"
+        "              - subject: hello\n"
+        "              - not: {text: refund}\n"
+        "      then:\n"
+        "        queue: first\n"
+        "        priority: low\n"
+        "        add_tags: [a, b]\n"
+        "        notify: [pager, pager]\n"
+        "    - name: B\n"
+        "      then:\n"
+        "        queue: second\n"
+        "        assignee: bob\n"
+        "        remove_tags: [a, c]\n"
+        "        priority: urgent\n"
+        "        ignore: true\n"
+        "        auto_acknowledge: {template: t1}\n"
+        "      stop: true\n"
+        "    - name: C\n"
+        "      then: {queue: never}\n");
+    struct run x;
+    run_init(&x);
+    struct mr_rules_msg m = msg();
+    const struct mr_rules_result *r = eval(&x, rs, &m);
+    assert_string_equal(r->tenant, "t");
+    assert_true(matched(r, "A"));
+    assert_true(matched(r, "B"));
+    assert_false(matched(r, "C"));
+    assert_string_equal(r->queue, "second");
+    assert_string_equal(r->priority, "urgent");
+    assert_string_equal(r->assignee, "bob");
+    assert_int_equal(r->ntags_add, 1);
+    assert_string_equal(r->tags_add[0], "b");
+    assert_int_equal(r->ntags_remove, 2);
+    assert_int_equal(r->nnotify, 1);
+    assert_true(r->ignore);
+    assert_null(r->ack_template); /* ignored: nothing to acknowledge */
+    /* The trail, in order. */
+    static const char *const want[][2] = {
+        {"A", "queue=first"},       {"A", "priority=low"},
+        {"A", "tag+=a"},            {"A", "tag+=b"},
+        {"A", "notify=pager"},      {"A", "notify=pager"},
+        {"B", "queue=second"},      {"B", "assignee=bob"},
+        {"B", "tag-=a"},            {"B", "tag-=c"},
+        {"B", "priority=urgent"},   {"B", "ignore"},
+        {"B", "auto_ack=t1"},       {"B", "stop"},
+        {"(ignore)", "auto_ack_suppressed=ignored"},
+    };
+    assert_int_equal(r->ndecisions, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < r->ndecisions; i++) {
+        assert_string_equal(r->decisions[i].rule, want[i][0]);
+        assert_string_equal(r->decisions[i].decision, want[i][1]);
+    }
+    /* JSON of the trail: the seed's shape. */
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_rules_trail_write_json(r, &j);
+    json_error_t jerr;
+    json_t *arr = json_loadb(b.p, b.len, 0, &jerr);
+    assert_non_null(arr);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(arr, 0), "decision")),
+        "queue=first");
+    json_decref(arr);
+    mr_buf_release(&b);
+
+    /* "refund" in the text: A's all fails, so A does not match. */
+    m.text = "REFUND please";
+    r = eval(&x, rs, &m);
+    assert_false(matched(r, "A"));
+    /* An unknown tenant has no rules. */
+    m.tenant = "nobody";
+    r = eval(&x, rs, &m);
+    assert_int_equal(r->ndecisions, 0);
+    assert_null(r->tenant);
+    run_free(&x);
+    mr_rules_free(&rs);
+}
+
+/* ---- the event builder ---- */
+
+static void msg_from_event_json(void **state)
+{
+    (void)state;
+    const char *js =
+        "{\"tenant\": \"acme\", \"from\": {\"email\": \"a@x.example\"},"
+        " \"to\": [{\"email\": \"help+vip@acme.example\", \"name\": null},"
+        "          {\"email\": null, \"raw\": \"junk\", \"invalid\": true}],"
+        " \"cc\": [{\"email\": \"cc@acme.example\"}],"
+        " \"envelope\": {\"mail_from\": \"\", \"rcpt_to\": [\"help@acme.example\"]},"
+        " \"subject\": \"S\", \"text\": \"T\", \"stripped_text\": null,"
+        " \"headers\": {\"x-a\": \"1\", \"authentication-results\": [\"top\", \"low\"]},"
+        " \"auto\": {\"kind\": \"bounce\"},"
+        " \"attachments\": [{\"content_type\": \"image/png\", \"filename\": \"a.png\", \"size\": 12}],"
+        " \"received_at\": \"2025-03-31T09:30:00+02:00\"}";
+    json_error_t jerr;
+    json_t *ev = json_loads(js, 0, &jerr);
+    assert_non_null(ev);
+    struct mr_arena *a = mr_arena_new();
+    struct mr_rules_msg m;
+    mr_rules_msg_from_event(&m, ev, a);
+    assert_string_equal(m.tenant, "acme");
+    assert_int_equal(m.nrecipients, 2);
+    assert_string_equal(m.recipients[1], "cc@acme.example");
+    assert_int_equal(m.nrcpt_to, 1);
+    assert_string_equal(m.mail_from, "");
+    assert_string_equal(m.from, "a@x.example");
+    assert_null(m.stripped_text);
+    assert_int_equal(m.nheaders, 3);
+    assert_string_equal(m.headers[1].name, "authentication-results");
+    assert_string_equal(m.headers[1].value, "top");
+    assert_int_equal(m.auto_kind, MR_AUTO_BOUNCE);
+    assert_int_equal(m.nattachments, 1);
+    assert_int_equal(m.attachments[0].size, 12);
+    assert_int_equal(m.received_at, utc_ms(2025, 3, 31, 7, 30));
+    assert_true(m.is_new);
+    mr_arena_free(&a);
+    json_decref(ev);
+}
+
+/* ---- the file's problems ---- */
+
+static void yaml_errors_have_places(void **state)
+{
+    (void)state;
+    struct mr_config_diags d = load_bad(
+        "tenants:\n"                                /* 1 */
+        "  t:\n"                                    /* 2 */
+        "    - name: A\n"                           /* 3 */
+        "      iff: {subject: x}\n"                 /* 4 unknown rule key */
+        "      then: {queue: q, colour: red}\n"     /* 5 unknown action */
+        "    - name: A\n"                           /* 6 duplicate */
+        "      if: {subjekt: x, size: {min: 2XB}}\n" /* 7 two problems */
+        "      then: {priority: extreme}\n"         /* 8 */
+        "    - name: C\n"                           /* 9 */
+        "      if: {text: {regex: '(unclosed'}}\n"  /* 10 */
+        "      then: {set_field: {f: {from: nope}}}\n" /* 11 */
+        "unknown_top: 1\n");                        /* 12 */
+    assert_true(has_diag(&d, 4, 7, "unknown key 'iff' in a rule"));
+    assert_true(has_diag(&d, 5, 24, "unknown key 'colour' in then"));
+    assert_true(has_diag(&d, 6, 7, "a second rule named 'A'"));
+    assert_true(has_diag(&d, 7, 12, "unknown key 'subjekt' in a condition (did you mean 'subject'?)"));
+    assert_true(has_diag(&d, 7, 36, "size must be a size"));
+    assert_true(has_diag(&d, 8, 24, "priority must be low, normal, high or "
+                                    "urgent"));
+    assert_true(has_diag(&d, 10, 26, "not a valid regular expression"));
+    assert_true(has_diag(&d, 11, 36, "no extractor named 'nope'"));
+    assert_true(has_diag(&d, 12, 1, "unknown key 'unknown_top'"));
+    mr_config_diags_free(&d);
+
+    d = load_bad("tenants:\n  t:\n    - name: A\n\tthen: {}\n");
+    assert_true(d.items[0].line == 4);
+    mr_config_diags_free(&d);
+    d = load_bad("timezone: Mars/Olympus\ntenants: {}\n");
+    assert_true(has_diag(&d, 1, 11, "timezone"));
+    mr_config_diags_free(&d);
+    d = load_bad("tenants:\n  t:\n    - name: A\n      if: {business_hours: true}\n"
+                 "      then: {queue: q}\n");
+    assert_true(has_diag(&d, 4, 12, "business_hours setting"));
+    mr_config_diags_free(&d);
+    d = load_bad("tenants:\n  t:\n    - name: A\n"
+                 "      if: {subject: {regex: 'INV-[0-9]+', extract: inv}}\n"
+                 "      then: {queue: q}\n");
+    assert_true(has_diag(&d, 4, 29, "needs a capture group"));
+    mr_config_diags_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(example_loads_and_docs_embed_it),
+        cmocka_unit_test(mailbox_conditions),
+        cmocka_unit_test(sender_conditions),
+        cmocka_unit_test(contains_folds_unicode_case),
+        cmocka_unit_test(regex_and_extractors),
+        cmocka_unit_test(regex_literal_prefilter),
+        cmocka_unit_test(catastrophic_regex_hits_the_limit),
+        cmocka_unit_test(header_conditions),
+        cmocka_unit_test(auth_reads_the_topmost_trusted_header),
+        cmocka_unit_test(auto_attachment_size_new),
+        cmocka_unit_test(business_hours_across_dst),
+        cmocka_unit_test(tz_offsets),
+        cmocka_unit_test(auto_ack_loop_protection),
+        cmocka_unit_test(actions_nesting_and_stop),
+        cmocka_unit_test(msg_from_event_json),
+        cmocka_unit_test(yaml_errors_have_places),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
