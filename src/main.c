@@ -26,6 +26,8 @@ static void usage(FILE *out)
           "  dlq list|show|retry         the dead-letter queue\n"
           "  tickets list|show N         tickets and their messages\n"
           "  migrate [--status]          upgrade the database schema\n"
+          "  html sanitize|text [FILE|-] [--remote-images] [--jsonl]\n"
+          "                              sanitized HTML or its text\n"
           "  version                     print the version\n"
           "\n"
           "Server-side commands take --data DIR and --config FILE.\n"
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
         {"token", mr_cli_token},   {"dlq", mr_cli_dlq},
         {"migrate", mr_cli_migrate}, {"tickets", mr_cli_tickets},
         {"rules", mr_cli_rules},
+        {"html", mr_cli_html},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

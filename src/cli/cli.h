@@ -29,5 +29,6 @@ int mr_cli_migrate(int argc, char **argv);
 int mr_cli_config(int argc, char **argv);
 int mr_cli_tickets(int argc, char **argv);
 int mr_cli_rules(int argc, char **argv);
+int mr_cli_html(int argc, char **argv);
 
 #endif
