@@ -43,13 +43,16 @@ run: build
 	exec ./$(BUILD)/mailroom serve --data $(DATA)
 
 # Every suite, in the normal build and again under ASan+UBSan, then a
-# 60-second fuzzing smoke run.
+# 60-second fuzzing smoke run. The ASan pass leaves out the differential
+# test (peers' figures, not our memory) and the browser proof (846 page
+# loads in Chromium; the sanitizer itself runs under ASan in its unit tests
+# and in xss/corpus-structure).
 test:
 	@scripts/deps.sh --test
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	cd $(ASAN) && ctest --output-on-failure -j $(JOBS) -E "diff/"
+	cd $(ASAN) && ctest --output-on-failure -j $(JOBS) -E "diff/|xss/browser"
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-fast: build

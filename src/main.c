@@ -27,6 +27,8 @@ static void usage(FILE *out)
           "  dlq list|show|retry         the dead-letter queue\n"
           "  tickets list|show N         tickets and their messages\n"
           "  migrate [--status]          upgrade the database schema\n"
+          "  html sanitize|text [FILE|-] [--remote-images] [--jsonl]\n"
+          "                              sanitized HTML or its text\n"
           "  content resanitize          sanitize stored HTML again (new rules)\n"
           "  version                     print the version\n"
           "\n"
@@ -51,7 +53,8 @@ int main(int argc, char **argv)
         {"ingest", mr_cli_ingest}, {"config", mr_cli_config},
         {"token", mr_cli_token},   {"dlq", mr_cli_dlq},
         {"migrate", mr_cli_migrate}, {"tickets", mr_cli_tickets},
-        {"content", mr_cli_content}, {"rules", mr_cli_rules},
+        {"rules", mr_cli_rules},     {"html", mr_cli_html},
+        {"content", mr_cli_content},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -30,5 +30,6 @@ int mr_cli_content(int argc, char **argv);
 int mr_cli_config(int argc, char **argv);
 int mr_cli_tickets(int argc, char **argv);
 int mr_cli_rules(int argc, char **argv);
+int mr_cli_html(int argc, char **argv);
 
 #endif

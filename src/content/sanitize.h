@@ -15,6 +15,14 @@
  * asked: they become a placeholder that keeps the URL for an explicit
  * opt-in (docs/content.md gives the markup).
  *
+ * Every result maps to itself (sanitizing it again gives the same bytes,
+ * checked on every call: the output of a call is sanitized once more
+ * before it is returned). A resolved cid URL is accepted again only by
+ * the call that resolved it, so re-sanitize from the original HTML.
+ * Hostile depth and size are bounded: elements nested past 256 levels are
+ * flattened (content kept), and a tree past gumbo's memory budget (64 MB
+ * + 64 bytes per input byte) is given up for the text alone.
+ *
  * The result depends only on the input, the options and
  * MR_SANITIZER_VERSION, which is stored beside every sanitized body so
  * messages can be sanitized again when the rules tighten. Bump it with any
@@ -44,9 +52,11 @@ struct mr_sanitize_opts {
     bool remote_images;
 };
 
-/* Appends the sanitized form of html[0..n) (UTF-8) to out. Fails only when
- * out's cap is reached (MR_ELIMIT) or the parser gives up (MR_EINVAL);
- * out then holds nothing usable and the caller stores no sanitized body. */
+/* Appends the sanitized form of html[0..n) (UTF-8; invalid bytes become
+ * U+FFFD, NUL is dropped) to out; opt may be NULL (defaults). Fails only
+ * when out's cap is reached or even the text alone is past the parse
+ * budget (MR_ELIMIT), or the parser gives up (MR_EINVAL); out is then
+ * left as it was and the caller stores no sanitized body. */
 int mr_html_sanitize(const char *html, size_t n,
                      const struct mr_sanitize_opts *opt, struct mr_buf *out,
                      struct mr_error *err);
