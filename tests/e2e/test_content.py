@@ -93,7 +93,8 @@ def test_html_sanitized_and_visible_reply(server):
     assert "cid:" not in hs
     # The remote image keeps its URL for an opt-in, but is not loaded.
     assert "tracker.example/pixel.gif" in hs
-    assert 'src="https://tracker.example' not in hs
+    assert ' src="https://tracker.example' not in hs
+    assert 'data-mr-remote-src="https://tracker.example/pixel.gif"' in hs
     st, hdrs, data = server.http_call("GET", "/api/v1/inline/" + sha,
                                       token=tok)
     assert st == 200 and data == PNG

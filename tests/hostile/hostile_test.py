@@ -297,10 +297,16 @@ def check_event(res, ev):
     missing = [k for k in REQUIRED_KEYS if k not in ev]
     res.need(not missing, "missing fields: %s" % ", ".join(missing))
     res.need(ev.get("type") == "email.received", "type is %r" % ev.get("type"))
-    for k in ("id", "tenant", "inbox", "envelope", "received_at", "auth",
-              "html_sanitized", "stripped_text"):
+    for k in ("id", "tenant", "inbox", "envelope", "received_at", "auth"):
         if k in ev:
             res.need(ev[k] is None, "%s should be null from parse" % k)
+    # The content stage runs in parse too: its output is a string or null,
+    # and what it made of hostile HTML holds no script.
+    for k in ("html_sanitized", "stripped_text"):
+        res.need(ev.get(k) is None or isinstance(ev[k], str),
+                 "%s is neither a string nor null" % k)
+    hs = ev.get("html_sanitized") or ""
+    res.need("<script" not in hs.lower(), "html_sanitized holds <script")
 
     # Every string: encodable UTF-8 (no lone surrogate escapes).
     for path, s in walk_strings(ev):

@@ -288,6 +288,12 @@ static void migrate_from_version_3(void **state)
                       "ALTER TABLE attachments DROP COLUMN blocked;"
                       "ALTER TABLE attachments DROP COLUMN blocked_reason;"
                       "ALTER TABLE attachments DROP COLUMN truncated;"
+                      /* and what the migrations after 4 add */
+                      "DROP INDEX IF EXISTS tickets_number;"
+                      "CREATE INDEX tickets_number ON tickets (tenant, number);"
+                      "ALTER TABLE messages DROP COLUMN html_sanitized;"
+                      "ALTER TABLE messages DROP COLUMN sanitizer_version;"
+                      "ALTER TABLE messages DROP COLUMN stripped_text;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);
