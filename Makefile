@@ -6,8 +6,8 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 300
 SAMPLE ?= tests/data/mime/welcome.eml
 
-.PHONY: all build asan run test test-fast bench bench-parse bench-ingest fuzz \
-        fuzz-smoke clean
+.PHONY: all build asan run test test-fast bench bench-parse bench-ingest \
+        bench-content fuzz fuzz-smoke clean
 
 all: build
 
@@ -61,7 +61,7 @@ fuzz:
 fuzz-smoke:
 	scripts/fuzz.sh 60
 
-bench: bench-parse bench-ingest
+bench: bench-parse bench-ingest bench-content
 
 bench-parse: build
 	@scripts/deps.sh --bench
@@ -72,6 +72,14 @@ bench-parse: build
 bench-ingest: build
 	@scripts/deps.sh --bench
 	/usr/bin/python3 bench/ingest_bench.py --build $(BUILD) $(INGEST_ARGS)
+
+# Sanitizer and html->text MB/s against DOMPurify and html-to-text on the
+# corpus's HTML bodies; see docs/benchmarks.md.
+# Options: make bench-content CONTENT_ARGS="--reps 5 --min-seconds 3"
+bench-content: build
+	@scripts/deps.sh --bench
+	@cmake --build $(BUILD) -j $(JOBS) --target content_bench
+	/usr/bin/python3 bench/content_bench.py --build $(BUILD) $(CONTENT_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz
