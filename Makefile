@@ -7,8 +7,7 @@ FUZZ_SECONDS ?= 300
 SAMPLE ?= tests/data/mime/welcome.eml
 
 .PHONY: all build asan run test test-fast bench bench-parse bench-ingest \
-        bench-rules fuzz \
-        fuzz-smoke clean
+        bench-rules bench-content fuzz fuzz-smoke clean
 
 all: build
 
@@ -65,7 +64,7 @@ fuzz:
 fuzz-smoke:
 	scripts/fuzz.sh 60
 
-bench: bench-parse bench-ingest
+bench: bench-parse bench-ingest bench-rules bench-content
 
 bench-parse: build
 	@scripts/deps.sh --bench
@@ -86,6 +85,14 @@ bench-rules:
 	@test -d $(BUILD)/bench-corpus/msgs || \
 	  /usr/bin/python3 bench/gen_corpus.py $(BUILD)/bench-corpus
 	./$(BUILD)/rules_bench $(BUILD)/bench-corpus/msgs
+
+# Sanitizer and html->text MB/s against DOMPurify and html-to-text on the
+# corpus's HTML bodies; see docs/benchmarks.md.
+# Options: make bench-content CONTENT_ARGS="--reps 5 --min-seconds 3"
+bench-content: build
+	@scripts/deps.sh --bench
+	@cmake --build $(BUILD) -j $(JOBS) --target content_bench
+	/usr/bin/python3 bench/content_bench.py --build $(BUILD) $(CONTENT_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz
