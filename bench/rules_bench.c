@@ -10,9 +10,20 @@
  * interleaved through the file as rules accumulate over time. Messages
  * (bench/gen_corpus.py's corpus) are parsed and turned into rule inputs
  * once, outside the timing; the timed loop is mr_rules_eval only, over
- * every message, repeated for at least --seconds.
+ * every message, repeated for at least --seconds, or exactly --passes
+ * times (for callgrind, whose instruction counts do not depend on what
+ * else the machine is doing).
  *
- * Usage: rules_bench [--seconds S] [--write-rules FILE] CORPUS_MSGS_DIR
+ * The first pass, outside the timing, also writes every result as JSON
+ * (mr_rules_result_write_json: the trail, matched rules, queue, tags,
+ * fields, ...) into a 64-bit FNV-1a checksum, printed at the end: an
+ * optimization of the engine must leave it unchanged.
+ *
+ * --dump FILE writes those results, one line per message, to find the
+ * message whose result changed when the checksum does.
+ *
+ * Usage: rules_bench [--seconds S | --passes N] [--write-rules FILE]
+ *                    [--dump FILE] CORPUS_MSGS_DIR
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +37,7 @@
 
 #include "ticket/rules.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 static uint32_t lcg(uint32_t *s)
 {
@@ -149,11 +161,24 @@ struct item {
     struct mr_rules_msg m;
 };
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
 }
 
 static int by_name(const void *a, const void *b)
@@ -164,18 +189,23 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     double seconds = 3;
-    const char *dir = NULL, *write_rules = NULL;
+    long passes = 0;
+    const char *dir = NULL, *write_rules = NULL, *dump = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--passes") == 0 && i + 1 < argc)
+            passes = atol(argv[++i]);
         else if (strcmp(argv[i], "--write-rules") == 0 && i + 1 < argc)
             write_rules = argv[++i];
+        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dump = argv[++i];
         else
             dir = argv[i];
     }
     if (dir == NULL) {
-        fprintf(stderr, "usage: rules_bench [--seconds S] [--write-rules FILE] "
-                        "CORPUS_MSGS_DIR\n");
+        fprintf(stderr, "usage: rules_bench [--seconds S | --passes N] "
+                        "[--write-rules FILE] [--dump FILE] CORPUS_MSGS_DIR\n");
         return 64;
     }
     struct mr_buf y;
@@ -267,29 +297,53 @@ int main(int argc, char **argv)
     struct mr_rules_scratch *s = mr_rules_scratch_new();
     struct mr_rules_result r;
     mr_rules_result_init(&r);
-    /* Warm-up: grows the scratch and the result to their working size. */
-    uint64_t matched = 0, decisions = 0;
+    /* Warm-up: grows the scratch and the result to their working size,
+     * and checksums every result. */
+    uint64_t matched = 0, decisions = 0, sum = 0xcbf29ce484222325ull;
+    struct mr_buf jb;
+    mr_buf_init(&jb, 0);
+    FILE *df = dump ? fopen(dump, "w") : NULL;
     for (size_t i = 0; i < n; i++) {
         mr_rules_eval(rs, NULL, &items[i].m, s, &r, &err);
         matched += r.nmatched;
         decisions += r.ndecisions;
+        struct mr_json j;
+        mr_buf_reset(&jb);
+        mr_json_init(&j, &jb, false);
+        mr_rules_result_write_json(&r, &j);
+        mr_buf_putc(&jb, '\n');
+        sum = fnv1a(sum, jb.p, jb.len);
+        if (df)
+            fwrite(jb.p, 1, jb.len, df);
     }
+    if (df)
+        fclose(df);
+    mr_buf_release(&jb);
     uint64_t evals = 0;
+    /* Wall time is the measure; the thread's CPU time is printed beside
+     * it, because on a shared machine the difference is time spent
+     * waiting for a core. */
     int64_t t0 = now_ns(), limit = (int64_t)(seconds * 1e9), dt;
+    int64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    long pass = 0;
     do {
         for (size_t i = 0; i < n; i++)
             mr_rules_eval(rs, NULL, &items[i].m, s, &r, &err);
         evals += n;
         dt = now_ns() - t0;
-    } while (dt < limit);
+    } while (passes > 0 ? ++pass < passes : dt < limit);
+    double cpu = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / 1e9;
     double rate = (double)evals / ((double)dt / 1e9);
     printf("rules: %zu in tenant acme (regex JIT %s)\n",
            mr_rules_count(rs, "acme"), mr_rules_jit(rs) ? "on" : "off");
     printf("corpus: %zu messages, %.1f MB (%s)\n", n, (double)bytes / 1e6, dir);
     printf("per message: %.2f rules matched, %.2f decisions\n",
            (double)matched / (double)n, (double)decisions / (double)n);
-    printf("evaluated: %llu messages in %.2f s, one thread\n",
-           (unsigned long long)evals, (double)dt / 1e9);
+    printf("decisions checksum: %016llx\n", (unsigned long long)sum);
+    printf("evaluated: %llu messages in %.2f s, one thread (%.2f s CPU: "
+           "%.0f messages per CPU second)\n",
+           (unsigned long long)evals, (double)dt / 1e9, cpu,
+           (double)evals / cpu);
     printf("rate: %.0f messages/s (%.2f us per message; target >= 100000/s: %s)\n",
            rate, 1e6 / rate, rate >= 100000 ? "PASS" : "MISS");
 

@@ -64,6 +64,8 @@ struct mr__str {
     const char *p;
     size_t n;
     bool glob; /* has a '*' (address patterns) */
+    /* A glob's bytes before its first '*' and after its last. */
+    size_t head, tail;
 };
 
 /* Every distinct `contains` needle of one field, so that a message's
@@ -92,14 +94,18 @@ static inline unsigned mr__needle_hash(const unsigned char *p)
     return ((unsigned)p[0] * 0x9E3u ^ (unsigned)p[1] * 0x61u ^ p[2]) & 0xFFFFu;
 }
 
+#define MR__LITS_MAX 8   /* literals per pattern */
+#define MR__LIT_BYTES 32 /* longer ones are cut: a prefix is as certain */
+
 struct mr__regex {
     pcre2_code *code;
     size_t id; /* index in mr_rules.codes: one per distinct pattern */
-    /* A literal every match starts with (see required_prefix in
-     * rules_load.c), lower-case when lit_fold; nlit 0: none known. A
-     * field without it cannot match, and PCRE2 is not called. */
-    const char *lit;
-    size_t nlit;
+    /* Literals one of which starts every match (rules_prefilter.c),
+     * lower-case ASCII when lit_fold (then compared with the folded
+     * field); nlits 0: none known. A field with none of them cannot
+     * match, and PCRE2 is not called. */
+    const struct mr__str *lits;
+    size_t nlits;
     bool lit_fold;
     const char *label; /* "subject regex at 12:9", for notes */
 };
@@ -113,7 +119,8 @@ struct mr__cond {
     /* address globs, tags, header values (any of them) */
     struct mr__str *pats;
     size_t npats;
-    /* CONTAINS: needle ids in the field's mr__needles (any of them) */
+    /* CONTAINS: needle ids in the field's mr__needles (any of them);
+     * REGEX: its re.lits there, when they are compared folded */
     uint16_t *ids;
     size_t nids;
     enum mr__field field;
@@ -204,6 +211,9 @@ struct mr_rules {
     const char **hnames;
     size_t nhnames;
     int auth_hidx; /* -1: no auth condition */
+    /* Tests only: run PCRE2 even where the prefilter says it cannot
+     * match, to prove that it never changes a result. */
+    bool no_prefilter;
 };
 
 /* Storage of an mr_rules_result. */
@@ -228,6 +238,18 @@ bool mr__rules_auth_parse(const char *v, const char *id,
                           enum mr__auth_result res[MR__AUTH_N]);
 /* "pass" -> MR__AR_PASS, ...; -1 when unknown. */
 int mr__rules_auth_result(const char *s, size_t n);
+
+/* The literals one of which starts every match of the regular
+ * expression p[0..n) (compiled with PCRE2_UTF, no extended syntax):
+ * writes up to MR__LITS_MAX of them to out, their bytes in store
+ * (MR__LITS_MAX * MR__LIT_BYTES), and whether they are to be compared
+ * with the case-folded field to *fold. Returns how many; 0 when none is
+ * known (then any field may match). */
+size_t mr__rules_required_literals(const char *p, size_t n, bool *fold,
+                                   struct mr__str *out, char *store);
+
+/* memmem, faster (rules_fold.c says how much). */
+const char *mr__rules_find(const char *h, size_t n, const char *x, size_t m);
 
 /* Glob match, '*' any run of bytes; both sides already lower-case. */
 bool mr__rules_glob(const char *pat, size_t np, const char *s, size_t ns);

@@ -10,8 +10,11 @@
 
 #include <cmocka.h>
 
+#include "ticket/casefold_table.h"
+#include "ticket/rules-private.h"
 #include "ticket/rules.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/tz.h"
 
 static const char *data_dir(void)
@@ -887,6 +890,475 @@ static void yaml_errors_have_places(void **state)
     mr_config_diags_free(&d);
 }
 
+/* ---- speed-ups that must never change a result ---- */
+
+struct lits_case {
+    const char *re;
+    bool fold;
+    const char *lits; /* '|'-separated, in order; "" for none */
+};
+
+/* The prefilter's literals (rules_prefilter.c) for patterns of every
+ * construct it knows, and for those where it must give up. */
+static void prefilter_literals(void **state)
+{
+    (void)state;
+    static const struct lits_case cases[] = {
+        {"(?i)\\b(?:order|ticket) *#?([0-9]{5,})", true, "order|ticket"},
+        {"(?i)invoice (?:no\\.?|number) *([0-9]{4,})", true,
+         "invoice no|invoice number"},
+        {"\\b(INV-[0-9]{6})\\b", false, "INV-"},
+        {"(?i)\\binvoice no\\.? *([0-9]+)", true, "invoice no"},
+        {"Foo-Bar", false, "Foo-Bar"},
+        {"(?i)colou?r", true, "colo"},
+        {"(?i)OUTLOOK 16", true, "outlook 16"},
+        {"abc|xyz", false, "abc|xyz"},
+        {"abc|x", false, ""},            /* too short to be worth a look */
+        {"abc|x+yz", false, ""},         /* "x" then anything */
+        {"ab+cd", false, ""},            /* "ab" only */
+        {"abc+d", false, "abc"},
+        {"abc*d", false, ""},            /* "ab" */
+        {"abcd{2}e", false, "abc"},      /* a counted quantifier may be 0 */
+        {"abc{x", false, "abc"},         /* a '{' that is no quantifier */
+        {"(?:ab|cd)(?:ef|gh)", false, "abef|abgh|cdef|cdgh"},
+        {"(ab(?:c|d)e)", false, "abce|abde"},
+        {"x(?:abc)?yz", false, ""},
+        {"^\\s*abc", false, ""},         /* \s is no literal */
+        {"^abc$", false, "abc"},
+        {"abc(?=def)de", false, "abcde"}, /* lookarounds are zero-width */
+        {"(?<=x)abc", false, "abc"},
+        {"\\.com\\b", false, ".com"},
+        {"a[bc]d|efg", false, ""},
+        {"abc[|(]def", false, "abc"},    /* '|' and '(' in a class */
+        {"abc[]|]def", false, "abc"},    /* ']' first in a class */
+        {"abc[[:alpha:]|]d", false, "abc"},
+        {"abc\\Q|\\Exyz", false, ""},    /* quoting: give up */
+        {"abc(?#|)def", false, ""},      /* comment: give up */
+        {"(?x) a b c", false, ""},       /* extended: give up */
+        {"abc(?i)def|XYZ", false, ""},   /* (?i) carries into XYZ */
+        {"abc(?i:def)", false, "abc"},
+        {"(?i)abc(?-i:DEF)", true, "abc"},
+        {"(*UTF)abc", false, ""},
+        {"(?<name>abc)d", false, "abcd"},
+        {"(?|abc|abd)e", false, "abce|abde"},
+        {"\\x41bc", false, ""},
+        {"abc\\cXdef", false, "abc"},
+        {"(?i)stra\xc3\x9f" "e", true, "stra"}, /* non-ASCII ends it */
+        {"(?i)(?:a|b|c|d|e|f|g|h|i)xyz", true, ""}, /* too many */
+        {"(?i)(?:abc|abcd)", true, "abc"},  /* abcd contains abc */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mr__str out[MR__LITS_MAX];
+        char store[MR__LITS_MAX * MR__LIT_BYTES];
+        bool fold;
+        size_t n = mr__rules_required_literals(cases[i].re, strlen(cases[i].re),
+                                               &fold, out, store);
+        char got[512] = "";
+        size_t k = 0;
+        for (size_t j = 0; j < n; j++)
+            k += (size_t)snprintf(got + k, sizeof got - k, "%s%.*s",
+                                  j ? "|" : "", (int)out[j].n, out[j].p);
+        if (strcmp(got, cases[i].lits) != 0)
+            fail_msg("%s: literals '%s', want '%s'", cases[i].re, got,
+                     cases[i].lits);
+        if (n)
+            assert_int_equal(fold, cases[i].fold);
+    }
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 8;
+}
+
+/* Pieces of subjects and bodies: the literals of the patterns below in
+ * every case, near misses, characters that PCRE2's caseless matching or
+ * case folding treat specially (Kelvin sign, long s, ligatures, dotted
+ * I, sharp s), and a stray byte that is not UTF-8. */
+static const char *const pieces[] = {
+    "order", "ORDER", "Order", "ord", "ticket", "TICKET", "tick", "\xe2\x84\xaa" "ey",
+    "tic\xe2\x84\xaa" "et", "invoice", "INVOICE no.", "invoice number",
+    "Invoice No", "inv", "INV-", "INV-123456", "inv-123456", " ", " ", "#",
+    "12345", "1234567", "0", "re: ", "\xc5\xbf" "ubscription", "\xef\xac\x80",
+    "stra\xc3\x9f" "e", "STRASSE", "\xc4\xb0" "nvoice", "colour", "COLOR",
+    "abcde", "abc", "xyz", "foo-bar", "Foo-Bar", "\xff", "\xc3", "\n",
+    "\xd1\x81\xd1\x87\xd1\x91\xd1\x82", "outlook 16", "Outlook 1", ".com",
+    "urgent", "x", "ab", "ef", "cdgh", "noreply",
+};
+
+static const char *const patterns[] = {
+    "(?i)\\b(?:order|ticket) *#?([0-9]{5,})",
+    "(?i)invoice (?:no\\.?|number) *([0-9]{4,})",
+    "\\b(INV-[0-9]{6})\\b",
+    "(?i)colou?r",
+    "Foo-Bar",
+    "(?i)(ticket|order)",
+    "(?i)\\bkey",
+    "(?i)(subscription|stra)",
+    "abc|xyz",
+    "(?:ab|cd)(?:ef|gh)",
+    "(?i)\\.com\\b",
+    "(?i)outlook 1[0-9]",
+};
+
+/* Which of them have a capture group to extract. */
+static const bool extracts[] = {true, true, true, false, false, true,
+                                false, true, false, false, false, false};
+
+static void random_text(uint32_t *seed, char *out, size_t cap, size_t npieces)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < npieces; j++) {
+        const char *p = pieces[rnd(seed) % (sizeof pieces / sizeof pieces[0])];
+        size_t n = strlen(p);
+        if (k + n + 1 >= cap)
+            break;
+        memcpy(out + k, p, n);
+        k += n;
+        out[k] = '\0';
+    }
+}
+
+/* Every pattern against PCRE2 itself: whenever PCRE2 finds a match, one
+ * of the prefilter's literals is in the field (as it is, or case-folded
+ * after (?i)). So skipping PCRE2 when none is there never loses a match. */
+static void prefilter_agrees_with_pcre2(void **state)
+{
+    (void)state;
+    uint32_t seed = 7;
+    size_t skipped = 0, matches = 0;
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        int ec;
+        PCRE2_SIZE eo;
+        pcre2_code *code = pcre2_compile((PCRE2_SPTR)patterns[p],
+                                         PCRE2_ZERO_TERMINATED,
+                                         PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+                                         &ec, &eo, NULL);
+        assert_non_null(code);
+        pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+        struct mr__str lits[MR__LITS_MAX];
+        char store[MR__LITS_MAX * MR__LIT_BYTES];
+        bool fold;
+        size_t nl = mr__rules_required_literals(patterns[p], strlen(patterns[p]),
+                                                &fold, lits, store);
+        assert_true(nl > 0); /* each of them has some */
+        for (int t = 0; t < 400; t++) {
+            char text[256];
+            random_text(&seed, text, sizeof text, 1 + rnd(&seed) % 6);
+            struct mr_buf f;
+            mr_buf_init(&f, 0);
+            mr__rules_fold(text, strlen(text), &f);
+            const char *hay = fold ? (f.p ? f.p : "") : text;
+            size_t hn = fold ? f.len : strlen(text);
+            bool any = false;
+            for (size_t j = 0; j < nl; j++)
+                any |= mr__rules_find(hay, hn, lits[j].p, lits[j].n) != NULL;
+            int rc = pcre2_match(code, (PCRE2_SPTR)text, strlen(text), 0, 0,
+                                 md, NULL);
+            if (rc >= 0) {
+                matches++;
+                if (!any)
+                    fail_msg("'%s' matches '%s', prefilter said no",
+                             patterns[p], text);
+            }
+            skipped += !any;
+            mr_buf_release(&f);
+        }
+        pcre2_match_data_free(md);
+        pcre2_code_free(code);
+    }
+    /* Both outcomes happened plenty: the test looked at something. */
+    assert_true(matches > 300);
+    assert_true(skipped > 300);
+}
+
+/* Whole rule sets evaluated with and without the prefilter (and its
+ * literals among the needles of the field scan): the same result JSON
+ * for every message, extracted fields and limit notes included. */
+static void prefilter_never_changes_a_result(void **state)
+{
+    (void)state;
+    struct mr_buf y;
+    mr_buf_init(&y, 0);
+    mr_buf_puts(&y, "tenants:\n  t:\n");
+    const char *fields[] = {"subject", "text", "stripped_text"};
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        for (size_t f = 0; f < 3; f++) {
+            if (extracts[p])
+                mr_buf_printf(&y, "    - name: r%zu-%s\n      if:\n"
+                                  "        %s: {regex: '%s', extract: e%zu}\n"
+                                  "      then: {add_tags: [t%zu]}\n",
+                              p, fields[f], fields[f], patterns[p], p, p);
+            else
+                mr_buf_printf(&y, "    - name: r%zu-%s\n      if:\n"
+                                  "        %s: {regex: '%s'}\n"
+                                  "      then: {add_tags: [t%zu]}\n",
+                              p, fields[f], fields[f], patterns[p], p);
+        }
+    }
+    /* Needles of their own beside the literals, in the same fields. */
+    mr_buf_puts(&y, "    - name: kw\n      if: {any: [{subject: {contains: "
+                    "[order, ticke, \"stra\xc3\x9f" "e\"]}}, {text: {contains: "
+                    "[number, \"\xd1\x81\xd1\x87\xd1\x91\xd1\x82\", ab]}}]}\n"
+                    "      then: {add_tags: [kw]}\n"
+                    "    - name: hdr\n      if: {header: {name: X-Mailer, "
+                    "matches: '(?i)outlook 1[0-9]'}}\n"
+                    "      then: {add_tags: [hdr]}\n");
+    struct mr_rules *on = load(y.p), *off = load(y.p);
+    off->no_prefilter = true;
+    mr_buf_release(&y);
+
+    struct run a, b;
+    run_init(&a);
+    run_init(&b);
+    struct mr_buf ja, jb;
+    mr_buf_init(&ja, 0);
+    mr_buf_init(&jb, 0);
+    uint32_t seed = 99;
+    size_t tagged = 0, fields_set = 0;
+    for (int i = 0; i < 500; i++) {
+        char subj[160], text[1200], strip[300], mailer[80];
+        random_text(&seed, subj, sizeof subj, 1 + rnd(&seed) % 5);
+        random_text(&seed, text, sizeof text, rnd(&seed) % 60);
+        random_text(&seed, strip, sizeof strip, rnd(&seed) % 8);
+        random_text(&seed, mailer, sizeof mailer, 1 + rnd(&seed) % 3);
+        struct mr_rules_header hs[] = {{"x-mailer", mailer}};
+        struct mr_rules_msg m = msg();
+        m.subject = subj;
+        m.text = i % 7 ? text : NULL;
+        m.stripped_text = strip;
+        m.headers = hs;
+        m.nheaders = 1;
+        eval(&a, on, &m);
+        eval(&b, off, &m);
+        struct mr_json j;
+        mr_buf_reset(&ja);
+        mr_json_init(&j, &ja, false);
+        mr_rules_result_write_json(&a.r, &j);
+        mr_buf_reset(&jb);
+        mr_json_init(&j, &jb, false);
+        mr_rules_result_write_json(&b.r, &j);
+        if (strcmp(ja.p, jb.p) != 0)
+            fail_msg("subject '%s' text '%s':\n  with    %s\n  without %s", subj,
+                     text, ja.p, jb.p);
+        tagged += a.r.ntags_add;
+        fields_set += a.r.nfields;
+    }
+    assert_true(tagged > 500);
+    assert_true(fields_set > 100);
+    mr_buf_release(&ja);
+    mr_buf_release(&jb);
+    run_free(&a);
+    run_free(&b);
+    mr_rules_free(&on);
+    mr_rules_free(&off);
+}
+
+/* The literal check after (?i) compares ASCII with the folded field. It
+ * is exact only if every character PCRE2's caseless matching takes for an
+ * ASCII character folds to that character: checked for every code point
+ * (the Kelvin sign and long s are the ones that exist). */
+static void casefold_covers_pcre2_caseless_ascii(void **state)
+{
+    (void)state;
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *any = pcre2_compile((PCRE2_SPTR) "(?i)^[\\x20-\\x7e]$",
+                                    PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec,
+                                    &eo, NULL);
+    assert_non_null(any);
+    pcre2_jit_compile(any, PCRE2_JIT_COMPLETE);
+    pcre2_match_data *md = pcre2_match_data_create(2, NULL);
+    size_t found = 0;
+    for (uint32_t cp = 0x80; cp < 0x110000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        unsigned char u[4];
+        size_t n;
+        if (cp < 0x800) {
+            u[0] = (unsigned char)(0xC0 | cp >> 6);
+            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+            n = 2;
+        } else if (cp < 0x10000) {
+            u[0] = (unsigned char)(0xE0 | cp >> 12);
+            u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+            n = 3;
+        } else {
+            u[0] = (unsigned char)(0xF0 | cp >> 18);
+            u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+            n = 4;
+        }
+        if (pcre2_match(any, u, n, 0, 0, md, NULL) < 0)
+            continue;
+        found++;
+        struct mr_buf f;
+        mr_buf_init(&f, 0);
+        mr__rules_fold((const char *)u, n, &f);
+        for (int a = 0x20; a < 0x7F; a++) {
+            char pat[16];
+            snprintf(pat, sizeof pat, "(?i)^\\x{%x}$", (unsigned)a);
+            pcre2_code *one = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+                                            PCRE2_UTF, &ec, &eo, NULL);
+            assert_non_null(one);
+            if (pcre2_match(one, u, n, 0, PCRE2_NO_JIT, md, NULL) >= 0) {
+                char want = (char)(a >= 'A' && a <= 'Z' ? a + 32 : a);
+                if (f.len != 1 || f.p[0] != want)
+                    fail_msg("U+%04X: PCRE2 (?i) takes it for '%c', it folds "
+                             "to '%s'", (unsigned)cp, a, f.p);
+            }
+            pcre2_code_free(one);
+        }
+        mr_buf_release(&f);
+    }
+    assert_int_equal(found, 2); /* U+017F, U+212A */
+    pcre2_match_data_free(md);
+    pcre2_code_free(any);
+}
+
+/* The fast paths of folding (sixteen ASCII bytes at a time, the table of
+ * two-byte characters, the block index) against a plain per-character
+ * reference over the table: every code point, between ASCII runs of every
+ * length mod 16, and stray bytes. */
+static void casefold_fast_paths_agree(void **state)
+{
+    (void)state;
+    struct mr_buf in, want, got;
+    mr_buf_init(&in, 0);
+    mr_buf_init(&want, 0);
+    mr_buf_init(&got, 0);
+    uint32_t seed = 3;
+    size_t lo = 0;
+    for (uint32_t cp = 0x80; cp < 0x110000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        size_t run = rnd(&seed) % 40;
+        for (size_t i = 0; i < run; i++) {
+            char c = (char)(0x20 + rnd(&seed) % 0x5F);
+            mr_buf_putc(&in, c);
+            mr_buf_putc(&want, (char)(c >= 'A' && c <= 'Z' ? c + 32 : c));
+        }
+        if (cp % 1000 == 0) { /* not UTF-8: copied as it is */
+            mr_buf_putc(&in, (char)0xC3);
+            mr_buf_putc(&want, (char)0xC3);
+        }
+        char u[4];
+        size_t n;
+        if (cp < 0x800) {
+            u[0] = (char)(0xC0 | cp >> 6);
+            u[1] = (char)(0x80 | (cp & 0x3F));
+            n = 2;
+        } else if (cp < 0x10000) {
+            u[0] = (char)(0xE0 | cp >> 12);
+            u[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+            u[2] = (char)(0x80 | (cp & 0x3F));
+            n = 3;
+        } else {
+            u[0] = (char)(0xF0 | cp >> 18);
+            u[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+            u[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+            u[3] = (char)(0x80 | (cp & 0x3F));
+            n = 4;
+        }
+        mr_buf_append(&in, u, n);
+        while (lo < MR__CASEFOLD_N && mr__casefold[lo].cp < cp)
+            lo++;
+        if (lo < MR__CASEFOLD_N && mr__casefold[lo].cp == cp)
+            mr_buf_append(&want, mr__casefold[lo].s, mr__casefold[lo].len);
+        else
+            mr_buf_append(&want, u, n);
+    }
+    mr__rules_fold(in.p, in.len, &got);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.p, want.p, want.len);
+    mr_buf_release(&in);
+    mr_buf_release(&want);
+    mr_buf_release(&got);
+}
+
+/* mr__rules_find against memmem: every needle length up to 40 at every
+ * offset of haystacks around the 16-byte blocks. */
+static void find_agrees_with_memmem(void **state)
+{
+    (void)state;
+    uint32_t seed = 11;
+    char h[200], x[48];
+    for (int t = 0; t < 20000; t++) {
+        size_t n = rnd(&seed) % sizeof h, m = rnd(&seed) % 41;
+        for (size_t i = 0; i < n; i++)
+            h[i] = "aab"[rnd(&seed) % 3];
+        if (m <= n && rnd(&seed) % 2) {
+            memcpy(x, h + rnd(&seed) % (n - m + 1), m);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                x[i] = "aab"[rnd(&seed) % 3];
+        }
+        assert_ptr_equal(mr__rules_find(h, n, x, m), memmem(h, n, x, m));
+    }
+}
+
+/* Address globs take their literal head and tail first: the same answers
+ * as the general matcher. */
+static void glob_head_and_tail(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "a*", "*a", "*", "**", "a*a", "ab*ba", "*@x.example", "team-*@x.example",
+        "a*b*c", "*b*", "a**b", "x*@*.example", "aa*aa", "team-7@x.example",
+        "team+-7@x.example", "ab+x@x.example", "team*",
+    };
+    static const char *const addrs[] = {
+        "a", "aa", "aba", "abba", "ab@x.example", "team-7@x.example",
+        "team@x.example", "abc", "axbxc", "b", "x@y.example", "aaa", "aaaa", "",
+        "ab+x@x.example", "team-7+t@x.example", "aa+aa", "team+-7@x.example",
+    };
+    for (size_t p = 0; p < sizeof pats / sizeof pats[0]; p++) {
+        char cond[128];
+        snprintf(cond, sizeof cond, "        from: \"%s\"", pats[p]);
+        struct mr_rules *rs = one_rule(NULL, cond);
+        for (size_t a = 0; a < sizeof addrs / sizeof addrs[0]; a++) {
+            struct mr_rules_msg m = msg();
+            m.from = addrs[a];
+            bool want = addrs[a][0] &&
+                        mr__rules_glob(pats[p], strlen(pats[p]), addrs[a],
+                                       strlen(addrs[a]));
+            if (hits(rs, &m) != want)
+                fail_msg("'%s' against '%s': want %d", pats[p], addrs[a], want);
+        }
+        mr_rules_free(&rs);
+        /* mailbox: the address without its +tag, or whole when tagged */
+        snprintf(cond, sizeof cond, "        mailbox: \"%s\"", pats[p]);
+        rs = one_rule(NULL, cond);
+        for (size_t a = 0; a < sizeof addrs / sizeof addrs[0]; a++) {
+            const char *v = addrs[a], *plus = strchr(v, '+');
+            const char *at = strchr(v, '@');
+            char base[64];
+            size_t nb = strlen(v);
+            memcpy(base, v, nb + 1);
+            if (plus && at && plus < at) {
+                nb = (size_t)(plus - v);
+                memcpy(base + nb, at, strlen(at) + 1);
+                nb += strlen(at);
+            }
+            struct mr_rules_msg m = msg();
+            const char *to[] = {"somebody@else.example", v};
+            m.recipients = to;
+            m.nrecipients = 2;
+            bool want = v[0] && (mr__rules_glob(pats[p], strlen(pats[p]), base, nb) ||
+                                 (nb != strlen(v) &&
+                                  mr__rules_glob(pats[p], strlen(pats[p]), v, strlen(v))));
+            want |= mr__rules_glob(pats[p], strlen(pats[p]), to[0], strlen(to[0]));
+            if (hits(rs, &m) != want)
+                fail_msg("mailbox '%s' against '%s': want %d", pats[p], v, want);
+        }
+        mr_rules_free(&rs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +1378,13 @@ int main(void)
         cmocka_unit_test(actions_nesting_and_stop),
         cmocka_unit_test(msg_from_event_json),
         cmocka_unit_test(yaml_errors_have_places),
+        cmocka_unit_test(prefilter_literals),
+        cmocka_unit_test(prefilter_agrees_with_pcre2),
+        cmocka_unit_test(prefilter_never_changes_a_result),
+        cmocka_unit_test(casefold_covers_pcre2_caseless_ascii),
+        cmocka_unit_test(casefold_fast_paths_agree),
+        cmocka_unit_test(find_agrees_with_memmem),
+        cmocka_unit_test(glob_head_and_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
