@@ -235,6 +235,15 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
 void mr__http_get_inline(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);
+void mr__http_list_events(const struct mr__http_ctx *ctx,
+                          struct mr__http_request *req,
+                          struct mr__http_response *resp);
+void mr__http_claim_events(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp);
+void mr__http_ack_events(const struct mr__http_ctx *ctx,
+                         struct mr__http_request *req,
+                         struct mr__http_response *resp);
 
 /* ---- small parsers (params.c, listen.c) ------------------------------- */
 

@@ -217,6 +217,13 @@ static void put_value(struct mr_json *j, const json_t *v, int depth)
     }
 }
 
+void mr_http_json_text(struct mr_json *j, const char *text)
+{
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    put_value(j, v, 0);
+    json_decref(v);
+}
+
 static void put_array_or_empty(struct mr_json *j, const char *key,
                                const json_t *v)
 {

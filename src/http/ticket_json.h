@@ -77,4 +77,8 @@ void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
 /* One message as it appears in a ticket's "messages". */
 void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m);
 
+/* A stored JSON text (an outbox payload) copied as a value, null when it
+ * does not parse; nesting deeper than the copy depth becomes null. */
+void mr_http_json_text(struct mr_json *j, const char *text);
+
 #endif

@@ -218,6 +218,31 @@ static const char MIGRATION_6[] =
     "ALTER TABLE messages ADD COLUMN sanitizer_version INTEGER;"
     "ALTER TABLE messages ADD COLUMN stripped_text TEXT;";
 
+/* Consumer groups for REST polling (issue 7): a group's watermark (every
+ * event up to acked_seq is processed) and its outstanding leases, each a
+ * batch (after_seq, last_seq] of the tenant's events held by one claimer
+ * until lease_until. Batches of one group are contiguous and never
+ * overlap, so two claimers never hold the same event. */
+static const char MIGRATION_7[] =
+    "CREATE TABLE consumer_groups ("
+    "  tenant     TEXT NOT NULL,"
+    "  name       TEXT NOT NULL,"
+    "  acked_seq  INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE consumer_leases ("
+    "  id          INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant      TEXT NOT NULL,"
+    "  name        TEXT NOT NULL,"
+    "  after_seq   INTEGER NOT NULL,"
+    "  last_seq    INTEGER NOT NULL,"
+    "  lease_until INTEGER NOT NULL,"
+    "  acked       INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (tenant, name, last_seq)"
+    ");";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -225,6 +250,7 @@ static const char *const migrations[] = {
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

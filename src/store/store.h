@@ -415,6 +415,66 @@ void mr_token_list_free(struct mr_token_rec *t, size_t n);
 int mr_store_token_revoke(struct mr_store *st, int64_t id,
                           struct mr_error *err);
 
+/* ---- outbox events: polling and consumer groups (src/store/events.c) --- */
+
+/* One outbox event as a consumer sees it. */
+struct mr_event_rec {
+    int64_t seq;         /* the tenant's cursor; unique across tenants */
+    char *type;          /* email.received, ticket.created, ... */
+    int64_t ticket_id;   /* 0 when none (bounce.unmatched) */
+    int64_t message_row; /* 0 when none */
+    char *payload;       /* JSON object text; for email.received the stored
+                            payload with "event": the message's whole
+                            normalized event */
+    int64_t created_at;
+};
+void mr_event_list_free(struct mr_event_rec *ev, size_t n);
+
+#define MR_EVENTS_LIMIT_MAX 1000
+/* Names of consumer groups: [A-Za-z0-9._-]{1,64}. */
+#define MR_CONSUMER_NAME_MAX 64
+bool mr_store_consumer_name_valid(const char *name);
+
+/* Up to limit (1..MR_EVENTS_LIMIT_MAX) events of tenant with seq > after,
+ * in seq order, of one of types (ntypes 0: every type). *out is an array
+ * the caller frees with mr_event_list_free (NULL when *n is 0). */
+int mr_store_list_events(struct mr_store *st, const char *tenant,
+                         int64_t after, int limit, const char *const *types,
+                         size_t ntypes, struct mr_event_rec **out, size_t *n,
+                         struct mr_error *err);
+
+/* A batch leased to one claimer of a consumer group. */
+struct mr_event_lease {
+    int64_t lease_id;   /* new for every claim, re-offers included */
+    int64_t after;      /* the batch is the events in (after, cursor] */
+    int64_t cursor;     /* its last seq: what ack takes */
+    int64_t expires_at; /* lease_until, Unix ms */
+    struct mr_event_rec *events;
+    size_t n;
+};
+void mr_event_lease_clear(struct mr_event_lease *l);
+
+/* Leases the next batch of group `name` of tenant (created at the first
+ * claim, starting before the tenant's first event) until now + lease_ms.
+ * A batch whose lease expired unacknowledged is offered first, whole (its
+ * events as before, whatever limit is); otherwise up to limit events after
+ * both the group's watermark and every batch leased so far. Claims run on
+ * the writer one at a time, so two claimers never get the same batch.
+ * MR_ENOTFOUND when there is nothing to claim. */
+int mr_store_claim_events(struct mr_store *st, const char *tenant,
+                          const char *name, int limit, int64_t now,
+                          int64_t lease_ms, struct mr_event_lease *out,
+                          struct mr_error *err);
+/* Acknowledges the batch whose cursor is `cursor` (and, when lease_id is
+ * not 0, whose lease is that one). The group's watermark moves over every
+ * acknowledged batch that follows it without a gap. Acknowledging an
+ * acknowledged batch again is 0. MR_ECONFLICT when the cursor is not a
+ * batch of this group leased now: unknown, past its lease (it will be
+ * offered again), or leased again to another claimer (lease_id). */
+int mr_store_ack_events(struct mr_store *st, const char *tenant,
+                        const char *name, int64_t cursor, int64_t lease_id,
+                        int64_t now, struct mr_error *err);
+
 /* ---- numbers for /metrics --------------------------------------------- */
 
 /* ---- sanitizing stored HTML again (src/store/content.c) ---------------- */

@@ -518,6 +518,56 @@ int mr_store_find_inline(struct mr_store *st, const char *tenant,
     return 0;
 }
 
+/* The outbox calls (h_events.c): only linked here, the e2e tests drive
+ * them (tests/e2e/test_events.py). */
+int mr_store_list_events(struct mr_store *st, const char *tenant,
+                         int64_t after, int limit, const char *const *types,
+                         size_t ntypes, struct mr_event_rec **out, size_t *n,
+                         struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)after, (void)limit, (void)types;
+    (void)ntypes;
+    *out = NULL;
+    *n = 0;
+    return fk.store_rc < 0 ? mr_error_set(err, fk.store_rc, "db down") : 0;
+}
+
+void mr_event_list_free(struct mr_event_rec *ev, size_t n)
+{
+    (void)n;
+    free(ev);
+}
+
+bool mr_store_consumer_name_valid(const char *name)
+{
+    return name != NULL && name[0] != '\0';
+}
+
+int mr_store_claim_events(struct mr_store *st, const char *tenant,
+                          const char *name, int limit, int64_t now,
+                          int64_t lease_ms, struct mr_event_lease *out,
+                          struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)name, (void)limit, (void)now;
+    (void)lease_ms;
+    memset(out, 0, sizeof *out);
+    return mr_error_set(err, MR_ENOTFOUND, "no events to claim");
+}
+
+void mr_event_lease_clear(struct mr_event_lease *l)
+{
+    memset(l, 0, sizeof *l);
+}
+
+int mr_store_ack_events(struct mr_store *st, const char *tenant,
+                        const char *name, int64_t cursor, int64_t lease_id,
+                        int64_t now, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)name, (void)cursor, (void)lease_id;
+    (void)now;
+    return mr_error_set(err, MR_ECONFLICT, "not leased");
+}
+
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err)

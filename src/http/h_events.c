@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * h_events.c - REST polling of the outbox (docs/events.md):
+ * GET /api/v1/events (cursor polling), POST /api/v1/consumers/{name}/claim
+ * and POST /api/v1/consumers/{name}/ack (consumer groups), for the token's
+ * tenant only.
+ *
+ * Cursors are decimal seqs written as strings, so that clients treat them
+ * as opaque and a later encoding can change without breaking them. An
+ * event's id is "evt_<seq>": seqs are unique across tenants, so the id is
+ * stable for redeliveries and never names two events.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http-private.h"
+#include "http/ticket_json.h"
+
+#define LIMIT_DEFAULT 100
+#define TYPES_MAX 16
+#define TYPE_LEN_MAX 64
+#define LEASE_DEFAULT_S 30
+#define LEASE_MAX_S 3600
+
+/* "0".."999999999999999999": a cursor this API gave out. */
+static bool parse_cursor(const char *v, int64_t *out)
+{
+    size_t n = v ? strnlen(v, 20) : 0;
+    if (n == 0 || n > 18 || (n > 1 && v[0] == '0'))
+        return false;
+    int64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return true;
+}
+
+static void event_json(struct mr_json *j, const struct mr_event_rec *e)
+{
+    char buf[32];
+    mr_json_obj_begin(j);
+    mr_json_key(j, "id");
+    snprintf(buf, sizeof buf, "evt_%lld", (long long)e->seq);
+    mr_json_cstr(j, buf);
+    mr_json_key(j, "seq");
+    mr_json_int(j, e->seq);
+    mr_json_key(j, "type");
+    mr_json_cstr(j, e->type);
+    mr_json_key(j, "created_at");
+    char t[MR__HTTP_TIME_LEN];
+    mr__http_time(e->created_at, t);
+    mr_json_cstr(j, t);
+    mr_json_key(j, "ticket_id");
+    if (e->ticket_id > 0)
+        mr_json_int(j, e->ticket_id);
+    else
+        mr_json_null(j);
+    mr_json_key(j, "payload");
+    mr_http_json_text(j, e->payload);
+    mr_json_obj_end(j);
+}
+
+static void events_array(struct mr_json *j, const struct mr_event_rec *ev,
+                         size_t n)
+{
+    mr_json_key(j, "events");
+    mr_json_arr_begin(j);
+    for (size_t i = 0; i < n; i++)
+        event_json(j, &ev[i]);
+    mr_json_arr_end(j);
+}
+
+static void cursor_value(struct mr_json *j, int64_t seq)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)seq);
+    mr_json_cstr(j, buf);
+}
+
+/* Splits "a,b" into types (pointers into store, which holds a copy);
+ * false with err on an empty or malformed name or too many. */
+static bool parse_types(const char *v, char *store, size_t cap,
+                        const char **types, size_t *n, struct mr_error *err)
+{
+    *n = 0;
+    if (v == NULL)
+        return true;
+    size_t len = strnlen(v, cap);
+    if (len >= cap) {
+        mr_error_set(err, MR_EINVAL, "types is too long");
+        return false;
+    }
+    memcpy(store, v, len + 1);
+    char *p = store;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        size_t l = strlen(p);
+        bool ok = l >= 1 && l <= TYPE_LEN_MAX;
+        for (size_t i = 0; ok && i < l; i++)
+            ok = (p[i] >= 'a' && p[i] <= 'z') || p[i] == '.' || p[i] == '_';
+        if (!ok || *n == TYPES_MAX) {
+            mr_error_set(err, MR_EINVAL,
+                         "types is a comma-separated list of at most %d event "
+                         "types such as email.received",
+                         TYPES_MAX);
+            return false;
+        }
+        types[(*n)++] = p;
+        if (comma == NULL)
+            return true;
+        p = comma + 1;
+    }
+}
+
+void mr__http_list_events(const struct mr__http_ctx *ctx,
+                          struct mr__http_request *req,
+                          struct mr__http_response *resp)
+{
+    struct mr_error err = {0};
+    int limit;
+    if (mr__http_parse_limit(mr__http_query(req, "limit"), LIMIT_DEFAULT,
+                             MR_EVENTS_LIMIT_MAX, &limit, &err) < 0) {
+        mr__http_problem(resp, 400, "%s", err.msg);
+        return;
+    }
+    const char *after_s = mr__http_query(req, "after");
+    int64_t after = 0;
+    if (after_s != NULL && !parse_cursor(after_s, &after)) {
+        mr__http_problem(resp, 400,
+                         "after is a cursor this API gave out (0 for the "
+                         "beginning)");
+        return;
+    }
+    char store[TYPES_MAX * (TYPE_LEN_MAX + 1)];
+    const char *types[TYPES_MAX];
+    size_t ntypes = 0;
+    if (!parse_types(mr__http_query(req, "types"), store, sizeof store, types,
+                     &ntypes, &err)) {
+        mr__http_problem(resp, 400, "%s", err.msg);
+        return;
+    }
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    int rc = mr_store_list_events(ctx->deps.store, req->principal.tenant, after,
+                                  limit, types, ntypes, &ev, &n, &err);
+    if (rc < 0) {
+        mr__http_problem_err(ctx, resp, &err);
+        return;
+    }
+    struct mr_json j;
+    mr__http_json(resp, 200, &j);
+    mr_json_obj_begin(&j);
+    events_array(&j, ev, n);
+    /* The high watermark: a filtered page still moves past what it
+     * skipped only up to its last match, so nothing is lost. */
+    mr_json_key(&j, "next_cursor");
+    cursor_value(&j, n > 0 ? ev[n - 1].seq : after);
+    mr_json_obj_end(&j);
+    mr_event_list_free(ev, n);
+}
+
+/* The {name} segment as a string; false (answered 404) when it is not a
+ * group name. */
+static bool group_name(struct mr__http_request *req,
+                       struct mr__http_response *resp,
+                       char name[MR_CONSUMER_NAME_MAX + 1])
+{
+    if (req->id.n == 0 || req->id.n > MR_CONSUMER_NAME_MAX) {
+        mr__http_problem(resp, 404, "no such consumer group name");
+        return false;
+    }
+    memcpy(name, req->id.p, req->id.n);
+    name[req->id.n] = '\0';
+    if (!mr_store_consumer_name_valid(name)) {
+        mr__http_problem(resp, 404,
+                         "a consumer group name is [A-Za-z0-9._-]{1,%d}",
+                         MR_CONSUMER_NAME_MAX);
+        return false;
+    }
+    return true;
+}
+
+void mr__http_claim_events(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp)
+{
+    char name[MR_CONSUMER_NAME_MAX + 1];
+    if (!group_name(req, resp, name))
+        return;
+    struct mr_error err = {0};
+    int limit, lease_s;
+    if (mr__http_parse_limit(mr__http_query(req, "limit"), LIMIT_DEFAULT,
+                             MR_EVENTS_LIMIT_MAX, &limit, &err) < 0) {
+        mr__http_problem(resp, 400, "%s", err.msg);
+        return;
+    }
+    if (mr__http_parse_limit(mr__http_query(req, "lease"), LEASE_DEFAULT_S,
+                             LEASE_MAX_S, &lease_s, &err) < 0) {
+        mr__http_problem(resp, 400,
+                         "lease is a whole number of seconds from 1 to %d",
+                         LEASE_MAX_S);
+        return;
+    }
+    struct mr_event_lease l;
+    int rc = mr_store_claim_events(ctx->deps.store, req->principal.tenant, name,
+                                   limit, mr__http_now_ms(ctx),
+                                   (int64_t)lease_s * 1000, &l, &err);
+    if (rc < 0 && rc != MR_ENOTFOUND) {
+        mr__http_problem_err(ctx, resp, &err);
+        return;
+    }
+    struct mr_json j;
+    mr__http_json(resp, 200, &j);
+    mr_json_obj_begin(&j);
+    events_array(&j, l.events, l.n);
+    mr_json_key(&j, "cursor");
+    if (rc == 0)
+        cursor_value(&j, l.cursor);
+    else
+        mr_json_null(&j);
+    mr_json_key(&j, "lease_id");
+    if (rc == 0)
+        cursor_value(&j, l.lease_id);
+    else
+        mr_json_null(&j);
+    mr_json_key(&j, "lease_expires_at");
+    if (rc == 0) {
+        char t[MR__HTTP_TIME_LEN];
+        mr__http_time(l.expires_at, t);
+        mr_json_cstr(&j, t);
+    } else {
+        mr_json_null(&j);
+    }
+    mr_json_obj_end(&j);
+    mr_event_lease_clear(&l);
+}
+
+/* A cursor or lease id in a JSON body: a decimal string, or a number. */
+static bool body_int(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (int64_t)json_integer_value(v);
+        return true;
+    }
+    return json_is_string(v) && parse_cursor(json_string_value(v), out);
+}
+
+void mr__http_ack_events(const struct mr__http_ctx *ctx,
+                         struct mr__http_request *req,
+                         struct mr__http_response *resp)
+{
+    char name[MR_CONSUMER_NAME_MAX + 1];
+    if (!group_name(req, resp, name))
+        return;
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+    int64_t cursor = 0, lease_id = 0;
+    bool ok = json_is_object(body) &&
+              body_int(json_object_get(body, "cursor"), &cursor) && cursor > 0;
+    json_t *lid = ok ? json_object_get(body, "lease_id") : NULL;
+    if (ok && lid != NULL && !json_is_null(lid))
+        ok = body_int(lid, &lease_id) && lease_id > 0;
+    json_decref(body);
+    if (!ok) {
+        mr__http_problem(resp, 400,
+                         "the body is {\"cursor\": \"<cursor of the claimed "
+                         "batch>\"} with an optional \"lease_id\"");
+        return;
+    }
+    struct mr_error err = {0};
+    int rc = mr_store_ack_events(ctx->deps.store, req->principal.tenant, name,
+                                 cursor, lease_id, mr__http_now_ms(ctx), &err);
+    if (rc < 0) {
+        mr__http_problem_err(ctx, resp, &err);
+        return;
+    }
+    resp->status = 204;
+}
