@@ -46,6 +46,10 @@ static const struct mr__http_route routes[] = {
      .pattern = "/api/v1/inline/{id}",
      .roles = READERS,
      .handle = mr__http_get_inline},
+    {.method = "POST",
+     .pattern = "/api/v1/admin/reload",
+     .roles = MR_AUTH_ADMIN,
+     .handle = mr__http_admin_reload},
 };
 
 static int authenticate(const struct mr__http_ctx *ctx,

@@ -218,6 +218,12 @@ static const char MIGRATION_6[] =
     "ALTER TABLE messages ADD COLUMN sanitizer_version INTEGER;"
     "ALTER TABLE messages ADD COLUMN stripped_text TEXT;";
 
+/* Rules in the server (issue 6): the names of the rules whose conditions
+ * held for each message (the ticket keeps the decisions, applied_rules). */
+static const char MIGRATION_7[] =
+    "ALTER TABLE messages ADD COLUMN matched_rules TEXT"
+    " CHECK (matched_rules IS NULL OR json_valid(matched_rules));";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -225,6 +231,7 @@ static const char *const migrations[] = {
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
