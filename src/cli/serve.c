@@ -9,6 +9,9 @@
  * is acknowledged only once durable), then the workers (each finishes its
  * job in hand), then close the store (its writer commits what is queued
  * and checkpoints). A signal during start-up is honoured the same way.
+ *
+ * SIGHUP reloads the rules file (docs/rules.md): a file with an error is
+ * logged and the rules in force stay.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +24,7 @@
 #include "http/http.h"
 #include "smtp/smtp.h"
 #include "ticket/intake.h"
+#include "ticket/rules_slot.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -106,6 +110,34 @@ static void http_log(void *ctx, const char *msg)
     mr_logf(ctx, MR_LOG_ERROR, "http", "%s", msg);
 }
 
+/* SIGHUP: the rules file again; the rules in force stay when it has an
+ * error. */
+static void reload_rules(struct mr_rules_slot *rules, struct mr_log *log)
+{
+    const char *path = mr_rules_slot_path(rules);
+    if (!path) {
+        mr_logf(log, MR_LOG_INFO, "serve", "SIGHUP: no rules file configured");
+        return;
+    }
+    struct mr_config_diags diags = {0};
+    struct mr_error err = {0};
+    size_t nt = 0, nr = 0;
+    if (mr_rules_slot_reload(rules, &diags, &nt, &nr, &err) == MR_OK) {
+        mr_logf(log, MR_LOG_INFO, "serve",
+                "SIGHUP: rules reloaded from %s (%zu tenants, %zu rules)",
+                path, nt, nr);
+    } else {
+        mr_logf(log, MR_LOG_ERROR, "serve",
+                "SIGHUP: %s has errors, the previous rules stay: %s", path,
+                err.msg);
+        for (size_t i = 0; i < diags.n; i++)
+            mr_logf(log, MR_LOG_ERROR, "serve", "%s:%d:%d: %s", path,
+                    diags.items[i].line, diags.items[i].column,
+                    diags.items[i].msg);
+    }
+    mr_config_diags_free(&diags);
+}
+
 /* ---- flags ------------------------------------------------------------ */
 
 static bool is_loopback(const char *addr)
@@ -149,6 +181,7 @@ int mr_cli_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -192,6 +225,29 @@ int mr_cli_serve(int argc, char **argv)
                 "recipient; listening on loopback only");
     }
 
+    /* A rules file with an error is a configuration error: refusing to
+     * start beats routing mail by no rules at all. */
+    struct mr_rules_slot *rules = mr_rules_slot_new(cfg->rules);
+    if (cfg->rules) {
+        struct mr_config_diags diags = {0};
+        struct mr_error rerr = {0};
+        int rc = mr_rules_slot_reload(rules, &diags, NULL, NULL, &rerr);
+        if (rc != MR_OK) {
+            if (diags.n == 0)
+                fprintf(stderr, "mailroom serve: %s\n", rerr.msg);
+            for (size_t i = 0; i < diags.n; i++)
+                fprintf(stderr, "%s:%d:%d: %s\n", cfg->rules,
+                        diags.items[i].line, diags.items[i].column,
+                        diags.items[i].msg);
+            mr_config_diags_free(&diags);
+            mr_rules_slot_free(&rules);
+            mr_instance_close(&inst);
+            mr_log_destroy(&log);
+            (void)rc; /* unreadable or wrong: either way the config's */
+            return MR_EXIT_CONFIG;
+        }
+    }
+
     struct mr_metrics metrics;
     memset(&metrics, 0, sizeof metrics);
     struct mr_error err = {0};
@@ -206,7 +262,8 @@ int mr_cli_serve(int argc, char **argv)
         MR_OK)
         goto fail;
     sctx.intake = intake;
-    struct mr_worker_deps wd = {cfg, inst.store, inst.blob, &metrics, &log};
+    struct mr_worker_deps wd = {cfg, inst.store, inst.blob, &metrics, &log,
+                                rules};
     if (mr_workers_start(&wd, &workers, &err) != MR_OK)
         goto fail;
     mr_intake_on_enqueue(intake, mr_workers_wake, workers);
@@ -247,6 +304,7 @@ int mr_cli_serve(int argc, char **argv)
             .blob = inst.blob,
             .intake = intake,
             .metrics = &metrics,
+            .rules = rules,
             .log = http_log,
             .log_ctx = &log,
         };
@@ -264,8 +322,13 @@ int mr_cli_serve(int argc, char **argv)
               NULL);
 
     int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        reload_rules(rules, &log);
+    }
     mr_logf(&log, MR_LOG_INFO, "serve", "signal %d: shutting down", sig);
     status = MR_EXIT_OK;
     goto stop;
@@ -278,6 +341,7 @@ stop:
     mr_smtp_stop(lmtp_srv);
     mr_http_stop(http_srv);
     mr_workers_stop(workers);
+    mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);
     mr_logf(&log, MR_LOG_INFO, "serve", "stopped");

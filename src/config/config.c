@@ -1221,7 +1221,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     static const char *const keys[] = {
         "hostname", "data_dir", "storage", "listen",  "tls",
         "limits",   "workers",  "webhook", "tenants", "attachments",
-        NULL};
+        "rules",    NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1241,6 +1241,8 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         DIAG(ctx, v, "hostname '%s' is not a valid host name", cfg->hostname);
     if ((v = get(root, "data_dir")) != NULL)
         read_text(ctx, v, "data_dir", STR_MAX, &cfg->data_dir);
+    if ((v = get(root, "rules")) != NULL)
+        read_text(ctx, v, "rules", STR_MAX, &cfg->rules);
     read_storage(ctx, root, cfg);
     read_listeners(ctx, root, cfg);
     read_tls(ctx, root, cfg);
@@ -1398,6 +1400,7 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->http.addr);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->rules);
     free(cfg->webhook.secret);
     free(cfg->webhook.tenant);
     free_list(cfg->attachments.blocked_extensions,

@@ -67,6 +67,8 @@ struct mr_config {
     struct mr_listen http;  /* default 127.0.0.1:8080 */
     char *tls_cert;         /* PEM paths; STARTTLS is offered when both set */
     char *tls_key;
+    char *rules;            /* rules file (docs/rules.md); NULL: no rules.
+                               serve loads it, SIGHUP reloads it */
 
     struct {
         uint64_t message_size;        /* bytes, default 50 MiB (SMTP SIZE) */

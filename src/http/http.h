@@ -35,6 +35,8 @@
 #include "util/error.h"
 #include "util/metrics.h"
 
+struct mr_rules_slot; /* ticket/rules_slot.h */
+
 #define MR_HTTP_THREADS_DEFAULT 8
 
 struct mr_http_server;
@@ -45,6 +47,7 @@ struct mr_http_deps {
     struct mr_blob *blob;        /* required */
     struct mr_intake *intake;    /* required */
     struct mr_metrics *metrics;  /* may be NULL: nothing counted */
+    struct mr_rules_slot *rules; /* may be NULL: reload answers 409 */
     int64_t (*now_ms)(void);     /* Unix ms; NULL = the real clock */
     int threads; /* daemon threads; 0 = MR_HTTP_THREADS_DEFAULT */
     /* Optional: told the internal reason of every 5xx answer (the client

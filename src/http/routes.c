@@ -59,6 +59,10 @@ static const struct mr__http_route routes[] = {
      .roles = READERS,
      .content_type = "application/json",
      .handle = mr__http_ack_events},
+    {.method = "POST",
+     .pattern = "/api/v1/admin/reload",
+     .roles = MR_AUTH_ADMIN,
+     .handle = mr__http_admin_reload},
 };
 
 static int authenticate(const struct mr__http_ctx *ctx,

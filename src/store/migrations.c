@@ -243,6 +243,12 @@ static const char MIGRATION_7[] =
     "  UNIQUE (tenant, name, last_seq)"
     ");";
 
+/* Rules in the server (issue 6): the names of the rules whose conditions
+ * held for each message (the ticket keeps the decisions, applied_rules). */
+static const char MIGRATION_8[] =
+    "ALTER TABLE messages ADD COLUMN matched_rules TEXT"
+    " CHECK (matched_rules IS NULL OR json_valid(matched_rules));";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -251,6 +257,7 @@ static const char *const migrations[] = {
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

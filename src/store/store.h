@@ -187,6 +187,17 @@ struct mr_attachment_rec {
 };
 
 /* One parsed inbound message, ready to store. */
+/* What the rules (docs/rules.md) decided for one message under one
+ * threading outcome. NULL strings: no rule set it. The JSON texts are
+ * arrays: tags as strings, applied as {name, decision} objects, matched
+ * as rule names. */
+struct mr_rules_outcome {
+    const char *queue, *priority, *assignee;
+    const char *tags_add_json, *tags_remove_json;
+    const char *applied_json;
+    const char *matched_json;
+};
+
 struct mr_message_rec {
     const char *tenant;
     const char *inbox;          /* may be NULL */
@@ -226,6 +237,10 @@ struct mr_message_rec {
      * message reusing an id (pitfalls.md 9): stored too, under the id
      * with "#<key prefix>" appended, never dropped as a duplicate. */
     const char *content_key;
+    /* Rules evaluated both ways, since threading decides inside the
+     * delivering transaction: rules_new applies when the message starts a
+     * ticket, rules_reply when it joins one. NULL: no rules. */
+    const struct mr_rules_outcome *rules_new, *rules_reply;
 };
 
 struct mr_deliver_result {

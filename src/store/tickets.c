@@ -55,9 +55,27 @@ static const char SQL_INSERT_MESSAGE[] =
     " in_reply_to, direction, channel, inbox, from_email, from_name, subject,"
     " body_text, body_html, event_json, raw_blob, date, received_at, kind,"
     " threaded_by, thread_detail, unverified, auto_json, content_key,"
-    " html_sanitized, sanitizer_version, stripped_text)"
+    " html_sanitized, sanitizer_version, stripped_text, matched_rules)"
     " VALUES (?1, ?2, ?3, ?4, ?5, 'inbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+/* The rules' outcome onto a ticket, new or joined: a value a rule set
+ * replaces the ticket's (NULL keeps it), tags are removed then added
+ * (each once, first-seen order), the decisions are appended to the
+ * trail. */
+static const char SQL_APPLY_RULES[] =
+    "UPDATE tickets SET queue = coalesce(?2, queue),"
+    " priority = coalesce(?3, priority),"
+    " assignee = coalesce(?4, assignee),"
+    " tags = (SELECT json_group_array(v) FROM (SELECT v, min(o) AS o FROM ("
+    "   SELECT value AS v, key AS o FROM json_each(tickets.tags)"
+    "     WHERE value NOT IN (SELECT value FROM json_each(?6))"
+    "   UNION ALL SELECT value, 1000000 + key FROM json_each(?5))"
+    "   GROUP BY v ORDER BY o)),"
+    " applied_rules = (SELECT json_group_array(json(v)) FROM ("
+    "   SELECT value AS v, 0 AS s, key AS k"
+    "     FROM json_each(tickets.applied_rules)"
+    "   UNION ALL SELECT value, 1, key FROM json_each(?7) ORDER BY s, k))"
+    " WHERE id = ?1";
 static const char SQL_CONTENT_KEY[] =
     "SELECT content_key FROM messages WHERE tenant = ?1 AND message_id = ?2";
 static const char SQL_INSERT_ATTACHMENT[] =
@@ -243,6 +261,10 @@ static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
     if (m->html_sanitized)
         sqlite3_bind_int(s, 24, m->sanitizer_version);
     bind_str(s, 25, m->stripped_text);
+    const struct mr_rules_outcome *ro =
+        d->ticket_id == 0 ? m->rules_new : m->rules_reply;
+    if (ro)
+        bind_str(s, 26, ro->matched_json);
     rc = mr__stmt_exec(c, s, "cannot store the message", err);
     *row = sqlite3_last_insert_rowid(c->db);
     return rc;
@@ -364,6 +386,26 @@ static int ticket_number(struct mr__conn *c, int64_t ticket_id,
     rc = rc == SQLITE_ROW ? 0 : mr__sqlerr(c, rc, "cannot read the ticket", err);
     mr__stmt_done(s);
     return rc;
+}
+
+static int apply_rules(struct mr__conn *c, int64_t ticket_id,
+                       const struct mr_rules_outcome *ro,
+                       struct mr_error *err)
+{
+    if (!ro)
+        return 0;
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_APPLY_RULES, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, ticket_id);
+    bind_str(s, 2, ro->queue);
+    bind_str(s, 3, ro->priority);
+    bind_str(s, 4, ro->assignee);
+    bind_str(s, 5, ro->tags_add_json ? ro->tags_add_json : "[]");
+    bind_str(s, 6, ro->tags_remove_json ? ro->tags_remove_json : "[]");
+    bind_str(s, 7, ro->applied_json ? ro->applied_json : "[]");
+    return mr__stmt_exec(c, s, "cannot apply the rules to the ticket", err);
 }
 
 static int touch_ticket(struct mr__conn *c, int64_t ticket_id, int64_t now,
@@ -575,6 +617,9 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         if (rc == 0)
             rc = ticket_number(c, ticket_id, &number, err);
     }
+    if (rc == 0)
+        rc = apply_rules(c, ticket_id, created ? m->rules_new : m->rules_reply,
+                         err);
     /* Only a sender who may be in the thread adds people to it. */
     if (rc == 0 && !d.unverified)
         rc = add_participants(c, m, ticket_id, created, d.add_participant,

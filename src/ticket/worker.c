@@ -20,6 +20,7 @@
 #include "content/html_text.h"
 #include "content/sniff.h"
 #include "ticket/thread.h"
+#include "ticket/rules.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -100,7 +101,18 @@ struct job_ctx {
     struct mr_charset_ctx *cs;
     struct mr_sniff *sniff;
     atomic_bool *sniff_warned; /* the pool's, so one line per process */
+    struct mr_rules_scratch *scratch; /* created on first use */
+    struct mr_rules_result result;    /* reused from message to message */
+    struct mr_rules_ref *rules;       /* held for one batch; NULL: none */
 };
+
+static void job_ctx_release(struct job_ctx *jc)
+{
+    mr_rules_scratch_free(&jc->scratch);
+    mr_rules_result_release(&jc->result);
+    mr_sniff_free(&jc->sniff);
+    mr_charset_ctx_free(&jc->cs);
+}
 
 /* What the sink learned of one attachment. */
 struct att_state {
@@ -372,27 +384,135 @@ static void classify(json_t *ev, const char *mail_from)
 
 /* A job made ready to store: the final event and the record that points
  * into it. Batches of these are delivered together (one commit). */
+struct rules_out {
+    struct mr_rules_outcome o; /* points into the strings below */
+    char *queue, *priority, *assignee;
+    char *tags_add, *tags_remove, *applied, *matched;
+};
+
 struct prepared {
     json_t *ev; /* a reference of our own; NULL when not prepared */
     struct mr_record record;
+    struct rules_out rules[2]; /* [0] new ticket, [1] reply */
 };
+
+static void rules_out_free(struct rules_out *r)
+{
+    free(r->queue);
+    free(r->priority);
+    free(r->assignee);
+    free(r->tags_add);
+    free(r->tags_remove);
+    free(r->applied);
+    free(r->matched);
+    memset(r, 0, sizeof *r);
+}
 
 static void prepared_free(struct prepared *p)
 {
     if (!p->ev)
         return;
+    rules_out_free(&p->rules[0]);
+    rules_out_free(&p->rules[1]);
     mr_record_free(&p->record);
     json_decref(p->ev);
     memset(p, 0, sizeof *p);
 }
 
-static int prepare_event(const struct mr_job *job, json_t *ev,
+static char *dup_or_null(const char *s)
+{
+    return s ? mr_xstrndup(s, strlen(s)) : NULL;
+}
+
+static char *str_array_json(const char *const *v, size_t n)
+{
+    struct mr_buf b;
+    struct mr_json j;
+    mr_buf_init(&b, 0);
+    mr_json_init(&j, &b, false);
+    mr_json_arr_begin(&j);
+    for (size_t i = 0; i < n; i++)
+        mr_json_cstr(&j, v[i]);
+    mr_json_arr_end(&j);
+    return mr_buf_detach(&b, NULL);
+}
+
+/* Copies what the store needs out of r, which the next evaluation reuses. */
+static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
+{
+    o->queue = dup_or_null(r->queue);
+    o->priority = dup_or_null(r->priority);
+    o->assignee = dup_or_null(r->assignee);
+    o->tags_add = str_array_json(r->tags_add, r->ntags_add);
+    o->tags_remove = str_array_json(r->tags_remove, r->ntags_remove);
+    o->matched = str_array_json(r->matched, r->nmatched);
+    struct mr_buf b;
+    struct mr_json j;
+    mr_buf_init(&b, 0);
+    mr_json_init(&j, &b, false);
+    mr_rules_trail_write_json(r, &j);
+    o->applied = mr_buf_detach(&b, NULL);
+    o->o = (struct mr_rules_outcome){
+        .queue = o->queue,
+        .priority = o->priority,
+        .assignee = o->assignee,
+        .tags_add_json = o->tags_add,
+        .tags_remove_json = o->tags_remove,
+        .applied_json = o->applied,
+        .matched_json = o->matched,
+    };
+}
+
+/* The rules, both ways: threading decides inside the store's writer
+ * transaction whether the message starts a ticket, and the store applies
+ * the outcome it chose. What only the store knows of the sender's
+ * history is not looked up yet: previous_tickets and last_ack_at are 0. */
+static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
+                       const struct mr_job *job, json_t *ev,
+                       struct prepared *p)
+{
+    const struct mr_rules *rs = mr_rules_ref_get(jc->rules);
+    if (!rs)
+        return;
+    if (!jc->scratch)
+        jc->scratch = mr_rules_scratch_new();
+    struct mr_arena *arena = mr_arena_new();
+    struct mr_rules_msg m;
+    mr_rules_msg_from_event(&m, ev, arena);
+    m.size = job->raw_size > 0 ? (uint64_t)job->raw_size
+             : job->payload    ? strlen(job->payload)
+                               : 0;
+    m.previous_tickets = 0;
+    m.last_ack_at = 0;
+    for (int k = 0; k < 2; k++) {
+        m.is_new = k == 0;
+        struct mr_error e = {0};
+        if (mr_rules_eval(rs, job->tenant, &m, jc->scratch, &jc->result,
+                          &e) != MR_OK) {
+            /* A message the engine cannot take is still stored. */
+            mr_log_kv(d->log, MR_LOG_WARN, "worker",
+                      "rules not evaluated", "error", e.msg, NULL);
+            continue;
+        }
+        rules_out_fill(&p->rules[k], &jc->result);
+    }
+    if (p->rules[0].applied)
+        p->record.rec.rules_new = &p->rules[0].o;
+    if (p->rules[1].applied)
+        p->record.rec.rules_reply = &p->rules[1].o;
+    mr_arena_free(&arena);
+}
+
+static int prepare_event(const struct mr_worker_deps *d, struct job_ctx *jc,
+                         const struct mr_job *job, json_t *ev,
                          struct prepared *p, struct mr_error *err)
 {
     int rc = mr_record_from_event(&p->record, ev, job->tenant, job->channel,
                                   job->raw_sha256, job->received_at, err);
-    if (rc == MR_OK)
+    if (rc == MR_OK) {
         p->ev = json_incref(ev);
+        eval_rules(d, jc, job, ev, p);
+    }
     return rc;
 }
 
@@ -480,7 +600,7 @@ static int run_raw(const struct mr_worker_deps *d, const struct mr_job *job,
     json_t *mf = json_object_get(envelope, "mail_from");
     classify(root, json_is_string(mf) ? json_string_value(mf) : NULL);
     annotate_attachments(d, jc, &sink, root, job);
-    rc = prepare_event(job, root, p, err);
+    rc = prepare_event(d, jc, job, root, p, err);
 out:
     json_decref(root);
     json_decref(envelope);
@@ -742,7 +862,7 @@ static int run_webhook(const struct mr_worker_deps *d,
     classify(ev, NULL);
     annotate_attachments(d, jc, NULL, ev, job);
 
-    int rc = prepare_event(job, ev, p, err);
+    int rc = prepare_event(d, jc, job, ev, p, err);
     json_decref(ev);
     json_decref(in);
     mr_arena_free(&arena);
@@ -858,6 +978,7 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
     size_t *which = mr_xcalloc(n, sizeof *which);
     size_t m = 0, bytes = 0;
     int first = 0;
+    jc->rules = mr_rules_slot_acquire(d->rules);
     for (size_t i = 0; i < n; i++) {
         struct mr_error err = {0};
         int rc;
@@ -893,6 +1014,8 @@ static int run_batch(const struct mr_worker_deps *d, const struct mr_job *jobs,
     }
     first = deliver_pending(d, jobs, p, items, which, m, worker, first_err,
                             first);
+    mr_rules_slot_release(d->rules, jc->rules);
+    jc->rules = NULL;
     free(which);
     free(items);
     free(p);
@@ -906,9 +1029,9 @@ int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
     struct job_ctx jc = {.cs = mr_charset_ctx_new(),
                          .sniff = mr_sniff_new(),
                          .sniff_warned = &warned};
+    mr_rules_result_init(&jc.result);
     int rc = run_batch(d, job, 1, worker, &jc, err);
-    mr_sniff_free(&jc.sniff);
-    mr_charset_ctx_free(&jc.cs);
+    job_ctx_release(&jc);
     return rc;
 }
 
@@ -946,6 +1069,7 @@ static void *worker_main(void *arg)
     struct job_ctx jc = {.cs = mr_charset_ctx_new(),
                          .sniff = mr_sniff_new(),
                          .sniff_warned = &p->sniff_warned};
+    mr_rules_result_init(&jc.result);
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stopping;
@@ -974,8 +1098,7 @@ static void *worker_main(void *arg)
         for (size_t i = 0; i < n; i++)
             mr_job_clear(&jobs[i]);
     }
-    mr_sniff_free(&jc.sniff);
-    mr_charset_ctx_free(&jc.cs);
+    job_ctx_release(&jc);
     return NULL;
 }
 

@@ -22,6 +22,7 @@
 #include "blob/blob.h"
 #include "config/config.h"
 #include "store/store.h"
+#include "ticket/rules_slot.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -32,6 +33,10 @@ struct mr_worker_deps {
     struct mr_blob *blob;
     struct mr_metrics *metrics;
     struct mr_log *log; /* may be NULL */
+    /* The current rules (docs/rules.md); NULL: none. Each batch holds a
+     * reference for its duration, so a reload never changes the rules
+     * under a message being prepared. */
+    struct mr_rules_slot *rules;
 };
 
 struct mr_workers;

@@ -204,6 +204,7 @@ static void full_example_values(void **state)
     assert_int_equal(mr_config_load(path, NULL, &c, NULL, &err), 0);
     assert_string_equal(c->source, path);
     assert_false(c->zero_config);
+    assert_string_equal(c->rules, "/etc/mailroom/rules.yaml");
     assert_string_equal(c->hostname, "mail.example.com");
     assert_string_equal(c->data_dir, "/var/lib/mailroom");
     assert_string_equal(c->database, "sqlite:/var/lib/mailroom/mailroom.db");

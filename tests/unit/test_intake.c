@@ -81,7 +81,7 @@ static int setup(void **state)
     assert_int_equal(mr_intake_new(f->cfg, f->st, f->blob, &f->metrics,
                                    &f->in, &err), 0);
     f->deps = (struct mr_worker_deps){f->cfg, f->st, f->blob, &f->metrics,
-                                      NULL};
+                                      NULL, NULL};
     *state = f;
     return 0;
 }

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "ticket/casefold_table.h"
 #include "ticket/rules-private.h"
 #include "ticket/rules.h"
+#include "ticket/rules_slot.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/tz.h"
@@ -1359,10 +1361,74 @@ static void glob_head_and_tail(void **state)
     }
 }
 
+/* The server's slot: a reload with an error keeps the rules in force; a
+ * reference held across a good reload keeps its own set alive. */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void slot_reload_and_refcount(void **state)
+{
+    (void)state;
+    struct mr_rules_slot *none = mr_rules_slot_new(NULL);
+    assert_null(mr_rules_slot_acquire(none));
+    assert_int_equal(mr_rules_slot_reload(none, NULL, NULL, NULL, NULL), 0);
+    mr_rules_slot_free(&none);
+    assert_null(mr_rules_slot_acquire(NULL));
+
+    char path[] = "/tmp/mr-rules-slot-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_text(path, "tenants:\n  acme:\n    - name: A\n"
+                     "      then: {queue: one}\n");
+    struct mr_rules_slot *slot = mr_rules_slot_new(path);
+    assert_null(mr_rules_slot_acquire(slot)); /* nothing loaded yet */
+    size_t nt = 0, nr = 0;
+    assert_int_equal(mr_rules_slot_reload(slot, NULL, &nt, &nr, NULL), 0);
+    assert_int_equal(nt, 1);
+    assert_int_equal(nr, 1);
+    struct mr_rules_ref *r1 = mr_rules_slot_acquire(slot);
+    assert_non_null(r1);
+    const struct mr_rules *rs1 = mr_rules_ref_get(r1);
+
+    write_text(path, "tenants:\n  acme:\n    - name: A\n"
+                     "      then: {queue: [}\n");
+    struct mr_config_diags diags = {0};
+    struct mr_error err = {0};
+    assert_int_equal(mr_rules_slot_reload(slot, &diags, NULL, NULL, &err),
+                     MR_EINVAL);
+    assert_true(diags.n > 0);
+    mr_config_diags_free(&diags);
+    struct mr_rules_ref *r2 = mr_rules_slot_acquire(slot);
+    assert_ptr_equal(mr_rules_ref_get(r2), rs1); /* the old rules stay */
+    mr_rules_slot_release(slot, r2);
+    assert_int_equal(mr_rules_slot_generation(slot), 1);
+
+    write_text(path, "tenants:\n  acme:\n    - name: A\n"
+                     "      then: {queue: two}\n    - name: B\n"
+                     "      then: {queue: three}\n");
+    assert_int_equal(mr_rules_slot_reload(slot, NULL, NULL, &nr, NULL), 0);
+    assert_int_equal(nr, 2);
+    struct mr_rules_ref *r3 = mr_rules_slot_acquire(slot);
+    assert_int_equal(mr_rules_count(mr_rules_ref_get(r3), "acme"), 2);
+    /* r1 still holds the first set, valid until released. */
+    assert_int_equal(mr_rules_count(rs1, "acme"), 1);
+    mr_rules_slot_release(slot, r1);
+    mr_rules_slot_release(slot, r3);
+    mr_rules_slot_free(&slot);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(example_loads_and_docs_embed_it),
+        cmocka_unit_test(slot_reload_and_refcount),
         cmocka_unit_test(mailbox_conditions),
         cmocka_unit_test(sender_conditions),
         cmocka_unit_test(contains_folds_unicode_case),

@@ -762,6 +762,65 @@ static void deliver_threads_replies(void **state)
     assert_true(r6.new_ticket);
 }
 
+/* Rules (docs/rules.md): the store applies the outcome threading chose,
+ * new ticket or reply; replies append to the trail and change only what
+ * a rule set. */
+static void deliver_applies_rules(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    const struct mr_rules_outcome as_new = {
+        .queue = "finance",
+        .tags_add_json = "[\"billing\",\"vip\"]",
+        .applied_json = "[{\"name\":\"R1\",\"decision\":\"queue=finance\"}]",
+        .matched_json = "[\"R1\"]",
+    };
+    const struct mr_rules_outcome as_reply = {
+        .priority = "high",
+        .tags_add_json = "[\"followup\"]",
+        .tags_remove_json = "[\"vip\"]",
+        .applied_json = "[{\"name\":\"R2\",\"decision\":\"priority=high\"}]",
+        .matched_json = "[\"R2\"]",
+    };
+    struct mr_deliver_result r1, r2;
+    struct mr_message_rec m = message("t", "rules-root@x");
+    m.rules_new = &as_new;
+    m.rules_reply = &as_reply;
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r1, &err),
+                     0);
+    assert_true(r1.new_ticket);
+    struct mr_ticket_view t;
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r1.ticket_id, &t, &err),
+                     0);
+    assert_string_equal(t.queue, "finance");
+    assert_string_equal(t.priority, "normal");
+    assert_null(t.assignee);
+    assert_string_equal(t.tags_json, "[\"billing\",\"vip\"]");
+    assert_string_equal(t.applied_rules_json,
+                        "[{\"name\":\"R1\",\"decision\":\"queue=finance\"}]");
+    mr_ticket_view_clear(&t);
+
+    struct mr_message_rec reply = message("t", "rules-reply@x");
+    reply.in_reply_to = "rules-root@x";
+    reply.rules_new = &as_new;
+    reply.rules_reply = &as_reply;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &reply, &r2, &err), 0);
+    assert_false(r2.new_ticket);
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r1.ticket_id, &t, &err),
+                     0);
+    assert_string_equal(t.queue, "finance"); /* the reply set none */
+    assert_string_equal(t.priority, "high");
+    assert_string_equal(t.tags_json, "[\"billing\",\"followup\"]");
+    assert_string_equal(t.applied_rules_json,
+                        "[{\"name\":\"R1\",\"decision\":\"queue=finance\"},"
+                        "{\"name\":\"R2\",\"decision\":\"priority=high\"}]");
+    mr_ticket_view_clear(&t);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM messages WHERE"
+                                        " matched_rules = '[\"R2\"]'"),
+                     1);
+}
+
 /* pitfalls.md 9: one Message-ID reused for different mail keeps both. */
 static void reused_message_id_keeps_both(void **state)
 {
@@ -1429,6 +1488,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_and_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_threads_replies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(deliver_applies_rules, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(reused_message_id_keeps_both, setup,
                                         teardown),

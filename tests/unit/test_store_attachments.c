@@ -296,6 +296,7 @@ static void migrate_from_version_3(void **state)
                       "ALTER TABLE messages DROP COLUMN stripped_text;"
                       "DROP TABLE consumer_leases;"
                       "DROP TABLE consumer_groups;"
+                      "ALTER TABLE messages DROP COLUMN matched_rules;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);

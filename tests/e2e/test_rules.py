@@ -1,0 +1,212 @@
+"""Rules in the server (docs/rules.md, issue 6): `rules: PATH` in the
+config, evaluation in the worker, the outcome on the ticket and its
+applied_rules, and reload by SIGHUP and POST /api/v1/admin/reload, where
+a broken file keeps the rules in force."""
+
+import os
+import signal
+import smtplib
+import time
+
+import pytest
+
+from conftest import Server, message
+
+RULES = """\
+tenants:
+  acme:
+    - name: RouteBillingMailbox
+      if: {mailbox: billing@acme.test}
+      then: {queue: finance}
+    - name: EnterpriseCustomers
+      if: {from_domain: enterprise.example}
+      then:
+        queue: enterprise
+        assignee: dana
+        add_tags: vip
+    - name: UrgentInSubject
+      if: {subject: urgent}
+      then: {priority: high}
+    - name: Acknowledge
+      then:
+        auto_acknowledge: {template: received, text: "We got it."}
+"""
+
+# The same, but billing goes to another queue.
+RULES_V2 = RULES.replace("queue: finance}", "queue: accounts}")
+
+BROKEN = "tenants:\n  acme:\n    - name: X\n      then: {queue: [}\n"
+
+
+@pytest.fixture
+def srv(tmpdir_path):
+    s = Server(tmpdir_path)
+    s.rules = os.path.join(tmpdir_path, "rules.yaml")
+    with open(s.rules, "w") as f:
+        f.write(RULES)
+    text = open(s.config).read()
+    text = text.replace("      - support@acme.test\n",
+                        "      - support@acme.test\n"
+                        "      - billing@acme.test\n", 1)
+    with open(s.config, "w") as f:
+        f.write(text + "rules: %s\n" % s.rules)
+    s.start()
+    yield s
+    rc = s.stop()
+    assert rc in (0, None), open(s.log).read()
+
+
+def send(srv, raw, rcpt="support@acme.test", mail_from="alice@customer.test"):
+    with smtplib.SMTP("127.0.0.1", srv.smtp, timeout=20) as c:
+        c.ehlo("mail.customer.test")
+        refused = c.sendmail(mail_from, [rcpt], raw)
+    assert not refused, refused
+
+
+def ticket(srv, tok, subject, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        for t in srv.all_tickets(tok):
+            if t["subject"] == subject:
+                st, doc = srv.json_call("GET", "/api/v1/tickets/%d" % t["id"],
+                                        tok)
+                assert st == 200, doc
+                return doc
+        time.sleep(0.1)
+    raise AssertionError("no ticket %r:\n%s" % (subject, open(srv.log).read()))
+
+
+def decisions(t):
+    return [(d["name"], d["decision"]) for d in t["applied_rules"]]
+
+
+def test_routing_and_trail(srv):
+    tok = srv.token()
+    send(srv, message("Invoice question", to="billing@acme.test"),
+         rcpt="billing@acme.test")
+    send(srv, message("URGENT: server down"))
+    send(srv, message("Contract renewal",
+                      frm="Bob <bob@enterprise.example>"),
+         mail_from="bob@enterprise.example")
+    send(srv, message("Out of office", extra="Auto-Submitted: auto-replied\r\n"))
+    send(srv, message("Plain hello"))
+
+    t = ticket(srv, tok, "Invoice question")
+    assert t["queue"] == "finance"
+    assert t["priority"] == "normal"
+    assert ("RouteBillingMailbox", "queue=finance") in decisions(t)
+    assert ("Acknowledge", "auto_ack=received") in decisions(t)
+
+    t = ticket(srv, tok, "URGENT: server down")
+    assert t["priority"] == "high"
+    assert t["queue"] is None
+    assert ("UrgentInSubject", "priority=high") in decisions(t)
+
+    t = ticket(srv, tok, "Contract renewal")
+    assert t["queue"] == "enterprise"
+    assert t["assignee"] == "dana"
+    assert t["tags"] == ["vip"]
+    assert decisions(t)[:3] == [("EnterpriseCustomers", "queue=enterprise"),
+                                ("EnterpriseCustomers", "assignee=dana"),
+                                ("EnterpriseCustomers", "tag+=vip")]
+
+    t = ticket(srv, tok, "Out of office")
+    d = decisions(t)
+    assert not any(x[1].startswith("auto_ack=") for x in d), d
+    assert ("Acknowledge", "auto_ack_suppressed=autoreply") in d, d
+
+    t = ticket(srv, tok, "Plain hello")
+    assert t["queue"] is None and t["priority"] == "normal"
+    assert decisions(t) == [("Acknowledge", "auto_ack=received")]
+
+
+def test_reply_appends_to_trail(srv):
+    tok = srv.token()
+    first = message("Billing thread", to="billing@acme.test",
+                    msgid="<first-1@customer.test>")
+    send(srv, first, rcpt="billing@acme.test")
+    t = ticket(srv, tok, "Billing thread")
+    reply = message("Re: Billing thread urgent", to="billing@acme.test",
+                    extra="In-Reply-To: <first-1@customer.test>\r\n")
+    send(srv, reply, rcpt="billing@acme.test")
+    end = time.time() + 20
+    while time.time() < end:
+        st, t = srv.json_call("GET", "/api/v1/tickets/%d" % t["id"], tok)
+        if len(t["messages"]) == 2:
+            break
+        time.sleep(0.1)
+    assert len(t["messages"]) == 2, t
+    # The reply's outcome: the rule set priority, so the ticket takes it;
+    # its acknowledgement is refused because it joins a ticket.
+    assert t["priority"] == "high"
+    d = decisions(t)
+    assert d.count(("RouteBillingMailbox", "queue=finance")) == 2, d
+    assert ("Acknowledge", "auto_ack_suppressed=reply") in d, d
+
+
+def wait_log(srv, needle, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if needle in open(srv.log).read():
+            return
+        time.sleep(0.05)
+    raise AssertionError("no %r in the log:\n%s" % (needle, open(srv.log).read()))
+
+
+def test_sighup_reload(srv):
+    tok = srv.token()
+    with open(srv.rules, "w") as f:
+        f.write(BROKEN)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, "the previous rules stay")
+    send(srv, message("After broken", to="billing@acme.test"),
+         rcpt="billing@acme.test")
+    assert ticket(srv, tok, "After broken")["queue"] == "finance"
+
+    with open(srv.rules, "w") as f:
+        f.write(RULES_V2)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, "rules reloaded from")
+    send(srv, message("After good", to="billing@acme.test"),
+         rcpt="billing@acme.test")
+    assert ticket(srv, tok, "After good")["queue"] == "accounts"
+
+
+def test_api_reload(srv):
+    admin = srv.token()
+    agent = srv.token(role="agent")
+    st, _ = srv.json_call("POST", "/api/v1/admin/reload", agent)
+    assert st == 403
+
+    with open(srv.rules, "w") as f:
+        f.write(BROKEN)
+    st, hdrs, body = srv.http_call("POST", "/api/v1/admin/reload", None, admin)
+    assert st == 422, body
+    assert hdrs["Content-Type"].startswith("application/problem+json")
+    import json
+    doc = json.loads(body)
+    assert doc["errors"] and all(":" in e for e in doc["errors"]), doc
+    send(srv, message("Still finance", to="billing@acme.test"),
+         rcpt="billing@acme.test")
+    assert ticket(srv, admin, "Still finance")["queue"] == "finance"
+
+    with open(srv.rules, "w") as f:
+        f.write(RULES_V2)
+    st, doc = srv.json_call("POST", "/api/v1/admin/reload", admin)
+    assert st == 200, doc
+    assert doc["rules"] == "reloaded" and doc["rule_count"] == 4
+    send(srv, message("Now accounts", to="billing@acme.test"),
+         rcpt="billing@acme.test")
+    assert ticket(srv, admin, "Now accounts")["queue"] == "accounts"
+
+
+def test_broken_rules_refuse_start(tmpdir_path):
+    s = Server(tmpdir_path)
+    path = os.path.join(tmpdir_path, "rules.yaml")
+    with open(path, "w") as f:
+        f.write(BROKEN)
+    with open(s.config, "a") as f:
+        f.write("rules: %s\n" % path)
+    r = s.cli("serve")
+    assert r.returncode == 78, r
+    assert path.encode() + b":" in r.stderr, r.stderr
