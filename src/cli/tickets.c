@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tickets.c - `mailroom tickets list|show N`: the read API from the
+ * tickets.c - `mailroom tickets list|show N|ignored`: the read API from the
  * command line, straight from the database (no server needed).
  *
  * `show --json` prints the very document GET /api/v1/tickets/{id}
@@ -39,6 +39,7 @@ static void usage(void)
           "                             [--requester ADDR] [--limit N] "
           "[--json]\n"
           "       mailroom tickets show N [--tenant T] [--json]\n"
+          "       mailroom tickets ignored [--tenant T] [--limit N] [--json]\n"
           "(each also takes --data DIR and --config FILE; --tenant may be "
           "left out when\nthe configuration has exactly one tenant)\n",
           stderr);
@@ -189,6 +190,78 @@ static int list(FILE *out, struct mr_store *st, const struct list_args *a)
         fprintf(out, "%s\n", b.p);
     } else if (rc == MR_EXIT_OK && shown == 0) {
         fputs("no tickets\n", stderr);
+    }
+    free(cursor);
+    mr_buf_release(&b);
+    return rc;
+}
+
+/* ---- ignored ------------------------------------------------------------ */
+
+/* What the rules ignored (docs/rules.md), newest first; --json prints
+ * the document GET /api/v1/ignored answers. */
+static int list_ignored(FILE *out, struct mr_store *st,
+                        const struct list_args *a)
+{
+    struct mr_error err = {0};
+    struct mr_buf b;
+    struct mr_json j;
+    mr_buf_init(&b, 0);
+    mr_json_init(&j, &b, false);
+    if (a->json) {
+        mr_json_obj_begin(&j);
+        mr_json_key(&j, "ignored");
+        mr_json_arr_begin(&j);
+    } else {
+        fprintf(out, "%-8s %-16s %-32s %-24s %s\n", "ID", "RECEIVED (UTC)",
+                "FROM", "RULES", "SUBJECT");
+    }
+    int rc = MR_EXIT_OK;
+    size_t shown = 0;
+    char *cursor = NULL;
+    do {
+        struct mr_ignored_view *v = NULL;
+        size_t n = 0;
+        char *next = NULL;
+        size_t left = (size_t)a->limit - shown;
+        int want = left > PAGE_MAX ? PAGE_MAX : (int)left;
+        if (mr_store_list_ignored(st, a->tenant, cursor, want, &v, &n, &next,
+                                  &err) != MR_OK) {
+            fprintf(stderr, "mailroom tickets ignored: %s\n", err.msg);
+            rc = MR_EXIT_IOERR;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (a->json) {
+                mr_http_ignored_json(&j, &v[i]);
+                continue;
+            }
+            char id[24], rcv[32];
+            snprintf(id, sizeof id, "%" PRId64, v[i].id);
+            when(v[i].received_at, false, rcv);
+            cell(out, id, 8);
+            cell(out, rcv, 16);
+            cell(out, v[i].from_email, 32);
+            cell(out, v[i].matched_rules_json, 24);
+            put_safe(out, v[i].subject, 72);
+            fputc('\n', out);
+        }
+        shown += n;
+        mr_ignored_list_free(v, n);
+        free(cursor);
+        cursor = next;
+        if (n == 0)
+            break;
+    } while (cursor != NULL && shown < (size_t)a->limit);
+
+    if (rc == MR_EXIT_OK && a->json) {
+        mr_json_arr_end(&j);
+        mr_json_key(&j, "next_cursor");
+        mr_json_cstr(&j, cursor);
+        mr_json_obj_end(&j);
+        fprintf(out, "%s\n", b.p);
+    } else if (rc == MR_EXIT_OK && shown == 0) {
+        fputs("no ignored messages\n", stderr);
     }
     free(cursor);
     mr_buf_release(&b);
@@ -361,6 +434,18 @@ static void show_text(FILE *out, const json_t *doc,
                 t->linked_ticket_id);
     if (jstr(doc, "reply_address"))
         field(out, "reply to", jstr(doc, "reply_address"));
+    const char *fk;
+    json_t *fv;
+    json_object_foreach(json_object_get(doc, "fields"), fk, fv)
+    {
+        if (json_is_string(fv)) {
+            fprintf(out, "  %-12s ", "field");
+            put_safe(out, fk, 32);
+            fputs(": ", out);
+            put_safe(out, json_string_value(fv), 100);
+            fputc('\n', out);
+        }
+    }
     size_t nrules = json_array_size(json_object_get(doc, "applied_rules"));
     if (nrules > 0)
         fprintf(out, "  %-12s %zu (--json lists them)\n", "rules", nrules);
@@ -471,7 +556,8 @@ static int tickets_run(int argc, char **argv, FILE *out)
     }
     const char *sub = argv[1];
     bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
-    if (!is_list && !is_show) {
+    bool is_ignored = strcmp(sub, "ignored") == 0;
+    if (!is_list && !is_show && !is_ignored) {
         usage();
         return MR_EXIT_USAGE;
     }
@@ -486,8 +572,12 @@ static int tickets_run(int argc, char **argv, FILE *out)
     };
     /* show takes only --tenant of the command's own options. */
     size_t nopts = is_list ? sizeof opts / sizeof opts[0] : 1;
+    const struct mr_cli_opt ignored_opts[] = {{"--tenant", &tenant},
+                                              {"--limit", &limit_arg}};
     for (int i = 2; i < argc; i++) {
-        int r = mr_instance_opt(argc, argv, &i, &ia, opts, nopts);
+        int r = is_ignored
+                    ? mr_instance_opt(argc, argv, &i, &ia, ignored_opts, 2)
+                    : mr_instance_opt(argc, argv, &i, &ia, opts, nopts);
         if (r < 0)
             return MR_EXIT_USAGE;
         if (r > 0)
@@ -507,9 +597,10 @@ static int tickets_run(int argc, char **argv, FILE *out)
     struct list_args la = {.limit = LIMIT_DEFAULT, .json = json};
     char req_buf[MR_HTTP_FILTER_MAX + 1];
     int64_t number = 0;
-    if (is_list) {
+    if (is_list || is_ignored) {
         struct mr_error err = {0};
-        if (mr_http_ticket_filter(status, queue, priority, requester,
+        if (is_list &&
+            mr_http_ticket_filter(status, queue, priority, requester,
                                   &la.filter, req_buf, &err) != MR_OK) {
             /* The API's wording names query parameters; same names. */
             fprintf(stderr, "mailroom tickets list: --%s\n", err.msg);
@@ -520,9 +611,9 @@ static int tickets_run(int argc, char **argv, FILE *out)
             long v = strtol(limit_arg, &end, 10);
             if (*end || end == limit_arg || v < 1 || v > LIMIT_MAX) {
                 fprintf(stderr,
-                        "mailroom tickets list: --limit takes "
+                        "mailroom tickets %s: --limit takes "
                         "1..%d\n",
-                        LIMIT_MAX);
+                        sub, LIMIT_MAX);
                 return MR_EXIT_USAGE;
             }
             la.limit = (int)v;
@@ -542,8 +633,9 @@ static int tickets_run(int argc, char **argv, FILE *out)
     const char *t = pick_tenant(inst.cfg, tenant, &rc);
     if (t != NULL) {
         la.tenant = t;
-        rc = is_list ? list(out, inst.store, &la)
-                     : show(out, &inst, t, number, json);
+        rc = is_list      ? list(out, inst.store, &la)
+             : is_ignored ? list_ignored(out, inst.store, &la)
+                          : show(out, &inst, t, number, json);
     }
     mr_instance_close(&inst);
     return rc;

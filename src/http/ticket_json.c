@@ -245,6 +245,21 @@ static void put_stored_array(struct mr_json *j, const char *key,
     json_decref(v);
 }
 
+/* A stored JSON object text, or {} when it is missing or not an object. */
+static void put_stored_object(struct mr_json *j, const char *key,
+                              const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    mr_json_key(j, key);
+    if (json_is_object(v)) {
+        put_value(j, v, 1);
+    } else {
+        mr_json_obj_begin(j);
+        mr_json_obj_end(j);
+    }
+    json_decref(v);
+}
+
 /* A member of the event: a string, or null for anything else. */
 static void put_event_string(struct mr_json *j, const char *key,
                              const json_t *ev)
@@ -437,6 +452,8 @@ void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m)
     mr_json_cstr(j, m->thread_detail);
     mr_json_key(j, "unverified");
     mr_json_bool(j, m->unverified);
+    /* The rules whose conditions held for this message (docs/rules.md). */
+    put_stored_array(j, "matched_rules", m->matched_rules_json);
     put_attachments(j, m);
     /* What the parser repaired and what the attachment stage cut
      * ("attachment_truncated: ..."), as the event has them. */
@@ -451,6 +468,7 @@ void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
     mr_json_obj_begin(j);
     put_summary_fields(j, t);
     put_stored_array(j, "applied_rules", t->applied_rules_json);
+    put_stored_object(j, "fields", t->fields_json);
     mr_json_key(j, "linked_ticket_id");
     if (t->linked_ticket_id > 0)
         mr_json_int(j, t->linked_ticket_id);
@@ -463,5 +481,28 @@ void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
     for (size_t i = 0; i < t->nmessages; i++)
         mr_http_message_json(j, &t->messages[i]);
     mr_json_arr_end(j);
+    mr_json_obj_end(j);
+}
+
+void mr_http_ignored_json(struct mr_json *j, const struct mr_ignored_view *v)
+{
+    mr_json_obj_begin(j);
+    mr_json_key(j, "id");
+    mr_json_int(j, v->id);
+    mr_json_key(j, "message_id");
+    mr_json_cstr(j, v->message_id);
+    mr_json_key(j, "channel");
+    mr_json_cstr(j, v->channel);
+    mr_json_key(j, "inbox");
+    mr_json_cstr(j, v->inbox);
+    mr_json_key(j, "from");
+    mr_json_cstr(j, v->from_email);
+    mr_json_key(j, "subject");
+    mr_json_cstr(j, v->subject);
+    put_time(j, "received_at", v->received_at);
+    mr_json_key(j, "raw_sha256");
+    mr_json_cstr(j, v->raw_sha256);
+    put_stored_array(j, "applied_rules", v->applied_rules_json);
+    put_stored_array(j, "matched_rules", v->matched_rules_json);
     mr_json_obj_end(j);
 }

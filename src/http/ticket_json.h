@@ -81,4 +81,9 @@ void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m);
  * does not parse; nesting deeper than the copy depth becomes null. */
 void mr_http_json_text(struct mr_json *j, const char *text);
 
+/* One ignored message (GET /api/v1/ignored, `mailroom tickets ignored`):
+ * {id, message_id, channel, inbox, from, subject, received_at,
+ *  raw_sha256, applied_rules, matched_rules}. */
+void mr_http_ignored_json(struct mr_json *j, const struct mr_ignored_view *v);
+
 #endif

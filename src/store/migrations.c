@@ -249,6 +249,36 @@ static const char MIGRATION_8[] =
     "ALTER TABLE messages ADD COLUMN matched_rules TEXT"
     " CHECK (matched_rules IS NULL OR json_valid(matched_rules));";
 
+/* Rules in the server, continued (issue 6). A message the rules ignore
+ * makes no ticket, yet is kept for admins to see: messages.ticket_id is
+ * NOT NULL (and every ticket read joins on it), so ignored mail gets a
+ * table of its own instead of a rebuilt messages table. UNIQUE (tenant,
+ * message_id) keeps a second copy a duplicate, as for messages. The
+ * ticket's fields are what the rules extracted or set (set_field,
+ * extract): one JSON object, merged key by key. */
+static const char MIGRATION_9[] =
+    "CREATE TABLE ignored_messages ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant        TEXT NOT NULL,"
+    "  message_id    TEXT NOT NULL,"
+    "  channel       TEXT,"
+    "  inbox         TEXT,"
+    "  from_email    TEXT,"
+    "  subject       TEXT,"
+    "  event_json    TEXT,"
+    "  raw_blob      TEXT,"
+    "  content_key   TEXT,"
+    "  applied_rules TEXT NOT NULL DEFAULT '[]'"
+    "                CHECK (json_valid(applied_rules)),"
+    "  matched_rules TEXT NOT NULL DEFAULT '[]'"
+    "                CHECK (json_valid(matched_rules)),"
+    "  received_at   INTEGER NOT NULL,"
+    "  created_at    INTEGER NOT NULL,"
+    "  UNIQUE (tenant, message_id)"
+    ");"
+    "ALTER TABLE tickets ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'"
+    " CHECK (json_valid(fields));";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -258,6 +288,7 @@ static const char *const migrations[] = {
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

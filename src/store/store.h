@@ -196,6 +196,8 @@ struct mr_rules_outcome {
     const char *tags_add_json, *tags_remove_json;
     const char *applied_json;
     const char *matched_json;
+    const char *fields_json; /* {NAME: VALUE}, merged into the ticket's */
+    bool ignore; /* no ticket: kept in ignored_messages for admins */
 };
 
 struct mr_message_rec {
@@ -252,6 +254,8 @@ struct mr_deliver_result {
     bool unverified;
     bool reopened;
     bool id_reused;        /* stored under a suffixed id (content_key) */
+    bool ignored;          /* the rules ignored it: no ticket (ticket_id 0),
+                              message_row is the ignored_messages row */
 };
 
 /* In ONE transaction, on the writer (so racing replies cannot both open a
@@ -335,6 +339,7 @@ struct mr_message_view {
     char *html;
     char *event_json;  /* the stored event: to, cc, date, attachments... */
     char *raw_sha256;
+    char *matched_rules_json; /* rule names (JSON array) or NULL */
     int64_t received_at;
 };
 
@@ -349,6 +354,7 @@ struct mr_ticket_view {
     char *assignee;    /* NULL when none */
     char *tags_json;   /* JSON array text, "[]" when none */
     char *applied_rules_json; /* JSON array text, "[]" when none */
+    char *fields_json;        /* JSON object text, "{}" when none */
     char *requester;
     int64_t linked_ticket_id; /* a closed ticket this one follows, or 0 */
     int64_t message_count;
@@ -391,6 +397,35 @@ int mr_store_get_ticket_by_number(struct mr_store *st, const char *tenant,
 int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
                          struct mr_message_view *out, struct mr_error *err);
 void mr_message_view_clear(struct mr_message_view *m);
+
+/* A message the rules ignored (docs/rules.md): kept, with no ticket. */
+struct mr_ignored_view {
+    int64_t id;
+    char *message_id;
+    char *channel;
+    char *inbox;
+    char *from_email;
+    char *subject;
+    char *raw_sha256;
+    char *applied_rules_json; /* JSON array text */
+    char *matched_rules_json; /* JSON array text */
+    int64_t received_at;
+};
+void mr_ignored_list_free(struct mr_ignored_view *v, size_t n);
+
+/* The ignored messages of one tenant, newest first, paged like
+ * mr_store_list_tickets (cursor: NULL or a previous *next_cursor; one
+ * that does not parse: MR_EINVAL). */
+int mr_store_list_ignored(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ignored_view **out, size_t *n,
+                          char **next_cursor, struct mr_error *err);
+
+/* How many tickets of tenant have `email` as their requester (the rules'
+ * previous_tickets), on a read connection. NULL or empty email: 0. */
+int mr_store_count_requester_tickets(struct mr_store *st, const char *tenant,
+                                     const char *email, int64_t *count,
+                                     struct mr_error *err);
 
 /* The installation's secret for ticket tokens (made at the first
  * migration, random, never leaves the database but through this). */

@@ -74,8 +74,29 @@ static const char SQL_APPLY_RULES[] =
     " applied_rules = (SELECT json_group_array(json(v)) FROM ("
     "   SELECT value AS v, 0 AS s, key AS k"
     "     FROM json_each(tickets.applied_rules)"
-    "   UNION ALL SELECT value, 1, key FROM json_each(?7) ORDER BY s, k))"
+    "   UNION ALL SELECT value, 1, key FROM json_each(?7) ORDER BY s, k)),"
+    " fields = json_patch(fields, ?8)"
     " WHERE id = ?1";
+/* Ignored mail (docs/rules.md): kept without a ticket. */
+static const char SQL_FIND_IGNORED[] =
+    "SELECT id FROM ignored_messages WHERE tenant = ?1 AND message_id = ?2";
+static const char SQL_INSERT_IGNORED[] =
+    "INSERT INTO ignored_messages (tenant, message_id, channel, inbox,"
+    " from_email, subject, event_json, raw_blob, content_key, applied_rules,"
+    " matched_rules, received_at, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+#define IGNORED_COLS                                                           \
+    "id, message_id, channel, inbox, from_email, subject, raw_blob,"           \
+    " applied_rules, matched_rules, received_at"
+static const char SQL_LIST_IGNORED_FIRST[] =
+    "SELECT " IGNORED_COLS " FROM ignored_messages WHERE tenant = ?1"
+    " ORDER BY id DESC LIMIT ?2";
+static const char SQL_LIST_IGNORED_AFTER[] =
+    "SELECT " IGNORED_COLS " FROM ignored_messages WHERE tenant = ?1"
+    " AND id < ?3 ORDER BY id DESC LIMIT ?2";
+/* tickets_subject (tenant, requester, ...) serves it. */
+static const char SQL_COUNT_REQUESTER[] =
+    "SELECT count(*) FROM tickets WHERE tenant = ?1 AND requester = ?2";
 static const char SQL_CONTENT_KEY[] =
     "SELECT content_key FROM messages WHERE tenant = ?1 AND message_id = ?2";
 static const char SQL_INSERT_ATTACHMENT[] =
@@ -96,7 +117,7 @@ static const char SQL_INSERT_EVENT[] =
     "t.id, t.number, t.tenant, t.subject, t.status, t.priority, t.queue,"      \
     " t.assignee, t.tags, t.requester, t.created_at, t.updated_at,"            \
     " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),"             \
-    " t.applied_rules, t.linked_ticket_id"
+    " t.applied_rules, t.linked_ticket_id, t.fields"
 
 /* NULL filter values match everything. */
 #define TICKET_FILTER                                                          \
@@ -119,7 +140,8 @@ static const char SQL_TICKET_ID_BY_NUMBER[] =
 #define MESSAGE_COLS                                                           \
     "id, ticket_id, message_id, direction, from_email, from_name,"             \
     " subject, body_text, body_html, event_json, raw_blob, received_at,"       \
-    " kind, threaded_by, thread_detail, unverified, auto_json, inbox"
+    " kind, threaded_by, thread_detail, unverified, auto_json, inbox,"         \
+    " matched_rules"
 
 static const char SQL_TICKET_MESSAGES[] =
     "SELECT " MESSAGE_COLS " FROM messages WHERE ticket_id = ?1 AND tenant = ?2"
@@ -405,6 +427,7 @@ static int apply_rules(struct mr__conn *c, int64_t ticket_id,
     bind_str(s, 5, ro->tags_add_json ? ro->tags_add_json : "[]");
     bind_str(s, 6, ro->tags_remove_json ? ro->tags_remove_json : "[]");
     bind_str(s, 7, ro->applied_json ? ro->applied_json : "[]");
+    bind_str(s, 8, ro->fields_json ? ro->fields_json : "{}");
     return mr__stmt_exec(c, s, "cannot apply the rules to the ticket", err);
 }
 
@@ -560,6 +583,72 @@ static int reused_id(struct mr__conn *c, const struct mr_message_rec *m,
     return rc < 0 ? rc : 0;
 }
 
+/* 1 when (tenant, id) was ignored before (*row set), 0 when not. */
+static int find_ignored(struct mr__conn *c, const char *tenant, const char *id,
+                        int64_t *row, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_FIND_IGNORED, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, tenant);
+    bind_str(s, 2, id);
+    rc = sqlite3_step(s);
+    int res = 0;
+    if (rc == SQLITE_ROW) {
+        *row = sqlite3_column_int64(s, 0);
+        res = 1;
+    } else if (rc != SQLITE_DONE) {
+        res = mr__sqlerr(c, rc, "cannot look up ignored mail", err);
+    }
+    mr__stmt_done(s);
+    return res;
+}
+
+/* 1 and res filled as a duplicate when (tenant, id) was ignored before;
+ * 0 when not. */
+static int ignored_duplicate(struct mr__conn *c, const char *tenant,
+                             const char *id, struct mr_deliver_result *res,
+                             struct mr_error *err)
+{
+    int64_t row = 0;
+    int rc = find_ignored(c, tenant, id, &row, err);
+    if (rc == 1) {
+        res->duplicate = true;
+        res->ignored = true;
+        res->message_row = row;
+        snprintf(res->threaded_by, sizeof res->threaded_by, "%s",
+                 mr_thread_by_name(MR_THREAD_DUPLICATE));
+    }
+    return rc;
+}
+
+static int insert_ignored(struct mr__conn *c, const struct mr_message_rec *m,
+                          const struct mr_rules_outcome *ro, int64_t now,
+                          int64_t *row, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_IGNORED, &s, err);
+    if (rc < 0)
+        return rc;
+    bind_str(s, 1, m->tenant);
+    bind_str(s, 2, m->message_id);
+    bind_str(s, 3, m->channel);
+    bind_str(s, 4, m->inbox);
+    bind_str(s, 5, m->from_email);
+    bind_str(s, 6, m->subject);
+    bind_str(s, 7, m->event_json);
+    bind_str(s, 8, m->raw_sha256);
+    bind_str(s, 9, m->content_key);
+    bind_str(s, 10, ro->applied_json ? ro->applied_json : "[]");
+    bind_str(s, 11, ro->matched_json ? ro->matched_json : "[]");
+    sqlite3_bind_int64(s, 12, m->received_at);
+    sqlite3_bind_int64(s, 13, now);
+    rc = mr__stmt_exec(c, s, "cannot store the ignored message", err);
+    *row = sqlite3_last_insert_rowid(c->db);
+    return rc;
+}
+
 static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
 {
     struct deliver_arg *a = arg;
@@ -573,6 +662,12 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     if (rc < 0)
         return rc;
 
+    /* A copy of mail the rules ignored stays a duplicate of it, whatever
+     * the rules say now: delivery is idempotent. */
+    rc = ignored_duplicate(c, m->tenant, m->message_id, res, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+
     char alt_id[1100];
     rc = reused_id(c, m, alt_id, sizeof alt_id, err);
     if (rc < 0)
@@ -583,6 +678,10 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         renamed.message_id = alt_id;
         m = &renamed;
         res->id_reused = true;
+        /* The suffixed id may have been ignored before, too. */
+        rc = ignored_duplicate(c, m->tenant, m->message_id, res, err);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
     }
 
     struct mr_thread_msg tm;
@@ -603,6 +702,14 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     if (d.by == MR_THREAD_DUPLICATE) {
         res->duplicate = true;
         return find_message(c, m, res, err);
+    }
+    /* The outcome threading chose decides; ignored mail opens no ticket
+     * and touches none. */
+    const struct mr_rules_outcome *chosen =
+        d.ticket_id == 0 ? m->rules_new : m->rules_reply;
+    if (chosen && chosen->ignore) {
+        res->ignored = true;
+        return insert_ignored(c, m, chosen, now, &res->message_row, err);
     }
     if (d.ticket_id == 0 && d.delivery_failure)
         return unmatched_bounce(c, m, a->job_id, now, err);
@@ -741,6 +848,7 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->assignee);
     free(t->tags_json);
     free(t->applied_rules_json);
+    free(t->fields_json);
     free(t->requester);
     for (size_t i = 0; i < t->nmessages; i++)
         mr_message_view_clear(&t->messages[i]);
@@ -752,10 +860,12 @@ void mr_message_view_clear(struct mr_message_view *m)
 {
     if (m == NULL)
         return;
-    char **strs[] = {&m->message_id, &m->direction, &m->kind,
-                     &m->threaded_by, &m->thread_detail, &m->auto_json,
-                     &m->inbox, &m->from_email, &m->from_name, &m->subject,
-                     &m->text, &m->html, &m->event_json, &m->raw_sha256};
+    char **strs[] = {
+        &m->message_id,  &m->direction,     &m->kind,
+        &m->threaded_by, &m->thread_detail, &m->auto_json,
+        &m->inbox,       &m->from_email,    &m->from_name,
+        &m->subject,     &m->text,          &m->html,
+        &m->event_json,  &m->raw_sha256,    &m->matched_rules_json};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < m->nattachments; i++)
@@ -789,6 +899,7 @@ static void read_ticket(sqlite3_stmt *s, struct mr_ticket_view *t)
     t->message_count = sqlite3_column_int64(s, 12);
     t->applied_rules_json = mr__col_str(s, 13);
     t->linked_ticket_id = sqlite3_column_int64(s, 14);
+    t->fields_json = mr__col_str(s, 15);
 }
 
 /* A non-negative decimal of 1 to 18 digits (no sign, no spaces), so that it
@@ -889,6 +1000,124 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
     return 0;
 }
 
+/* ---- ignored mail ------------------------------------------------------- */
+
+static void ignored_view_clear(struct mr_ignored_view *v)
+{
+    char **strs[] = {
+        &v->message_id,         &v->channel,           &v->inbox,
+        &v->from_email,         &v->subject,           &v->raw_sha256,
+        &v->applied_rules_json, &v->matched_rules_json};
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
+        free(*strs[k]);
+    memset(v, 0, sizeof *v);
+}
+
+void mr_ignored_list_free(struct mr_ignored_view *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        ignored_view_clear(&v[i]);
+    free(v);
+}
+
+static void read_ignored(sqlite3_stmt *s, struct mr_ignored_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->id = sqlite3_column_int64(s, 0);
+    v->message_id = mr__col_str(s, 1);
+    v->channel = mr__col_str(s, 2);
+    v->inbox = mr__col_str(s, 3);
+    v->from_email = mr__col_str(s, 4);
+    v->subject = mr__col_str(s, 5);
+    v->raw_sha256 = mr__col_str(s, 6);
+    v->applied_rules_json = mr__col_str(s, 7);
+    v->matched_rules_json = mr__col_str(s, 8);
+    v->received_at = sqlite3_column_int64(s, 9);
+}
+
+int mr_store_list_ignored(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ignored_view **list, size_t *n,
+                          char **next_cursor, struct mr_error *err)
+{
+    *list = NULL;
+    *n = 0;
+    *next_cursor = NULL;
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    /* The cursor is the last id seen: decimal, nothing else. */
+    int64_t after = 0;
+    if (cursor != NULL) {
+        size_t len = strnlen(cursor, CURSOR_MAX + 1);
+        if (len == 0 || len > CURSOR_MAX ||
+            parse_num(cursor, len, &after) != len || after <= 0)
+            return mr_error_set(err, MR_EINVAL, "bad cursor");
+    }
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    struct mr_ignored_view *out = mr_xcalloc((size_t)limit + 1, sizeof *out);
+    size_t count = 0;
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(
+        c, cursor ? SQL_LIST_IGNORED_AFTER : SQL_LIST_IGNORED_FIRST, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        sqlite3_bind_int(s, 2, limit + 1);
+        if (cursor)
+            sqlite3_bind_int64(s, 3, after);
+        while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
+            read_ignored(s, &out[count++]);
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW
+                 ? 0
+                 : mr__sqlerr(c, rc, "cannot list ignored mail", err);
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    if (rc < 0) {
+        mr_ignored_list_free(out, count);
+        return rc;
+    }
+    if (count > (size_t)limit) {
+        /* One row more than asked: there is a next page. */
+        ignored_view_clear(&out[limit]);
+        count = (size_t)limit;
+        char buf[24];
+        snprintf(buf, sizeof buf, "%lld", (long long)out[count - 1].id);
+        *next_cursor = mr_xstrndup(buf, strlen(buf));
+    }
+    *list = out;
+    *n = count;
+    return 0;
+}
+
+int mr_store_count_requester_tickets(struct mr_store *st, const char *tenant,
+                                     const char *email, int64_t *count,
+                                     struct mr_error *err)
+{
+    *count = 0;
+    if (tenant == NULL || email == NULL || *email == '\0')
+        return 0;
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_COUNT_REQUESTER, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        bind_str(s, 2, email);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            *count = sqlite3_column_int64(s, 0);
+        rc = rc == SQLITE_ROW
+                 ? 0
+                 : mr__sqlerr(c, rc, "cannot count the sender's tickets", err);
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
+
 static void read_message(sqlite3_stmt *s, struct mr_message_view *m)
 {
     m->id = sqlite3_column_int64(s, 0);
@@ -909,6 +1138,7 @@ static void read_message(sqlite3_stmt *s, struct mr_message_view *m)
     m->unverified = sqlite3_column_int(s, 15) != 0;
     m->auto_json = mr__col_str(s, 16);
     m->inbox = mr__col_str(s, 17);
+    m->matched_rules_json = mr__col_str(s, 18);
 }
 
 void mr_attachment_view_clear(struct mr_attachment_view *a)

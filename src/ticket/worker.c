@@ -387,7 +387,7 @@ static void classify(json_t *ev, const char *mail_from)
 struct rules_out {
     struct mr_rules_outcome o; /* points into the strings below */
     char *queue, *priority, *assignee;
-    char *tags_add, *tags_remove, *applied, *matched;
+    char *tags_add, *tags_remove, *applied, *matched, *fields;
 };
 
 struct prepared {
@@ -405,6 +405,7 @@ static void rules_out_free(struct rules_out *r)
     free(r->tags_remove);
     free(r->applied);
     free(r->matched);
+    free(r->fields);
     memset(r, 0, sizeof *r);
 }
 
@@ -452,6 +453,15 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
     mr_json_init(&j, &b, false);
     mr_rules_trail_write_json(r, &j);
     o->applied = mr_buf_detach(&b, NULL);
+    mr_buf_init(&b, 0);
+    mr_json_init(&j, &b, false);
+    mr_json_obj_begin(&j);
+    for (size_t i = 0; i < r->nfields; i++) {
+        mr_json_key(&j, r->fields[i].name);
+        mr_json_cstr(&j, r->fields[i].value);
+    }
+    mr_json_obj_end(&j);
+    o->fields = mr_buf_detach(&b, NULL);
     o->o = (struct mr_rules_outcome){
         .queue = o->queue,
         .priority = o->priority,
@@ -460,13 +470,17 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
         .tags_remove_json = o->tags_remove,
         .applied_json = o->applied,
         .matched_json = o->matched,
+        .fields_json = o->fields,
+        .ignore = r->ignore,
     };
 }
 
 /* The rules, both ways: threading decides inside the store's writer
  * transaction whether the message starts a ticket, and the store applies
- * the outcome it chose. What only the store knows of the sender's
- * history is not looked up yet: previous_tickets and last_ack_at are 0. */
+ * the outcome it chose. The sender's earlier tickets are counted on a
+ * read connection before delivery (a ticket another worker opens for the
+ * same sender in between is not seen: the count is advisory). The last
+ * acknowledgement is not recorded yet: last_ack_at is 0. */
 static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
                        const struct mr_job *job, json_t *ev,
                        struct prepared *p)
@@ -483,6 +497,13 @@ static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
              : job->payload    ? strlen(job->payload)
                                : 0;
     m.previous_tickets = 0;
+    struct mr_error ce = {0};
+    if (mr_store_count_requester_tickets(d->store, job->tenant,
+                                         p->record.rec.from_email,
+                                         &m.previous_tickets, &ce) != MR_OK)
+        /* Rules still run: a count that failed reads as none. */
+        mr_log_kv(d->log, MR_LOG_WARN, "worker", "previous tickets not counted",
+                  "error", ce.msg, NULL);
     m.last_ack_at = 0;
     for (int k = 0; k < 2; k++) {
         m.is_new = k == 0;
@@ -523,6 +544,8 @@ static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
     mr_metrics_inc(&d->metrics->jobs_done);
     if (res->duplicate)
         mr_metrics_inc(&d->metrics->duplicates);
+    else if (res->ignored)
+        mr_metrics_inc(&d->metrics->ignored);
     if (!d->log || d->log->min > MR_LOG_INFO)
         return;
     char jid[24], tid[24];
@@ -530,6 +553,7 @@ static void job_stored(const struct mr_worker_deps *d, const struct mr_job *job,
     snprintf(tid, sizeof tid, "%lld", (long long)res->ticket_id);
     mr_log_kv(d->log, MR_LOG_INFO, "worker",
               res->duplicate ? "duplicate message, not stored again"
+              : res->ignored ? "message ignored by the rules, kept"
                              : "message stored",
               "job", jid, "ticket", tid, "message_id", p->record.rec.message_id,
               "threaded_by", res->threaded_by, "tenant", job->tenant, NULL);

@@ -61,6 +61,8 @@ void mr_metrics_render(const struct mr_metrics *m,
                 "Messages answered with a temporary failure.", m->tempfail);
     counter(out, "mailroom_duplicates_total",
             "Messages already stored, not stored again.", &m->duplicates);
+    counter(out, "mailroom_ignored_total",
+            "Messages the rules ignored: kept, no ticket.", &m->ignored);
     counter(out, "mailroom_parse_failures_total",
             "Job attempts whose message failed to parse.",
             &m->parse_failures);

@@ -32,6 +32,7 @@ struct mr_metrics {
     atomic_uint_fast64_t rejected[MR_CH_COUNT]; /* refused (5xx, 4xx, 401) */
     atomic_uint_fast64_t tempfail[MR_CH_COUNT]; /* 451 / 503 / 75 */
     atomic_uint_fast64_t duplicates;            /* already stored */
+    atomic_uint_fast64_t ignored;               /* kept, no ticket (rules) */
     atomic_uint_fast64_t parse_failures;        /* jobs failing to parse */
     atomic_uint_fast64_t jobs_done;
     atomic_uint_fast64_t jobs_retried;

@@ -27,6 +27,21 @@ tenants:
     - name: UrgentInSubject
       if: {subject: urgent}
       then: {priority: high}
+    - name: DropNewsletters
+      if: {subject: {contains: newsletter}}
+      then: {ignore: true}
+      stop: true
+    - name: MuteReplies
+      if: {new_ticket: false, subject: {contains: muted}}
+      then: {ignore: true}
+      stop: true
+    - name: InvoiceNumber
+      if: {subject: {regex: '\\b(INV-[0-9]{6})\\b', extract: invoice}}
+      then:
+        set_field: {source: email}
+    - name: RepeatCustomer
+      if: {from: carol@repeat.test, previous_tickets: {min: 2}}
+      then: {add_tags: repeat}
     - name: Acknowledge
       then:
         auto_acknowledge: {template: received, text: "We got it."}
@@ -194,7 +209,8 @@ def test_api_reload(srv):
         f.write(RULES_V2)
     st, doc = srv.json_call("POST", "/api/v1/admin/reload", admin)
     assert st == 200, doc
-    assert doc["rules"] == "reloaded" and doc["rule_count"] == 4
+    assert doc["rules"] == "reloaded"
+    assert doc["rule_count"] == RULES_V2.count("- name:")
     send(srv, message("Now accounts", to="billing@acme.test"),
          rcpt="billing@acme.test")
     assert ticket(srv, admin, "Now accounts")["queue"] == "accounts"
@@ -210,3 +226,108 @@ def test_broken_rules_refuse_start(tmpdir_path):
     r = s.cli("serve")
     assert r.returncode == 78, r
     assert path.encode() + b":" in r.stderr, r.stderr
+
+
+def ignored(srv, tok, n, timeout=20.0):
+    """The ignored list once it has n entries (it never shrinks)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        st, doc = srv.json_call("GET", "/api/v1/ignored?limit=200", tok)
+        assert st == 200, doc
+        if len(doc["ignored"]) >= n:
+            return doc["ignored"]
+        time.sleep(0.1)
+    raise AssertionError("not %d ignored:\n%s" % (n, open(srv.log).read()))
+
+
+def metric(srv, name):
+    st, _, body = srv.http_call("GET", "/metrics", None, None)
+    assert st == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_ignore_keeps_message_without_ticket(srv):
+    admin = srv.token()
+    agent = srv.token(role="agent")
+    raw = message("Our monthly newsletter", msgid="<news-1@customer.test>")
+    send(srv, raw)
+    lst = ignored(srv, admin, 1)
+    assert len(lst) == 1
+    e = lst[0]
+    assert e["message_id"] == "news-1@customer.test"
+    assert e["subject"] == "Our monthly newsletter"
+    assert e["from"] == "alice@customer.test"
+    assert e["matched_rules"] == ["DropNewsletters"]
+    assert ["DropNewsletters", "ignore"] in [[d["name"], d["decision"]]
+                                             for d in e["applied_rules"]]
+    assert e["raw_sha256"]
+    assert metric(srv, "mailroom_ignored_total") == 1
+    # No ticket was made.
+    assert not any(t["subject"] == "Our monthly newsletter"
+                   for t in srv.all_tickets(admin))
+    # Admins only.
+    st, _ = srv.json_call("GET", "/api/v1/ignored", agent)
+    assert st == 403
+
+    # The same message again is a duplicate of the ignored one.
+    dup_before = metric(srv, "mailroom_duplicates_total")
+    send(srv, raw)
+    end = time.time() + 20
+    while time.time() < end and \
+            metric(srv, "mailroom_duplicates_total") == dup_before:
+        time.sleep(0.1)
+    assert metric(srv, "mailroom_duplicates_total") == dup_before + 1
+    st, doc = srv.json_call("GET", "/api/v1/ignored", admin)
+    assert len(doc["ignored"]) == 1
+    assert metric(srv, "mailroom_ignored_total") == 1
+
+    # The command line shows the same list.
+    r = srv.cli("tickets", "ignored", "--json", "--tenant", "acme")
+    assert r.returncode == 0, r
+    import json
+    assert [x["message_id"] for x in json.loads(r.stdout)["ignored"]] == \
+        ["news-1@customer.test"]
+
+
+def test_ignore_follows_threading_outcome(srv):
+    tok = srv.token()
+    send(srv, message("muted topic", msgid="<muted-1@customer.test>"))
+    # new_ticket: false in the rule: the first message makes a ticket.
+    t = ticket(srv, tok, "muted topic")
+    assert t["messages"][0]["matched_rules"] == ["Acknowledge"]
+    send(srv, message("Re: muted topic", msgid="<muted-2@customer.test>",
+                      extra="In-Reply-To: <muted-1@customer.test>\r\n"))
+    lst = ignored(srv, tok, 1)
+    assert lst[0]["message_id"] == "muted-2@customer.test"
+    assert lst[0]["matched_rules"] == ["MuteReplies"]
+    st, t = srv.json_call("GET", "/api/v1/tickets/%d" % t["id"], tok)
+    assert len(t["messages"]) == 1
+    assert not any(d["name"] == "MuteReplies" for d in t["applied_rules"])
+
+
+def test_fields_and_matched_rules(srv):
+    tok = srv.token()
+    send(srv, message("URGENT: about INV-123456"))
+    t = ticket(srv, tok, "URGENT: about INV-123456")
+    assert t["fields"] == {"invoice": "INV-123456", "source": "email"}
+    assert t["messages"][0]["matched_rules"] == [
+        "UrgentInSubject", "InvoiceNumber", "Acknowledge"]
+    send(srv, message("Plain fields"))
+    t = ticket(srv, tok, "Plain fields")
+    assert t["fields"] == {}
+    assert t["messages"][0]["matched_rules"] == ["Acknowledge"]
+
+
+def test_previous_tickets(srv):
+    tok = srv.token()
+    tags = []
+    for i in range(3):
+        subject = "Carol question %d" % i
+        send(srv, message(subject, frm="Carol <carol@repeat.test>"),
+             mail_from="carol@repeat.test")
+        # Counted before delivery: wait for each ticket in turn.
+        tags.append(ticket(srv, tok, subject)["tags"])
+    assert tags == [[], [], ["repeat"]]

@@ -87,6 +87,8 @@ static void fill_ticket(struct mr_ticket_view *t, int64_t number,
     t->applied_rules_json = strdup("[{\"rule\":\"vip\"}]");
     t->requester = strdup("alice@customer.example");
     t->linked_ticket_id = number == 7 ? 1003 : 0;
+    t->fields_json =
+        strdup(number == 7 ? "{\"invoice\":\"INV-1\\u001b[2J\"}" : "{}");
     t->message_count = 2;
     t->created_at = 1736157600000LL;
     t->updated_at = 1736157600000LL + 60000 * number;
@@ -223,6 +225,7 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->assignee);
     free(t->tags_json);
     free(t->applied_rules_json);
+    free(t->fields_json);
     free(t->requester);
     for (size_t i = 0; i < t->nmessages; i++)
         message_view_clear(&t->messages[i]);
@@ -235,6 +238,55 @@ void mr_ticket_list_free(struct mr_ticket_view *t, size_t n)
     for (size_t i = 0; i < n; i++)
         mr_ticket_view_clear(&t[i]);
     free(t);
+}
+
+/* Three ignored messages, ids 3..1; the cursor is the last id shown. */
+int mr_store_list_ignored(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ignored_view **out, size_t *n,
+                          char **next_cursor, struct mr_error *err)
+{
+    (void)st;
+    (void)err;
+    snprintf(fk.tenant, sizeof fk.tenant, "%s", tenant);
+    fk.list_calls++;
+    fk.last_limit = limit;
+    int64_t top = cursor ? atoll(cursor) - 1 : 3;
+    size_t k = 0;
+    *out = calloc(3, sizeof **out);
+    for (int64_t id = top; id >= 1 && k < (size_t)limit; id--, k++) {
+        struct mr_ignored_view *v = &(*out)[k];
+        v->id = id;
+        char mid[48];
+        snprintf(mid, sizeof mid, "ign%lld@list.example", (long long)id);
+        v->message_id = strdup(mid);
+        v->from_email = strdup("news@list.example");
+        v->subject = strdup(id == 3 ? "Digest \x1b[2J" : "Digest");
+        v->applied_rules_json =
+            strdup("[{\"name\":\"DropLists\",\"decision\":\"ignore\"}]");
+        v->matched_rules_json = strdup("[\"DropLists\"]");
+        v->received_at = 1736157600000LL;
+    }
+    *n = k;
+    *next_cursor = NULL;
+    if (k > 0 && (*out)[k - 1].id > 1) {
+        char c[24];
+        snprintf(c, sizeof c, "%lld", (long long)(*out)[k - 1].id);
+        *next_cursor = strdup(c);
+    }
+    return 0;
+}
+
+void mr_ignored_list_free(struct mr_ignored_view *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].message_id);
+        free(v[i].from_email);
+        free(v[i].subject);
+        free(v[i].applied_rules_json);
+        free(v[i].matched_rules_json);
+    }
+    free(v);
 }
 
 int mr_store_thread_secret(struct mr_store *st,
@@ -493,6 +545,7 @@ static void show_as_text(void **state)
     assert_non_null(strstr(out, "\n  reply to     "
                                 "support+t7.acme5c@acme.example\n"));
     assert_non_null(strstr(out, "\n  rules        1 (--json lists them)\n"));
+    assert_non_null(strstr(out, "\n  field        invoice: INV-1?[2J\n"));
 
     assert_non_null(strstr(out, "\n--- message 1 of 2 (id 50) "
                                 "2025-01-06T09:59:00Z ---\n"));
@@ -518,6 +571,40 @@ static void show_as_text(void **state)
                                 "m1@customer.example) UNVERIFIED"));
     assert_non_null(strstr(out, "\n  auto         bounce (dsn)\n"));
     assert_non_null(strstr(out, "\n    short\n"));
+    free(out);
+}
+
+static void ignored_list(void **state)
+{
+    struct fx *f = *state;
+    char *out;
+    const char *args[] = {"ignored", "--limit", "2"};
+    assert_int_equal(run(f, f->one, &out, 3, args), MR_EXIT_OK);
+    assert_string_equal(fk.tenant, "acme");
+    assert_int_equal(count_lines(out), 1 + 2);
+    assert_true(strncmp(out, "ID       RECEIVED (UTC)", 23) == 0);
+    assert_non_null(strstr(out, "\n3        2025-01-06 10:00 "
+                                "news@list.example"));
+    assert_non_null(strstr(out, "Digest ?[2J\n"));
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+
+    fk.list_calls = 0;
+    const char *jargs[] = {"ignored", "--json"};
+    assert_int_equal(run(f, f->one, &out, 2, jargs), MR_EXIT_OK);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    json_t *list = json_object_get(j, "ignored");
+    assert_int_equal(json_array_size(list), 3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(list, 2), "message_id")),
+                        "ign1@list.example");
+    assert_true(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    free(out);
+
+    const char *bad[] = {"ignored", "--status", "open"};
+    assert_int_equal(run(f, f->one, &out, 3, bad), MR_EXIT_USAGE);
     free(out);
 }
 
@@ -636,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(show_json_is_the_api_document, fx_up,
                                         fx_down),
         cmocka_unit_test_setup_teardown(show_refusals, fx_up, fx_down),
+        cmocka_unit_test_setup_teardown(ignored_list, fx_up, fx_down),
         cmocka_unit_test(safe_printing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

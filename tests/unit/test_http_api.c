@@ -279,6 +279,52 @@ static void fill_message(struct mr_message_view *m, int64_t id,
     }
 }
 
+/* Two ignored messages for tenant a, one page of one each. */
+int mr_store_list_ignored(struct mr_store *st, const char *tenant,
+                          const char *cursor, int limit,
+                          struct mr_ignored_view **out, size_t *n,
+                          char **next_cursor, struct mr_error *err)
+{
+    (void)st;
+    (void)limit;
+    *out = NULL;
+    *n = 0;
+    *next_cursor = NULL;
+    if (cursor && strcmp(cursor, "2") != 0)
+        return mr_error_set(err, MR_EINVAL, "bad cursor");
+    if (strcmp(tenant, "a") != 0)
+        return 0;
+    struct mr_ignored_view *v = calloc(1, sizeof *v);
+    v->id = cursor ? 1 : 2;
+    v->message_id = strdup(cursor ? "one@list.example" : "two@list.example");
+    v->from_email = strdup("news@list.example");
+    v->subject = strdup("Weekly digest");
+    v->applied_rules_json =
+        strdup("[{\"name\":\"DropLists\",\"decision\":\"ignore\"}]");
+    v->matched_rules_json = strdup("[\"DropLists\"]");
+    v->received_at = 1736157600000LL;
+    *out = v;
+    *n = 1;
+    if (!cursor)
+        *next_cursor = strdup("2");
+    return 0;
+}
+
+void mr_ignored_list_free(struct mr_ignored_view *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].message_id);
+        free(v[i].channel);
+        free(v[i].inbox);
+        free(v[i].from_email);
+        free(v[i].subject);
+        free(v[i].raw_sha256);
+        free(v[i].applied_rules_json);
+        free(v[i].matched_rules_json);
+    }
+    free(v);
+}
+
 int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
                         struct mr_ticket_view *out, struct mr_error *err)
 {
@@ -294,12 +340,16 @@ int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
         out->applied_rules_json =
             fake_tickets[k].rules ? strdup(fake_tickets[k].rules) : NULL;
         out->linked_ticket_id = fake_tickets[k].linked;
+        if (id == 1)
+            out->fields_json = strdup("{\"invoice\":\"INV-123456\"}");
         out->nmessages = fake_tickets[k].nmessages;
         out->message_count = (int64_t)out->nmessages;
         out->messages = calloc(out->nmessages, sizeof *out->messages);
         for (size_t i = 0; i < out->nmessages; i++)
             fill_message(&out->messages[i], 100 + (int64_t)i, id, i,
                          fake_tickets[k].inbox[i]);
+        if (id == 1)
+            out->messages[0].matched_rules_json = strdup("[\"vip\"]");
         return 0;
     }
     return mr_error_set(err, MR_ENOTFOUND, "no ticket");
@@ -352,6 +402,7 @@ static void message_view_clear(struct mr_message_view *m)
     free(m->html);
     free(m->event_json);
     free(m->raw_sha256);
+    free(m->matched_rules_json);
     memset(m, 0, sizeof *m);
 }
 
@@ -371,6 +422,7 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->assignee);
     free(t->tags_json);
     free(t->applied_rules_json);
+    free(t->fields_json);
     free(t->requester);
     for (size_t i = 0; i < t->nmessages; i++)
         message_view_clear(&t->messages[i]);
@@ -1146,6 +1198,57 @@ static void webhook_refusals(void **state)
 
 /* ---- GET /api/v1/tickets ------------------------------------------------ */
 
+/* GET /api/v1/ignored: admins only, paged, the rules' trail shown. */
+static void list_ignored(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    static const char *const not_admin[] = {"tok-read-a", "tok-agent-a",
+                                            "tok-ingest-a"};
+    for (size_t i = 0; i < 3; i++) {
+        char h[128];
+        snprintf(h, sizeof h, "Authorization: Bearer %s\r\n", not_admin[i]);
+        assert_int_equal(
+            http_do(a->port, "GET", "/api/v1/ignored", h, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 403);
+        http_reply_free(&r);
+    }
+    const char *ad = "Authorization: Bearer tok-admin-a\r\n";
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/ignored?limit=1", ad, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = reply_json(&r);
+    json_t *v = json_array_get(json_object_get(j, "ignored"), 0);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "id")), 2);
+    assert_string_equal(jstr(v, "message_id"), "two@list.example");
+    assert_string_equal(jstr(v, "from"), "news@list.example");
+    assert_string_equal(jstr(v, "received_at"), "2025-01-06T10:00:00.000Z");
+    json_t *ar = json_array_get(json_object_get(v, "applied_rules"), 0);
+    assert_string_equal(jstr(ar, "decision"), "ignore");
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(v, "matched_rules"), 0)),
+                        "DropLists");
+    assert_string_equal(jstr(j, "next_cursor"), "2");
+    json_decref(j);
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/ignored?cursor=2", ad, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    j = reply_json(&r);
+    v = json_array_get(json_object_get(j, "ignored"), 0);
+    assert_int_equal(json_integer_value(json_object_get(v, "id")), 1);
+    assert_true(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/ignored?cursor=zz", ad, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 400);
+    http_reply_free(&r);
+}
+
 static void list_tickets(void **state)
 {
     struct api *a = *state;
@@ -1359,8 +1462,18 @@ static void get_ticket(void **state)
              "tag"),
         "vip");
     assert_true(json_is_null(json_object_get(j, "linked_ticket_id")));
+    assert_string_equal(jstr(json_object_get(j, "fields"), "invoice"),
+                        "INV-123456");
     json_t *ms = json_object_get(j, "messages");
     assert_int_equal(json_array_size(ms), 2);
+    assert_string_equal(
+        json_string_value(json_array_get(
+            json_object_get(json_array_get(ms, 0), "matched_rules"), 0)),
+        "vip");
+    /* A message no rule matched: an empty list, not null. */
+    assert_int_equal(json_array_size(json_object_get(json_array_get(ms, 1),
+                                                     "matched_rules")),
+                     0);
 
     json_t *m = json_array_get(ms, 0);
     assert_int_equal(json_integer_value(json_object_get(m, "id")), 100);
@@ -1413,7 +1526,7 @@ static void get_ticket(void **state)
     assert_int_equal(json_object_size(att), 15);
     /* Exactly the documented fields, and no raw headers. */
     assert_null(json_object_get(m, "headers"));
-    assert_int_equal(json_object_size(m), 23);
+    assert_int_equal(json_object_size(m), 24);
 
     /* A bounce joined by header from a stranger, whose stored event does
      * not parse: columns still show, the rest is empty. */
@@ -1438,7 +1551,7 @@ static void get_ticket(void **state)
                         "in-reply-to first@customer.example");
     assert_true(json_is_true(json_object_get(m, "unverified")));
     assert_int_equal(json_array_size(json_object_get(m, "attachments")), 0);
-    assert_int_equal(json_object_size(m), 23);
+    assert_int_equal(json_object_size(m), 24);
     json_decref(j);
 
     /* Stored rules that do not parse show as none; a link shows its id. */
@@ -1837,12 +1950,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(webhook_accepts, api_up, api_down),
         cmocka_unit_test_setup_teardown(webhook_refusals, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_tickets, api_up, api_down),
+        cmocka_unit_test_setup_teardown(list_ignored, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_filters, api_up, api_down),
         cmocka_unit_test_setup_teardown(get_ticket, api_up, api_down),
         cmocka_unit_test_setup_teardown(reply_address, api_up, api_down),
         cmocka_unit_test_setup_teardown(raw_message, api_up, api_down),
-        cmocka_unit_test_setup_teardown(attachment_download, api_up,
-                                        api_down),
+        cmocka_unit_test_setup_teardown(attachment_download, api_up, api_down),
         cmocka_unit_test(start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -821,6 +821,227 @@ static void deliver_applies_rules(void **state)
                      1);
 }
 
+/* Extracted fields merge into the ticket's, key by key; every message
+ * shows the rules it matched. */
+static void deliver_merges_fields(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    const struct mr_rules_outcome first = {
+        .applied_json = "[]",
+        .matched_json = "[\"Invoice\"]",
+        .fields_json = "{\"invoice\":\"INV-000001\",\"source\":\"email\"}",
+    };
+    const struct mr_rules_outcome second = {
+        .applied_json = "[]",
+        .matched_json = "[]",
+        .fields_json = "{\"invoice\":\"INV-000002\"}",
+    };
+    struct mr_deliver_result r1, r2;
+    struct mr_message_rec m = message("t", "fields-root@x");
+    m.rules_new = &first;
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r1, &err),
+                     0);
+    struct mr_message_rec reply = message("t", "fields-reply@x");
+    reply.in_reply_to = "fields-root@x";
+    reply.rules_reply = &second;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &reply, &r2, &err), 0);
+    assert_int_equal(r2.ticket_id, r1.ticket_id);
+    struct mr_ticket_view t;
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r1.ticket_id, &t, &err),
+                     0);
+    json_t *fields = json_loads(t.fields_json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(fields, "invoice")),
+                        "INV-000002");
+    assert_string_equal(json_string_value(json_object_get(fields, "source")),
+                        "email");
+    json_decref(fields);
+    assert_int_equal(t.nmessages, 2);
+    assert_string_equal(t.messages[0].matched_rules_json, "[\"Invoice\"]");
+    assert_string_equal(t.messages[1].matched_rules_json, "[]");
+    mr_ticket_view_clear(&t);
+
+    /* A ticket no rule touched: an empty object. */
+    struct mr_deliver_result r3;
+    deliver(f->st, "t", "fields-none@x", &r3);
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r3.ticket_id, &t, &err),
+                     0);
+    assert_string_equal(t.fields_json, "{}");
+    assert_null(t.messages[0].matched_rules_json);
+    mr_ticket_view_clear(&t);
+}
+
+/* ignore (docs/rules.md): no ticket, the message kept for admins; the
+ * outcome threading chose decides; a second copy is a duplicate. */
+static void deliver_ignores(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    const struct mr_rules_outcome ignore = {
+        .applied_json = "[{\"name\":\"Drop\",\"decision\":\"ignore\"}]",
+        .matched_json = "[\"Drop\"]",
+        .ignore = true,
+    };
+    const struct mr_rules_outcome keep = {
+        .applied_json = "[{\"name\":\"Tag\",\"decision\":\"tag+=x\"}]",
+        .matched_json = "[\"Tag\"]",
+        .tags_add_json = "[\"x\"]",
+    };
+    int64_t tickets0 = raw_count(f->path, "SELECT count(*) FROM tickets");
+    int64_t msgs0 = raw_count(f->path, "SELECT count(*) FROM messages");
+
+    /* New: ignored. */
+    struct mr_deliver_result r1, r2;
+    struct mr_message_rec m = message("t", "ign-1@x");
+    m.rules_new = &ignore;
+    m.rules_reply = &keep;
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r1, &err),
+                     0);
+    assert_true(r1.ignored);
+    assert_false(r1.duplicate);
+    assert_int_equal(r1.ticket_id, 0);
+    assert_true(r1.message_row > 0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM tickets"),
+                     tickets0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM messages"),
+                     msgs0);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM thread_refs"
+                                        " WHERE message_id = 'ign-1@x'"),
+                     0);
+    /* Again, even with rules that would keep it now: a duplicate. */
+    m.rules_new = &keep;
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &m, &r2, &err),
+                     0);
+    assert_true(r2.duplicate);
+    assert_true(r2.ignored);
+    assert_int_equal(r2.message_row, r1.message_row);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM tickets"),
+                     tickets0);
+
+    /* A reply: the reply outcome decides. Kept when it says keep ... */
+    struct mr_deliver_result r3, r4, r5;
+    deliver(f->st, "t", "ign-root@x", &r3);
+    struct mr_message_rec reply = message("t", "ign-reply@x");
+    reply.in_reply_to = "ign-root@x";
+    reply.rules_new = &ignore;
+    reply.rules_reply = &keep;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &reply, &r4, &err), 0);
+    assert_false(r4.ignored);
+    assert_int_equal(r4.ticket_id, r3.ticket_id);
+    /* ... ignored when it says ignore, leaving the ticket as it was. */
+    struct mr_message_rec reply2 = message("t", "ign-reply2@x");
+    reply2.in_reply_to = "ign-root@x";
+    reply2.rules_new = &keep;
+    reply2.rules_reply = &ignore;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &reply2, &r5, &err), 0);
+    assert_true(r5.ignored);
+    assert_int_equal(r5.ticket_id, 0);
+    struct mr_ticket_view t;
+    assert_int_equal(mr_store_get_ticket(f->st, "t", r3.ticket_id, &t, &err),
+                     0);
+    assert_int_equal(t.nmessages, 2);
+    assert_string_equal(t.tags_json, "[\"x\"]");
+    mr_ticket_view_clear(&t);
+
+    /* pitfalls.md 9: another mail reusing a kept message's id, ignored
+     * under the suffixed id; its second copy is a duplicate of that. */
+    struct mr_deliver_result r6, r7, r8;
+    struct mr_message_rec kept = message("t", "ign-ck@x");
+    kept.content_key =
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    assert_int_equal(mr_store_deliver_message(f->st, 0, NULL, &kept, &r6, &err),
+                     0);
+    struct mr_message_rec other = kept;
+    other.subject = "ign-ck other";
+    other.content_key =
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    other.rules_new = &ignore;
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &other, &r7, &err), 0);
+    assert_true(r7.ignored);
+    assert_true(r7.id_reused);
+    assert_int_equal(
+        mr_store_deliver_message(f->st, 0, NULL, &other, &r8, &err), 0);
+    assert_true(r8.duplicate);
+    assert_true(r8.ignored);
+    assert_int_equal(r8.message_row, r7.message_row);
+    assert_int_equal(raw_count(f->path, "SELECT count(*) FROM"
+                                        " ignored_messages WHERE message_id"
+                                        " = 'ign-ck@x#bbbbbbbbbbbb'"),
+                     1);
+
+    /* Admins see them, newest first, one page at a time; per tenant. */
+    struct mr_ignored_view *v = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    assert_int_equal(
+        mr_store_list_ignored(f->st, "t", NULL, 1, &v, &n, &next, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].message_id, "ign-ck@x#bbbbbbbbbbbb");
+    assert_non_null(next);
+    mr_ignored_list_free(v, n);
+    char *cur0 = next;
+    assert_int_equal(
+        mr_store_list_ignored(f->st, "t", cur0, 1, &v, &n, &next, &err), 0);
+    free(cur0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].message_id, "ign-reply2@x");
+    assert_string_equal(v[0].matched_rules_json, "[\"Drop\"]");
+    assert_string_equal(v[0].applied_rules_json,
+                        "[{\"name\":\"Drop\",\"decision\":\"ignore\"}]");
+    assert_string_equal(v[0].raw_sha256, "ff00");
+    assert_string_equal(v[0].from_email, "alice@example.org");
+    assert_int_equal(v[0].received_at, 5000);
+    assert_non_null(next);
+    mr_ignored_list_free(v, n);
+    char *cur = next;
+    assert_int_equal(
+        mr_store_list_ignored(f->st, "t", cur, 10, &v, &n, &next, &err), 0);
+    free(cur);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].message_id, "ign-1@x");
+    assert_null(next);
+    mr_ignored_list_free(v, n);
+    assert_int_equal(
+        mr_store_list_ignored(f->st, "other", NULL, 10, &v, &n, &next, &err),
+        0);
+    assert_int_equal(n, 0);
+    mr_ignored_list_free(v, n);
+    assert_int_equal(
+        mr_store_list_ignored(f->st, "t", "1x", 10, &v, &n, &next, &err),
+        MR_EINVAL);
+}
+
+/* previous_tickets: the sender's tickets in the tenant. */
+static void count_requester_tickets(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    int64_t n = -1;
+    assert_int_equal(mr_store_count_requester_tickets(
+                         f->st, "cnt", "alice@example.org", &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    struct mr_deliver_result r;
+    deliver(f->st, "cnt", "cnt-1@x", &r);
+    deliver(f->st, "cnt", "cnt-2@x", &r);
+    deliver(f->st, "cnt-other", "cnt-3@x", &r);
+    assert_int_equal(mr_store_count_requester_tickets(
+                         f->st, "cnt", "alice@example.org", &n, &err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(mr_store_count_requester_tickets(
+                         f->st, "cnt", "bob@example.org", &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    assert_int_equal(
+        mr_store_count_requester_tickets(f->st, "cnt", NULL, &n, &err), 0);
+    assert_int_equal(n, 0);
+}
+
 /* pitfalls.md 9: one Message-ID reused for different mail keeps both. */
 static void reused_message_id_keeps_both(void **state)
 {
@@ -1489,8 +1710,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(deliver_and_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(deliver_threads_replies, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(deliver_applies_rules, setup,
+        cmocka_unit_test_setup_teardown(deliver_merges_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(deliver_ignores, setup, teardown),
+        cmocka_unit_test_setup_teardown(count_requester_tickets, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(deliver_applies_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(reused_message_id_keeps_both, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(retried_job_claimed_alone, setup,

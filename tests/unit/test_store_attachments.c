@@ -297,6 +297,8 @@ static void migrate_from_version_3(void **state)
                       "DROP TABLE consumer_leases;"
                       "DROP TABLE consumer_groups;"
                       "ALTER TABLE messages DROP COLUMN matched_rules;"
+                      "DROP TABLE ignored_messages;"
+                      "ALTER TABLE tickets DROP COLUMN fields;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);
