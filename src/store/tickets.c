@@ -938,6 +938,99 @@ static char *make_cursor(const struct mr_ticket_view *t)
     return mr_xstrndup(buf, strlen(buf));
 }
 
+/*
+ * One page of a listing: the statement (bound by bind, then ?1 = tenant
+ * and ?2 = limit + 1), each row read into an array of row_size elements.
+ * One row more than asked tells whether there is a next page: *more is set
+ * and that row is dropped again. Both listings below page this way, so
+ * the logic is here once.
+ */
+struct page_query {
+    const char *sql;
+    const char *what; /* for the error: "cannot list ..." */
+    size_t row_size;
+    void (*bind)(sqlite3_stmt *s, const void *ctx);
+    const void *ctx;
+    void (*read)(sqlite3_stmt *s, void *row);
+    void (*clear)(void *row);
+};
+
+static int list_page(struct mr_store *st, const char *tenant,
+                     const struct page_query *q, int limit, void **rows_r,
+                     size_t *n, bool *more, struct mr_error *err)
+{
+    *rows_r = NULL;
+    *n = 0;
+    *more = false;
+    if (limit <= 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    char *rows = mr_xcalloc((size_t)limit + 1, q->row_size);
+    size_t count = 0;
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, q->sql, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        sqlite3_bind_int(s, 2, limit + 1);
+        if (q->bind)
+            q->bind(s, q->ctx);
+        while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
+            q->read(s, rows + q->row_size * count++);
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW
+                 ? 0
+                 : mr__sqlerr(c, rc, q->what, err);
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    if (count > (size_t)limit) {
+        q->clear(rows + q->row_size * (size_t)limit);
+        count = (size_t)limit;
+        *more = true;
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < count; i++)
+            q->clear(rows + q->row_size * i);
+        free(rows);
+        return rc;
+    }
+    *rows_r = rows;
+    *n = count;
+    return 0;
+}
+
+struct ticket_page {
+    const struct mr_ticket_filter *filter;
+    bool after;
+    int64_t updated, id;
+};
+
+static void bind_ticket_page(sqlite3_stmt *s, const void *ctx)
+{
+    const struct ticket_page *p = ctx;
+    if (p->after) {
+        sqlite3_bind_int64(s, 3, p->updated);
+        sqlite3_bind_int64(s, 4, p->id);
+    }
+    if (p->filter) {
+        bind_str(s, 5, p->filter->status);
+        bind_str(s, 6, p->filter->queue);
+        bind_str(s, 7, p->filter->priority);
+        bind_str(s, 8, p->filter->requester);
+    }
+}
+
+static void read_ticket_row(sqlite3_stmt *s, void *row)
+{
+    read_ticket(s, row);
+}
+
+static void clear_ticket_row(void *row)
+{
+    mr_ticket_view_clear(row);
+}
+
 int mr_store_list_tickets(struct mr_store *st, const char *tenant,
                           const struct mr_ticket_filter *filter,
                           const char *cursor, int limit,
@@ -949,54 +1042,27 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
     *next_cursor = NULL;
     if (tenant == NULL)
         return mr_error_set(err, MR_EINVAL, "no tenant");
-    int64_t updated = 0, after = 0;
+    struct ticket_page p = {.filter = filter, .after = cursor != NULL};
     if (cursor != NULL) {
-        int rc = parse_cursor(cursor, &updated, &after, err);
+        int rc = parse_cursor(cursor, &p.updated, &p.id, err);
         if (rc < 0)
             return rc;
     }
-    if (limit <= 0)
-        limit = LIST_DEFAULT;
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
-    /* One row more than asked tells whether there is a next page. */
-    struct mr_ticket_view *out = mr_xcalloc((size_t)limit + 1, sizeof *out);
-    size_t count = 0;
-    struct mr__conn *c = mr__store_read_acquire(st);
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, cursor ? SQL_LIST_AFTER : SQL_LIST_FIRST, &s, err);
-    if (rc == 0) {
-        bind_str(s, 1, tenant);
-        sqlite3_bind_int(s, 2, limit + 1);
-        if (cursor) {
-            sqlite3_bind_int64(s, 3, updated);
-            sqlite3_bind_int64(s, 4, after);
-        }
-        if (filter) {
-            bind_str(s, 5, filter->status);
-            bind_str(s, 6, filter->queue);
-            bind_str(s, 7, filter->priority);
-            bind_str(s, 8, filter->requester);
-        }
-        while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
-            read_ticket(s, &out[count++]);
-        rc = rc == SQLITE_DONE || rc == SQLITE_ROW
-                 ? 0
-                 : mr__sqlerr(c, rc, "cannot list tickets", err);
-        mr__stmt_done(s);
-    }
-    mr__store_read_release(st, c);
-    if (rc < 0) {
-        mr_ticket_list_free(out, count);
+    struct page_query q = {cursor ? SQL_LIST_AFTER : SQL_LIST_FIRST,
+                           "cannot list tickets",
+                           sizeof(struct mr_ticket_view),
+                           bind_ticket_page,
+                           &p,
+                           read_ticket_row,
+                           clear_ticket_row};
+    void *rows;
+    bool more;
+    int rc = list_page(st, tenant, &q, limit, &rows, n, &more, err);
+    if (rc < 0)
         return rc;
-    }
-    if (count > (size_t)limit) {
-        mr_ticket_view_clear(&out[limit]);
-        count = (size_t)limit;
-        *next_cursor = make_cursor(&out[count - 1]);
-    }
-    *tickets = out;
-    *n = count;
+    *tickets = rows;
+    if (more)
+        *next_cursor = make_cursor(&(*tickets)[*n - 1]);
     return 0;
 }
 
@@ -1035,6 +1101,23 @@ static void read_ignored(sqlite3_stmt *s, struct mr_ignored_view *v)
     v->received_at = sqlite3_column_int64(s, 9);
 }
 
+static void bind_after_id(sqlite3_stmt *s, const void *ctx)
+{
+    const int64_t *after = ctx;
+    if (*after > 0)
+        sqlite3_bind_int64(s, 3, *after);
+}
+
+static void read_ignored_row(sqlite3_stmt *s, void *row)
+{
+    read_ignored(s, row);
+}
+
+static void clear_ignored_row(void *row)
+{
+    ignored_view_clear(row);
+}
+
 int mr_store_list_ignored(struct mr_store *st, const char *tenant,
                           const char *cursor, int limit,
                           struct mr_ignored_view **list, size_t *n,
@@ -1053,43 +1136,25 @@ int mr_store_list_ignored(struct mr_store *st, const char *tenant,
             parse_num(cursor, len, &after) != len || after <= 0)
             return mr_error_set(err, MR_EINVAL, "bad cursor");
     }
-    if (limit <= 0)
-        limit = LIST_DEFAULT;
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
-    struct mr_ignored_view *out = mr_xcalloc((size_t)limit + 1, sizeof *out);
-    size_t count = 0;
-    struct mr__conn *c = mr__store_read_acquire(st);
-    sqlite3_stmt *s;
-    int rc = mr__stmt(
-        c, cursor ? SQL_LIST_IGNORED_AFTER : SQL_LIST_IGNORED_FIRST, &s, err);
-    if (rc == 0) {
-        bind_str(s, 1, tenant);
-        sqlite3_bind_int(s, 2, limit + 1);
-        if (cursor)
-            sqlite3_bind_int64(s, 3, after);
-        while (count <= (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
-            read_ignored(s, &out[count++]);
-        rc = rc == SQLITE_DONE || rc == SQLITE_ROW
-                 ? 0
-                 : mr__sqlerr(c, rc, "cannot list ignored mail", err);
-        mr__stmt_done(s);
-    }
-    mr__store_read_release(st, c);
-    if (rc < 0) {
-        mr_ignored_list_free(out, count);
+    struct page_query q = {
+        cursor ? SQL_LIST_IGNORED_AFTER : SQL_LIST_IGNORED_FIRST,
+        "cannot list ignored mail",
+        sizeof(struct mr_ignored_view),
+        bind_after_id,
+        &after,
+        read_ignored_row,
+        clear_ignored_row};
+    void *rows;
+    bool more;
+    int rc = list_page(st, tenant, &q, limit, &rows, n, &more, err);
+    if (rc < 0)
         return rc;
-    }
-    if (count > (size_t)limit) {
-        /* One row more than asked: there is a next page. */
-        ignored_view_clear(&out[limit]);
-        count = (size_t)limit;
+    *list = rows;
+    if (more) {
         char buf[24];
-        snprintf(buf, sizeof buf, "%lld", (long long)out[count - 1].id);
+        snprintf(buf, sizeof buf, "%lld", (long long)(*list)[*n - 1].id);
         *next_cursor = mr_xstrndup(buf, strlen(buf));
     }
-    *list = out;
-    *n = count;
     return 0;
 }
 
