@@ -66,6 +66,34 @@ void mr__config_diag(struct mr__cfg_ctx *ctx, int line, int col,
 int mr__config_yaml_read(struct mr__cfg_ctx *ctx, const char *text, size_t len,
                          struct mr__cfg_node **root);
 
+/* ---- reading values out of the tree (nodes.c) ---- */
+
+/* A printable excerpt of a scalar for messages (controls as '?', cut with
+ * "..." to fit buf), or "a mapping" / "a list". */
+const char *mr__cfg_show(const struct mr__cfg_node *n, char *buf, size_t size);
+
+/* Edit distance, case-insensitive, a swap of two neighbours counting as one
+ * edit (for "did you mean"); SIZE_MAX past 32 characters. */
+size_t mr__cfg_distance(const char *a, size_t na, const char *b, size_t nb);
+
+/* Digits with an optional sign at s[0..n); *used gets how many bytes were
+ * read. false when there is no digit or the value overflows. */
+bool mr__cfg_parse_int(const char *s, size_t n, int64_t *out, size_t *used);
+
+/* NUMBER [spaces] [UNIT], the unit case-insensitive from a table ending
+ * with {NULL, 0} whose first entry "" is the unit of a bare number.
+ * Negative numbers and overflow are false; *bad_unit tells an unknown
+ * unit apart. */
+struct mr__cfg_unit {
+    const char *name;
+    uint64_t mult;
+};
+extern const struct mr__cfg_unit mr__cfg_size_units[];     /* bytes */
+extern const struct mr__cfg_unit mr__cfg_duration_units[]; /* ms; bare = s */
+bool mr__cfg_parse_unit(const struct mr__cfg_node *v,
+                        const struct mr__cfg_unit *units, uint64_t *out,
+                        bool *bad_unit);
+
 /* An inbox address from the config, split and checked. Fills the inbox's
  * kind, address, local, domain and tag_name (malloc'ed, owned by the
  * inbox). On error returns MR_EINVAL with a message for the user. */

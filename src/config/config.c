@@ -75,22 +75,6 @@ void mr_config_diags_free(struct mr_config_diags *d)
 
 /* ---- looking at nodes ---- */
 
-/* Printable excerpt of a scalar for messages (the msg buffer is short). */
-static const char *show(const struct mr__cfg_node *n, char *buf, size_t size)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n->len && j + 4 < size; i++) {
-        unsigned char c = (unsigned char)n->str[i];
-        buf[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (j + 4 >= size && n->len > j) {
-        memcpy(buf + j, "...", 3);
-        j += 3;
-    }
-    buf[j] = '\0';
-    return buf;
-}
-
 static const char *kind_name(const struct mr__cfg_node *n)
 {
     switch (n->kind) {
@@ -113,36 +97,6 @@ static bool scalar_is(const struct mr__cfg_node *n, const char *lit)
 {
     return n->kind == MR__CFG_SCALAR &&
            mr_span_ieq(mr_span_make(n->str, n->len), lit);
-}
-
-/* Edit distance counting a swap of two neighbours as one edit (optimal
- * string alignment), case-insensitive; only short keys are compared. */
-static size_t distance(const char *a, size_t na, const char *b, size_t nb)
-{
-    size_t d[33][33];
-    if (na > 32 || nb > 32)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= na; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= nb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        for (size_t j = 1; j <= nb; j++) {
-            unsigned char x = mr_lower((unsigned char)a[i - 1]);
-            unsigned char y = mr_lower((unsigned char)b[j - 1]);
-            size_t best = d[i - 1][j - 1] + (x != y);
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && x == mr_lower((unsigned char)b[j - 2]) &&
-                mr_lower((unsigned char)a[i - 2]) == y &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[na][nb];
 }
 
 /* Checks a mapping's keys against the allowed ones: unknown keys (with a
@@ -169,7 +123,7 @@ static void check_keys(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *map,
                 known = a;
                 break;
             }
-            size_t d = distance(k->str, k->len, allowed[a], na);
+            size_t d = mr__cfg_distance(k->str, k->len, allowed[a], na);
             /* One edit for short words, two for longer ones. */
             if (d < near_d && d <= (na >= 6 ? 2u : 1u)) {
                 near_d = d;
@@ -178,10 +132,10 @@ static void check_keys(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *map,
         }
         if (known == SIZE_MAX && near)
             DIAG(ctx, k, "%s: unknown key '%s' (did you mean '%s'?)", where,
-                 show(k, buf, sizeof(buf)), near);
+                 mr__cfg_show(k, buf, sizeof(buf)), near);
         else if (known == SIZE_MAX)
             DIAG(ctx, k, "%s: unknown key '%s'", where,
-                 show(k, buf, sizeof(buf)));
+                 mr__cfg_show(k, buf, sizeof(buf)));
         else if (first_line[known] > 0)
             DIAG(ctx, k, "%s: duplicate key '%s' (first at line %d)", where,
                  allowed[known], first_line[known]);
@@ -260,28 +214,6 @@ static bool read_text(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     return true;
 }
 
-/* Digits with an optional sign; false when not a number or it overflows. */
-static bool parse_int(const char *s, size_t n, int64_t *out, size_t *used)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
-    size_t start = i;
-    uint64_t v = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (v > (UINT64_MAX - 9) / 10 || i - start >= 18)
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        i++;
-    }
-    if (i == start)
-        return false;
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    *used = i;
-    return true;
-}
-
 static bool read_int(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                      const char *what, int64_t min, int64_t max, int *dst)
 {
@@ -290,9 +222,9 @@ static bool read_int(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     size_t used;
     if (!want_scalar(ctx, v, what))
         return false;
-    if (!parse_int(v->str, v->len, &x, &used) || used != v->len) {
+    if (!mr__cfg_parse_int(v->str, v->len, &x, &used) || used != v->len) {
         DIAG(ctx, v, "%s must be a whole number, not '%s'", what,
-             show(v, buf, sizeof(buf)));
+             mr__cfg_show(v, buf, sizeof(buf)));
         return false;
     }
     if (x < min || x > max) {
@@ -304,41 +236,6 @@ static bool read_int(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     return true;
 }
 
-struct unit {
-    const char *name;
-    uint64_t mult;
-};
-
-/* NUMBER [spaces] [UNIT] with a case-insensitive unit from the table
- * (the first entry, "", is the unit of a bare number). */
-static bool parse_with_unit(const struct mr__cfg_node *v,
-                            const struct unit *units, uint64_t *out,
-                            bool *bad_unit)
-{
-    int64_t x;
-    size_t used;
-    *bad_unit = false;
-    if (!parse_int(v->str, v->len, &x, &used) || x < 0)
-        return false;
-    mr_span rest = mr_span_trim(mr_span_make(v->str + used, v->len - used));
-    for (const struct unit *u = units; u->name; u++) {
-        if (mr_span_ieq(rest, u->name)) {
-            if (u->mult != 0 && (uint64_t)x > UINT64_MAX / u->mult)
-                return false;
-            *out = (uint64_t)x * u->mult;
-            return true;
-        }
-    }
-    *bad_unit = true;
-    return false;
-}
-
-static const struct unit size_units[] = {
-    {"", 1},         {"B", 1},           {"KB", 1000},
-    {"MB", 1000000}, {"GB", 1000000000}, {"KiB", KIB},
-    {"MiB", MIB},    {"GiB", GIB},       {NULL, 0},
-};
-
 static bool read_size(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                       const char *what, uint64_t min, uint64_t max,
                       uint64_t *dst)
@@ -348,29 +245,22 @@ static bool read_size(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     bool bad_unit;
     if (!want_scalar(ctx, v, what))
         return false;
-    if (!parse_with_unit(v, size_units, &x, &bad_unit)) {
+    if (!mr__cfg_parse_unit(v, mr__cfg_size_units, &x, &bad_unit)) {
         DIAG(ctx, v,
              "%s must be a size such as 50MB, 512KiB or 1048576, not '%s'%s",
-             what, show(v, buf, sizeof(buf)),
+             what, mr__cfg_show(v, buf, sizeof(buf)),
              bad_unit ? " (units: B, KB, MB, GB, KiB, MiB, GiB)" : "");
         return false;
     }
     if (x < min || x > max) {
         DIAG(ctx, v, "%s must be between %llu KiB and %llu GiB, not '%s'", what,
              (unsigned long long)(min / KIB), (unsigned long long)(max / GIB),
-             show(v, buf, sizeof(buf)));
+             mr__cfg_show(v, buf, sizeof(buf)));
         return false;
     }
     *dst = x;
     return true;
 }
-
-static const struct unit duration_units[] = {
-    {"", MS_PER_S},  {"ms", 1},
-    {"s", MS_PER_S}, {"m", 60 * MS_PER_S},
-    {"h", MS_PER_H}, {"d", 24 * MS_PER_H},
-    {NULL, 0},
-};
 
 static void format_ms(uint64_t ms, char *buf, size_t size)
 {
@@ -394,9 +284,9 @@ static bool read_duration(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     bool bad_unit;
     if (!want_scalar(ctx, v, what))
         return false;
-    if (!parse_with_unit(v, duration_units, &x, &bad_unit)) {
+    if (!mr__cfg_parse_unit(v, mr__cfg_duration_units, &x, &bad_unit)) {
         DIAG(ctx, v, "%s must be a duration such as 30s, 5m or 1h, not '%s'%s",
-             what, show(v, buf, sizeof(buf)),
+             what, mr__cfg_show(v, buf, sizeof(buf)),
              bad_unit ? " (units: ms, s, m, h, d; a bare number is seconds)"
                       : "");
         return false;
@@ -405,7 +295,7 @@ static bool read_duration(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
         format_ms(min_ms, lo, sizeof(lo));
         format_ms(max_ms, hi, sizeof(hi));
         DIAG(ctx, v, "%s must be between %s and %s, not '%s'", what, lo, hi,
-             show(v, buf, sizeof(buf)));
+             mr__cfg_show(v, buf, sizeof(buf)));
         return false;
     }
     if (whole_s && x % MS_PER_S != 0) {
@@ -443,7 +333,7 @@ static bool read_bool(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
         }
     }
     DIAG(ctx, v, "%s must be true or false, not '%s'", what,
-         show(v, buf, sizeof(buf)));
+         mr__cfg_show(v, buf, sizeof(buf)));
     return false;
 }
 
@@ -528,7 +418,7 @@ int mr_config_listen_split(const char *addr, char *host, size_t host_size,
     size_t np = n - (size_t)(p - addr);
     int64_t v;
     size_t used;
-    if (np == 0 || p[0] < '0' || p[0] > '9' || !parse_int(p, np, &v, &used) ||
+    if (np == 0 || p[0] < '0' || p[0] > '9' || !mr__cfg_parse_int(p, np, &v, &used) ||
         used != np || v < 1 || v > 65535)
         return mr_error_set(err, MR_EINVAL,
                             "'%s': the port must be a number from 1 to 65535",
@@ -803,7 +693,7 @@ static char *att_entry(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                        "application/x-msdownload"
                      : "%s: '%s' is not a file extension such as exe or .exe "
                        "(letters, digits, '-' and '_', at most 32)",
-             what, show(v, buf, sizeof(buf)));
+             what, mr__cfg_show(v, buf, sizeof(buf)));
         return NULL;
     }
     char *out = mr_xstrndup(p, n);
@@ -1085,7 +975,7 @@ static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     if (!valid_tenant_name(name->str, name->len)) {
         DIAG(ctx, name,
              "tenant name '%s' must be 1 to 64 of a-z, 0-9, '_' and '-'",
-             show(name, buf, sizeof(buf)));
+             mr__cfg_show(name, buf, sizeof(buf)));
         return;
     }
     struct mr_tenant *t = &cfg->tenants[cfg->ntenants++];

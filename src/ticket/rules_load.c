@@ -46,23 +46,6 @@ struct loader {
 
 /* ---- nodes ---------------------------------------------------------- */
 
-static const char *show(const node *n, char *buf, size_t size)
-{
-    size_t j = 0;
-    if (n->kind != MR__CFG_SCALAR)
-        return n->kind == MR__CFG_MAP ? "a mapping" : "a list";
-    for (size_t i = 0; i < n->len && j + 4 < size; i++) {
-        unsigned char c = (unsigned char)n->str[i];
-        buf[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    if (j + 4 >= size && n->len > j) {
-        memcpy(buf + j, "...", 3);
-        j += 3;
-    }
-    buf[j] = '\0';
-    return buf;
-}
-
 static bool key_is(const node *k, const char *lit)
 {
     return k->kind == MR__CFG_SCALAR && k->len == strlen(lit) &&
@@ -88,28 +71,6 @@ static bool want_map(struct loader *l, const node *v, const char *what)
     return false;
 }
 
-/* Edit distance (case-sensitive, keys are short): for "did you mean". */
-static size_t distance(const char *a, size_t na, const char *b, size_t nb)
-{
-    size_t d[33][33];
-    if (na > 32 || nb > 32)
-        return SIZE_MAX;
-    for (size_t i = 0; i <= na; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= nb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= na; i++)
-        for (size_t j = 1; j <= nb; j++) {
-            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            d[i][j] = best;
-        }
-    return d[na][nb];
-}
-
 /* Reports an unknown key: the nearest known one when it is close, else
  * the ones allowed (a NULL-terminated list). */
 static void unknown_key(struct loader *l, const node *k, const char *where,
@@ -119,7 +80,7 @@ static void unknown_key(struct loader *l, const node *k, const char *where,
     const char *near = NULL;
     size_t best = 3, off = 0;
     for (size_t i = 0; known[i]; i++) {
-        size_t dist = distance(k->str, k->len, known[i], strlen(known[i]));
+        size_t dist = mr__cfg_distance(k->str, k->len, known[i], strlen(known[i]));
         if (dist < best) {
             best = dist;
             near = known[i];
@@ -127,7 +88,7 @@ static void unknown_key(struct loader *l, const node *k, const char *where,
     }
     if (near) {
         DIAG(l, k, "unknown key '%s' in %s (did you mean '%s'?)",
-             show(k, buf, sizeof buf), where, near);
+             mr__cfg_show(k, buf, sizeof buf), where, near);
         return;
     }
     list[0] = '\0';
@@ -141,7 +102,7 @@ static void unknown_key(struct loader *l, const node *k, const char *where,
     if (off >= sizeof list)
         memcpy(list + sizeof list - 4, "...", 4);
     DIAG(l, k, "unknown key '%s' in %s (expected one of: %s)",
-         show(k, buf, sizeof buf), where, list);
+         mr__cfg_show(k, buf, sizeof buf), where, list);
 }
 
 static int known_index(const node *k, const char *const *known)
@@ -196,70 +157,35 @@ static bool read_bool(struct loader *l, const node *v, const char *what,
         return true;
     }
     DIAG(l, v, "%s must be true or false, not '%s'", what,
-         show(v, buf, sizeof buf));
+         mr__cfg_show(v, buf, sizeof buf));
     return false;
 }
 
-static bool parse_int(const char *s, size_t n, int64_t *out, size_t *used)
-{
-    size_t i = 0;
-    uint64_t v = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (i >= 18)
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        i++;
-    }
-    if (i == 0)
-        return false;
-    *out = (int64_t)v;
-    *used = i;
-    return true;
-}
-
-struct unit {
-    const char *name;
-    int64_t mult;
-};
-
-/* NUMBER [spaces] [UNIT], units as in the configuration file. */
+/* NUMBER [spaces] [UNIT], units and their reading as in the configuration
+ * file (src/config/nodes.c). */
 static bool read_unit(struct loader *l, const node *v, const char *what,
-                      const struct unit *units, const char *example,
+                      const struct mr__cfg_unit *units, const char *example,
                       int64_t *out)
 {
     char buf[64];
-    int64_t x;
-    size_t used;
+    uint64_t x;
+    bool bad_unit;
     if (!want_scalar(l, v, what))
         return false;
-    if (parse_int(v->str, v->len, &x, &used)) {
-        mr_span rest = mr_span_trim(mr_span_make(v->str + used, v->len - used));
-        for (const struct unit *u = units; u->name; u++) {
-            if (mr_span_ieq(rest, u->name) && x <= INT64_MAX / u->mult) {
-                *out = x * u->mult;
-                return true;
-            }
-        }
+    if (mr__cfg_parse_unit(v, units, &x, &bad_unit) && x <= INT64_MAX) {
+        *out = (int64_t)x;
+        return true;
     }
     DIAG(l, v, "%s must be %s, not '%s'", what, example,
-         show(v, buf, sizeof buf));
+         mr__cfg_show(v, buf, sizeof buf));
     return false;
 }
 
-static const struct unit size_units[] = {
-    {"", 1},          {"B", 1},          {"KB", 1000},
-    {"MB", 1000000},  {"GB", 1000000000}, {"KiB", 1024},
-    {"MiB", 1 << 20}, {"GiB", 1 << 30},  {NULL, 0},
-};
-static const struct unit count_units[] = {{"", 1}, {NULL, 0}};
-static const struct unit duration_units[] = {
-    {"", 1000}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    {NULL, 0},
-};
+static const struct mr__cfg_unit count_units[] = {{"", 1}, {NULL, 0}};
 
 /* {min: X, max: Y} (either may be left out) or one value (exactly X). */
 static bool read_range(struct loader *l, const node *v, const char *what,
-                       const struct unit *units, const char *example,
+                       const struct mr__cfg_unit *units, const char *example,
                        int64_t *min, int64_t *max)
 {
     *min = 0;
@@ -342,7 +268,7 @@ static bool add_days(struct loader *l, const node *v, void *arg)
     if (a < 0 || b < 0) {
         DIAG(l, v, "'%s' is not a weekday (mon, tue, ... sun, or a range "
                    "such as mon-fri)",
-             show(v, buf, sizeof buf));
+             mr__cfg_show(v, buf, sizeof buf));
         return false;
     }
     for (int d = a;; d = (d + 1) % 7) {
@@ -380,7 +306,7 @@ static bool read_hours(struct loader *l, const node *v, const char *what,
     if (dash == NULL || !hhmm(s.p, (size_t)(dash - s.p), from) ||
         !hhmm(dash + 1, s.n - (size_t)(dash - s.p) - 1, to) || *from == *to) {
         DIAG(l, v, "%s must be a time range such as 09:00-17:00, not '%s'",
-             what, show(v, buf, sizeof buf));
+             what, mr__cfg_show(v, buf, sizeof buf));
         return false;
     }
     return true;
@@ -452,7 +378,7 @@ static bool read_setting(struct loader *l, const node *k, const node *v,
         return true;
     }
     case 3:
-        if (read_unit(l, v, "auto_ack_window", duration_units,
+        if (read_unit(l, v, "auto_ack_window", mr__cfg_duration_units,
                       "a duration such as 30m, 12h or 1d", &x))
             set->ack_window_ms = x;
         return true;
@@ -690,7 +616,7 @@ static bool compile_regex(struct loader *l, const node *v, const char *what,
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof msg);
         DIAG(l, v, "%s '%s' is not a valid regular expression: %s (at byte %zu)",
-             what, show(v, buf, sizeof buf), (const char *)msg, (size_t)off);
+             what, mr__cfg_show(v, buf, sizeof buf), (const char *)msg, (size_t)off);
         return false;
     }
     if (rs->ncodes == l->codes_alloc) {
@@ -914,7 +840,7 @@ static bool add_mask(struct loader *l, const node *v, void *arg)
             return true;
         }
     }
-    DIAG(l, v, "'%s' is not a %s", show(v, buf, sizeof buf), m->what);
+    DIAG(l, v, "'%s' is not a %s", mr__cfg_show(v, buf, sizeof buf), m->what);
     return false;
 }
 
@@ -982,7 +908,7 @@ static struct mr__cond *attachment_cond(struct loader *l, const node *k,
                 ok = false;
             break;
         case 2:
-            ok = read_range(l, av, "attachment.size", size_units,
+            ok = read_range(l, av, "attachment.size", mr__cfg_size_units,
                             "a size such as 10MB or 512KiB", &c->min,
                             &c->max) &&
                  ok;
@@ -1069,7 +995,7 @@ static struct mr__cond *one_cond(struct loader *l, const node *k, const node *v,
     case 15: return attachment_cond(l, k, v);
     case 16:
         c = new_cond(l, MR__C_SIZE, k);
-        return read_range(l, v, "size", size_units,
+        return read_range(l, v, "size", mr__cfg_size_units,
                           "a size such as 10MB or 512KiB", &c->min, &c->max)
                    ? c
                    : NULL;
@@ -1228,7 +1154,7 @@ static bool read_fields(struct loader *l, const node *v, struct actions *a)
         if (!valid_ident(fk)) {
             DIAG(l, fk, "'%s' is not a field name (letters a-z, digits, "
                         "'_', '-', '.')",
-                 show(fk, buf, sizeof buf));
+                 mr__cfg_show(fk, buf, sizeof buf));
             ok = false;
             continue;
         }
@@ -1250,7 +1176,7 @@ static bool read_fields(struct loader *l, const node *v, struct actions *a)
                                             : -2;
         if (e == -1)
             DIAG(l, src, "no extractor named '%s' in this or an earlier rule",
-                 show(src, buf, sizeof buf));
+                 mr__cfg_show(src, buf, sizeof buf));
         if (e < 0) {
             ok = false;
             continue;
@@ -1297,7 +1223,7 @@ static bool read_actions(struct loader *l, const node *v, struct actions *a)
             if (known_index(x, priorities) < 0) {
                 DIAG(l, x, "priority must be low, normal, high or urgent, "
                            "not '%s'",
-                     show(x, buf, sizeof buf));
+                     mr__cfg_show(x, buf, sizeof buf));
                 ok = false;
                 break;
             }
@@ -1394,7 +1320,7 @@ static bool read_rule(struct loader *l, const node *v,
         for (size_t i = 0; i < name->len; i++)
             if ((unsigned char)name->str[i] < 0x20) {
                 DIAG(l, name, "rule name '%s' has control characters",
-                     show(name, buf, sizeof buf));
+                     mr__cfg_show(name, buf, sizeof buf));
                 ok = false;
                 break;
             }
