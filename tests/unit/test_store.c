@@ -28,58 +28,11 @@
 #include "store/store-private.h"
 #include "store/store.h"
 
-struct fx {
-    char dir[64];
-    char path[128];
-    char url[160];
-    struct mr_store *st;
-};
+#include "store_fixture.h"
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static int open_store(struct fx *f, bool migrate, struct mr_error *err)
-{
-    struct mr_store_options o = {.url = f->url, .migrate = migrate};
-    return mr_store_open(&o, &f->st, err);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/mr-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/mailroom.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    struct mr_error err = {0};
-    if (open_store(f, true, &err) != 0) {
-        print_error("open: %s\n", err.msg);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    mr_store_close(f->st);
-    rm_tree(f->dir);
-    free(f);
-    return 0;
-}
+static int setup(void **state) { return store_fx_setup(state, "store"); }
+static int teardown(void **state) { return store_fx_teardown(state); }
 
 static int64_t now_ms(void)
 {
@@ -111,19 +64,6 @@ static int64_t enqueue1(struct mr_store *st, const char *tenant,
 }
 
 /* Raw SQL on the file, as another process would run it. */
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        print_error("raw_exec: %s\n", msg ? msg : "?");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    assert_int_equal(rc, SQLITE_OK);
-}
 
 static int64_t raw_count(const char *path, const char *sql)
 {
@@ -160,7 +100,7 @@ static void migrations_idempotent_and_reopen(void **state)
     assert_int_equal(access(wal, F_OK), -1);
 
     /* A current schema opens without migrating, and keeps its rows. */
-    assert_int_equal(open_store(f, false, &err), 0);
+    assert_int_equal(store_fx_open(f, false, &err), 0);
     struct mr_job job;
     assert_int_equal(mr_store_get_job(f->st, id, &job, &err), 0);
     assert_string_equal(job.tenant, "t");
@@ -171,22 +111,22 @@ static void migrations_idempotent_and_reopen(void **state)
     f->st = NULL;
 
     /* Migrating a current database again changes nothing. */
-    assert_int_equal(open_store(f, true, &err), 0);
+    assert_int_equal(store_fx_open(f, true, &err), 0);
     assert_int_equal(raw_count(f->path, "SELECT count(*) FROM schema_version"),
                      latest);
     mr_store_close(f->st);
     f->st = NULL;
 
     /* A schema from a newer mailroom: refused, with or without migrate. */
-    raw_exec(f->path,
+    store_fx_exec(f->path,
              "INSERT INTO schema_version (version, applied_at) VALUES (99, 0)");
-    assert_int_equal(open_store(f, false, &err), MR_EINVAL);
+    assert_int_equal(store_fx_open(f, false, &err), MR_EINVAL);
     assert_non_null(strstr(err.msg, "newer"));
     assert_null(f->st);
-    assert_int_equal(open_store(f, true, &err), MR_EINVAL);
+    assert_int_equal(store_fx_open(f, true, &err), MR_EINVAL);
     assert_null(f->st);
-    raw_exec(f->path, "DELETE FROM schema_version WHERE version = 99");
-    assert_int_equal(open_store(f, false, &err), 0);
+    store_fx_exec(f->path, "DELETE FROM schema_version WHERE version = 99");
+    assert_int_equal(store_fx_open(f, false, &err), 0);
 }
 
 static void open_refuses_old_schema_and_bad_urls(void **state)
@@ -211,7 +151,7 @@ static void open_refuses_old_schema_and_bad_urls(void **state)
 
     /* Someone else's database is not migrated into. */
     snprintf(path, sizeof path, "%s/other.db", f->dir);
-    raw_exec(path, "CREATE TABLE customers (id INTEGER)");
+    store_fx_exec(path, "CREATE TABLE customers (id INTEGER)");
     o.url = path;
     assert_int_equal(mr_store_open(&o, &st, &err), MR_EINVAL);
     assert_non_null(strstr(err.msg, "not a mailroom database"));
@@ -1173,7 +1113,7 @@ static void cursor_paging(void **state)
     /* 7 tickets, two of them sharing updated_at so that the id breaks the
      * tie (with pages of 2 the tie falls on a page boundary), and one in
      * another tenant that must never show up. */
-    raw_exec(f->path,
+    store_fx_exec(f->path,
              "INSERT INTO tickets (tenant, number, subject, created_at,"
              " updated_at) VALUES"
              " ('p', 1, 's1', 1, 100), ('p', 2, 's2', 1, 300),"
@@ -1243,7 +1183,7 @@ static void cursor_paging(void **state)
     }
 
     /* Limits: 0 is the default (50), more than 200 is 200. */
-    raw_exec(f->path,
+    store_fx_exec(f->path,
              "WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM k"
              " WHERE x < 250) INSERT INTO tickets (tenant, number, created_at,"
              " updated_at) SELECT 'many', x, 1, x FROM k");
@@ -1441,7 +1381,7 @@ static void concurrent_enqueue_group_commit(void **state)
     /* Durable: all of them are there after a close and reopen. */
     mr_store_close(f->st);
     f->st = NULL;
-    assert_int_equal(open_store(f, false, &err), 0);
+    assert_int_equal(store_fx_open(f, false, &err), 0);
     struct mr_store_stats stats;
     assert_int_equal(mr_store_stats(f->st, &stats, &err), 0);
     assert_int_equal(stats.jobs_ready, THREADS * PER_THREAD);

@@ -24,62 +24,10 @@
 
 #include "store/store.h"
 
-struct fx {
-    char dir[64];
-    char path[128];
-    char url[160];
-    struct mr_store *st;
-};
+#include "store_fixture.h"
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/mr-storeatt-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/mailroom.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    struct mr_store_options o = {.url = f->url, .migrate = true};
-    struct mr_error err = {0};
-    if (mr_store_open(&o, &f->st, &err) != 0) {
-        print_error("open: %s\n", err.msg);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    mr_store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        print_error("raw_exec: %s\n", msg ? msg : "?");
-    sqlite3_free(msg);
-    sqlite3_close(db);
-    assert_int_equal(rc, SQLITE_OK);
-}
+static int setup(void **state) { return store_fx_setup(state, "storeatt"); }
+static int teardown(void **state) { return store_fx_teardown(state); }
 
 /* The first column of the first row as text ("" for NULL). */
 static void raw_text(const char *path, const char *sql, char *out, size_t size)
@@ -282,7 +230,7 @@ static void migrate_from_version_3(void **state)
     mr_store_close(f->st);
     f->st = NULL;
     /* Back to version 3: what migration 4 adds is taken out again. */
-    raw_exec(f->path, "DROP INDEX attachments_sha256;"
+    store_fx_exec(f->path, "DROP INDEX attachments_sha256;"
                       "ALTER TABLE attachments DROP COLUMN detected_type;"
                       "ALTER TABLE attachments DROP COLUMN type_mismatch;"
                       "ALTER TABLE attachments DROP COLUMN blocked;"

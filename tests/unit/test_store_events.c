@@ -23,46 +23,10 @@
 
 #include "store/store.h"
 
-struct fx {
-    char dir[64];
-    char url[160];
-    struct mr_store *st;
-};
+#include "store_fixture.h"
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/mr-events-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->url, sizeof f->url, "sqlite:%s/mailroom.db", f->dir);
-    struct mr_store_options o = {.url = f->url, .migrate = true};
-    struct mr_error err = {0};
-    if (mr_store_open(&o, &f->st, &err) != 0) {
-        print_error("open: %s\n", err.msg);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    mr_store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
+static int setup(void **state) { return store_fx_setup(state, "events"); }
+static int teardown(void **state) { return store_fx_teardown(state); }
 
 /* One delivered message: three events (email.received, ticket.created,
  * message.added). */
