@@ -1292,27 +1292,51 @@ static int read_messages(struct mr__conn *c, const char *tenant,
     return rc;
 }
 
-static int get_ticket(struct mr__conn *c, const char *tenant, int64_t id,
-                      struct mr_ticket_view *out, struct mr_error *err)
+/*
+ * The one row of sql (?1 = id, ?2 = tenant) read into out with read.
+ * A row of another tenant is "not found" like a missing one, never
+ * "forbidden": ids must not tell one tenant anything about another.
+ * what names the thing in the messages ("ticket", "message", ...).
+ */
+static int get_by_id(struct mr__conn *c, const char *sql, int64_t id,
+                     const char *tenant, void (*read)(sqlite3_stmt *, void *),
+                     void *out, const char *what, struct mr_error *err)
 {
     sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_GET_TICKET, &s, err);
+    int rc = mr__stmt(c, sql, &s, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     bind_str(s, 2, tenant);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        read_ticket(s, out);
+        read(s, out);
         rc = 0;
     } else if (rc == SQLITE_DONE) {
-        /* Another tenant's ticket is "not found", never "forbidden": ids
-         * must not tell one tenant anything about another. */
-        rc = mr_error_set(err, MR_ENOTFOUND, "no ticket %lld", (long long)id);
+        rc = mr_error_set(err, MR_ENOTFOUND, "no %s %lld", what,
+                          (long long)id);
     } else {
-        rc = mr__sqlerr(c, rc, "cannot read the ticket", err);
+        rc = mr__sqlerr(c, rc, "cannot read a row", err);
     }
     mr__stmt_done(s);
+    return rc;
+}
+
+static void read_message_row(sqlite3_stmt *s, void *row)
+{
+    read_message(s, row);
+}
+
+static void read_attachment_row(sqlite3_stmt *s, void *row)
+{
+    read_attachment(s, row);
+}
+
+static int get_ticket(struct mr__conn *c, const char *tenant, int64_t id,
+                      struct mr_ticket_view *out, struct mr_error *err)
+{
+    int rc = get_by_id(c, SQL_GET_TICKET, id, tenant, read_ticket_row, out,
+                       "ticket", err);
     if (rc == 0)
         rc = read_messages(c, tenant, out, err);
     return rc;
@@ -1388,23 +1412,8 @@ int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
     if (tenant == NULL)
         return mr_error_set(err, MR_EINVAL, "no tenant");
     struct mr__conn *c = mr__store_read_acquire(st);
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_GET_MESSAGE, &s, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(s, 1, id);
-        bind_str(s, 2, tenant);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            read_message(s, out);
-            rc = 0;
-        } else if (rc == SQLITE_DONE) {
-            rc = mr_error_set(err, MR_ENOTFOUND, "no message %lld",
-                              (long long)id);
-        } else {
-            rc = mr__sqlerr(c, rc, "cannot read the message", err);
-        }
-        mr__stmt_done(s);
-    }
+    int rc = get_by_id(c, SQL_GET_MESSAGE, id, tenant, read_message_row, out,
+                       "message", err);
     if (rc == 0)
         rc = read_attachments(c, out, err);
     mr__store_read_release(st, c);
@@ -1421,24 +1430,8 @@ int mr_store_get_attachment(struct mr_store *st, const char *tenant,
     if (tenant == NULL)
         return mr_error_set(err, MR_EINVAL, "no tenant");
     struct mr__conn *c = mr__store_read_acquire(st);
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_GET_ATTACHMENT, &s, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(s, 1, id);
-        bind_str(s, 2, tenant);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            read_attachment(s, out);
-            rc = 0;
-        } else if (rc == SQLITE_DONE) {
-            /* Another tenant's attachment is "not found" too. */
-            rc = mr_error_set(err, MR_ENOTFOUND, "no attachment %lld",
-                              (long long)id);
-        } else {
-            rc = mr__sqlerr(c, rc, "cannot read the attachment", err);
-        }
-        mr__stmt_done(s);
-    }
+    int rc = get_by_id(c, SQL_GET_ATTACHMENT, id, tenant, read_attachment_row,
+                       out, "attachment", err);
     mr__store_read_release(st, c);
     return rc;
 }
