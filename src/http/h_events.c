@@ -2,8 +2,9 @@
 /*
  * h_events.c - REST polling of the outbox (docs/events.md):
  * GET /api/v1/events (cursor polling), POST /api/v1/consumers/{name}/claim
- * and POST /api/v1/consumers/{name}/ack (consumer groups), for the token's
- * tenant only.
+ * and POST /api/v1/consumers/{name}/ack (consumer groups), and
+ * GET /api/v1/stream (the same events live, as Server-Sent Events), for
+ * the token's tenant only.
  *
  * Cursors are decimal seqs written as strings, so that clients treat them
  * as opaque and a later encoding can change without breaking them. An
@@ -12,7 +13,9 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/http-private.h"
 #include "http/ticket_json.h"
@@ -281,4 +284,184 @@ void mr__http_ack_events(const struct mr__http_ctx *ctx,
         return;
     }
     resp->status = 204;
+}
+
+/* ---- GET /api/v1/stream: Server-Sent Events ----------------------------
+ *
+ * The answer is a live stream (server.c): pull runs on a pool thread each
+ * time the connection is woken, reads the tenant's events after the last
+ * one sent from a read connection, and formats them; nothing is read
+ * unless the store committed since the last read. Events go out in seq
+ * order from a cursor, so a replay after Last-Event-ID and the live tail
+ * are one sequence with no gap and no repeat. */
+
+#define STREAM_BATCH 100
+#define HEARTBEAT_DEFAULT_S 15
+#define HEARTBEAT_MAX_S 60
+/* What one pull may format before it is sent: a batch of events. */
+#define STREAM_OUT_CAP (64u << 20)
+
+struct sse {
+    struct mr_store *store;
+    char tenant[sizeof((struct mr_auth_principal *)0)->tenant];
+    char typestore[TYPES_MAX * (TYPE_LEN_MAX + 1)];
+    const char *types[TYPES_MAX];
+    size_t ntypes;
+    int64_t last;    /* seq of the last event sent (the cursor) */
+    uint64_t gen;    /* the commit generation of the last read */
+    bool read_once;  /* a read was done at all */
+    bool more;       /* the last read was a full batch: read again */
+    int64_t beat_ms; /* heartbeat period */
+    int64_t next_beat;
+    struct mr_buf out; /* formatted, not yet sent from off */
+    size_t off;
+};
+
+static int64_t sse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One event block. A raw CR or LF in valid JSON text can only be
+ * whitespace between tokens, so it becomes a space and the data stays on
+ * one line. */
+static void sse_event(struct sse *s, const struct mr_event_rec *e)
+{
+    struct mr_buf jb;
+    mr_buf_init(&jb, STREAM_OUT_CAP);
+    struct mr_json j;
+    mr_json_init(&j, &jb, false);
+    event_json(&j, e);
+    for (size_t i = 0; i < jb.len; i++)
+        if (jb.p[i] == '\n' || jb.p[i] == '\r')
+            jb.p[i] = ' ';
+    mr_buf_printf(&s->out, "id: %lld\nevent: %s\ndata: ", (long long)e->seq,
+                  e->type);
+    mr_buf_append(&s->out, jb.p ? jb.p : "", jb.len);
+    mr_buf_puts(&s->out, "\n\n");
+    mr_buf_release(&jb);
+}
+
+/* Reads the events after s->last into s->out. */
+static void sse_read(struct sse *s, uint64_t gen)
+{
+    s->gen = gen;
+    s->read_once = true;
+    s->more = false;
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    int rc = mr_store_list_events(s->store, s->tenant, s->last, STREAM_BATCH,
+                                  s->types, s->ntypes, &ev, &n, NULL);
+    if (rc < 0) {
+        /* Tried again at the next wake (a tick at the latest). */
+        s->more = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        sse_event(s, &ev[i]);
+    if (n > 0)
+        s->last = ev[n - 1].seq;
+    s->more = n == STREAM_BATCH;
+    mr_event_list_free(ev, n);
+}
+
+static long sse_pull(void *cls, char *buf, size_t max, uint64_t gen,
+                     bool stopping)
+{
+    struct sse *s = cls;
+    if (s->off >= s->out.len) {
+        if (stopping)
+            return -1;
+        mr_buf_reset(&s->out);
+        s->off = 0;
+        if (!s->read_once || s->more || gen != s->gen)
+            sse_read(s, gen);
+        int64_t now = sse_now();
+        if (s->out.len == 0 && now >= s->next_beat)
+            mr_buf_puts(&s->out, ": keepalive\n\n");
+        if (s->out.len == 0)
+            return 0;
+        s->next_beat = now + s->beat_ms;
+    }
+    size_t n = s->out.len - s->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, s->out.p + s->off, n);
+    s->off += n;
+    return (long)n;
+}
+
+static void sse_done(void *cls)
+{
+    struct sse *s = cls;
+    mr_buf_release(&s->out);
+    free(s);
+}
+
+void mr__http_stream_events(const struct mr__http_ctx *ctx,
+                            struct mr__http_request *req,
+                            struct mr__http_response *resp)
+{
+    struct mr_error err = {0};
+    int beat;
+    if (mr__http_parse_limit(mr__http_query(req, "heartbeat"),
+                             HEARTBEAT_DEFAULT_S, HEARTBEAT_MAX_S, &beat,
+                             &err) < 0) {
+        mr__http_problem(resp, 400,
+                         "heartbeat is a whole number of seconds from 1 to "
+                         "%d",
+                         HEARTBEAT_MAX_S);
+        return;
+    }
+    /* Last-Event-ID wins over after=: a browser's EventSource reconnects
+     * to the same URL and sends the header. */
+    const char *from = mr__http_header(req, "Last-Event-ID");
+    const char *what = "the Last-Event-ID header";
+    if (from == NULL) {
+        from = mr__http_query(req, "after");
+        what = "after";
+    }
+    int64_t after = 0;
+    if (from != NULL && !parse_cursor(from, &after)) {
+        mr__http_problem(resp, 400,
+                         "%s is the id of an event this stream sent (0 for "
+                         "the beginning)",
+                         what);
+        return;
+    }
+    struct sse *s = mr_xcalloc(1, sizeof *s);
+    if (!parse_types(mr__http_query(req, "types"), s->typestore,
+                     sizeof s->typestore, s->types, &s->ntypes, &err)) {
+        free(s);
+        mr__http_problem(resp, 400, "%s", err.msg);
+        return;
+    }
+    s->store = ctx->deps.store;
+    snprintf(s->tenant, sizeof s->tenant, "%s", req->principal.tenant);
+    /* No cursor: from now on. The generation is taken before the head so
+     * that an event committed in between is read at the first pull. */
+    s->gen = mr_store_commit_gen(s->store);
+    if (from == NULL) {
+        int rc = mr_store_events_head(s->store, s->tenant, &after, &err);
+        if (rc < 0) {
+            free(s);
+            mr__http_problem_err(ctx, resp, &err);
+            return;
+        }
+    }
+    s->last = after;
+    s->beat_ms = (int64_t)beat * 1000;
+    s->next_beat = sse_now() + s->beat_ms;
+    mr_buf_init(&s->out, STREAM_OUT_CAP);
+    /* The first bytes: the client knows the stream is open (and when to
+     * reconnect) before any event. */
+    mr_buf_puts(&s->out, "retry: 2000\n: stream open\n\n");
+    resp->status = 200;
+    resp->content_type = "text/event-stream";
+    mr_buf_reset(&resp->body);
+    mr__http_header_add(resp, "X-Accel-Buffering", "no");
+    resp->stream =
+        (struct mr__http_stream){.pull = sse_pull, .done = sse_done, .cls = s};
 }

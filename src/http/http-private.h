@@ -68,6 +68,18 @@ struct mr__http_request {
 struct mr__http_stream {
     uint64_t size;
     size_t (*read)(void *cls, uint64_t pos, char *buf, size_t max);
+    /* Or a live body of unknown length (sent chunked; read and size
+     * unused), such as the event stream: pull copies up to max bytes into
+     * buf and returns how many, 0 when it has nothing now, or -1 to end
+     * the answer. After a 0 the connection sleeps (suspended, holding no
+     * thread) until the store's commit generation differs from gen or
+     * about MR__HTTP_LIVE_TICK_MS pass, and pull is asked again. gen is
+     * mr_store_commit_gen read just before the call. stopping: the server
+     * is shutting down; pull should return -1. At most MR__HTTP_LIVE_MAX
+     * live answers run at once; beyond, the server answers 503 itself
+     * (done is still called). */
+    long (*pull)(void *cls, char *buf, size_t max, uint64_t gen,
+                 bool stopping);
     void (*done)(void *cls);
     void *cls;
 };
@@ -250,6 +262,13 @@ void mr__http_claim_events(const struct mr__http_ctx *ctx,
 void mr__http_ack_events(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);
+
+void mr__http_stream_events(const struct mr__http_ctx *ctx,
+                            struct mr__http_request *req,
+                            struct mr__http_response *resp);
+
+#define MR__HTTP_LIVE_MAX 64
+#define MR__HTTP_LIVE_TICK_MS 1000
 
 /* ---- small parsers (params.c, listen.c) ------------------------------- */
 

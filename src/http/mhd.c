@@ -33,6 +33,8 @@ int mr__mhd_load(struct mr__mhd *m, struct mr_error *err)
         {"MHD_add_response_header", &m->add_response_header},
         {"MHD_queue_response", &m->queue_response},
         {"MHD_destroy_response", &m->destroy_response},
+        {"MHD_suspend_connection", &m->suspend_connection},
+        {"MHD_resume_connection", &m->resume_connection},
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *p = dlsym(m->dl, syms[i].name);

@@ -38,6 +38,8 @@ struct mr__mhd {
     __typeof__(&MHD_add_response_header) add_response_header;
     __typeof__(&MHD_queue_response) queue_response;
     __typeof__(&MHD_destroy_response) destroy_response;
+    __typeof__(&MHD_suspend_connection) suspend_connection;
+    __typeof__(&MHD_resume_connection) resume_connection;
 };
 
 /* MR_EIO with dlerror()'s reason when the library or a symbol is missing

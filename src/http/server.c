@@ -17,21 +17,59 @@
  * only holds the connections of their own thread. libmicrohttpd's error
  * log is off and its logger is routed to a function that drops messages:
  * library code never prints.
+ *
+ * Live answers (the event stream) must not hold a pool thread while they
+ * wait for news: their reader suspends the connection when it has nothing
+ * to send, and the hub thread resumes it when the store commits (its
+ * commit generation moves) or a tick passes (for heartbeats). The hub
+ * lists every live answer under its lock; a connection is suspended only
+ * under that lock and only while the hub is not stopping, so mr_http_stop
+ * can resume every one of them before MHD_stop_daemon, which forbids
+ * suspended connections, and their readers then end the answer.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http/http-private.h"
 #include "http/mhd.h"
+#include "store/store.h"
+
+struct live;
+
+/* The live answers of one server and the thread that wakes them. */
+struct live_hub {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a live answer was added, or stopping */
+    struct live *head; /* every live answer, suspended or not */
+    size_t n;          /* slots taken (reserved or listed) */
+    bool stopping;
+    bool running;
+    pthread_t thread;
+    struct mr_store *store; /* NULL: ticks only */
+    const struct mr__mhd *mhd;
+};
+
+/* One live answer; owned by libmicrohttpd's response (live_free). */
+struct live {
+    struct mr__http_stream s;
+    struct live_hub *hub;
+    struct MHD_Connection *conn;
+    bool suspended;    /* under hub->mu */
+    uint64_t gen_seen; /* the generation its last empty pull saw */
+    int64_t since_ms;  /* when it was suspended (monotonic) */
+    struct live *prev, *next;
+};
 
 struct mr_http_server {
     struct mr__mhd mhd; /* every libmicrohttpd call goes through it */
@@ -41,6 +79,7 @@ struct mr_http_server {
     size_t nroutes;
     mr__http_auth_fn authenticate;
     struct mr__http_ctx ctx;
+    struct live_hub *hub;
 };
 
 /* One request in flight; lives from the first call of the access handler
@@ -135,6 +174,136 @@ static void stream_free(void *cls)
     free(s);
 }
 
+/* ---- live answers ------------------------------------------------------ */
+
+#define LIVE_BLOCK (16u << 10)
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct live *lv = cls;
+    struct live_hub *h = lv->hub;
+    uint64_t gen = h->store ? mr_store_commit_gen(h->store) : 0;
+    pthread_mutex_lock(&h->mu);
+    bool stopping = h->stopping;
+    pthread_mutex_unlock(&h->mu);
+    long n = lv->s.pull(lv->s.cls, buf, max, gen, stopping);
+    if (n > 0)
+        return (ssize_t)((size_t)n > max ? max : (size_t)n);
+    if (n < 0 || stopping)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    pthread_mutex_lock(&h->mu);
+    if (h->stopping) {
+        pthread_mutex_unlock(&h->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    lv->gen_seen = gen;
+    lv->since_ms = mono_ms();
+    lv->suspended = true;
+    h->mhd->suspend_connection(lv->conn);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static void live_free(void *cls)
+{
+    struct live *lv = cls;
+    struct live_hub *h = lv->hub;
+    pthread_mutex_lock(&h->mu);
+    if (lv->prev)
+        lv->prev->next = lv->next;
+    else if (h->head == lv)
+        h->head = lv->next;
+    if (lv->next)
+        lv->next->prev = lv->prev;
+    h->n--;
+    pthread_mutex_unlock(&h->mu);
+    if (lv->s.done)
+        lv->s.done(lv->s.cls);
+    free(lv);
+}
+
+/* Takes a slot for a live answer; false when all are taken or the
+ * server is stopping. */
+static bool live_reserve(struct live_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool ok = !h->stopping && h->n < MR__HTTP_LIVE_MAX;
+    if (ok)
+        h->n++;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+static void *hub_main(void *arg)
+{
+    struct live_hub *h = arg;
+    uint64_t gen = h->store ? mr_store_commit_gen(h->store) : 0;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        while (!h->stopping && h->head == NULL)
+            pthread_cond_wait(&h->cv, &h->mu);
+        bool stop = h->stopping;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        /* Bounded waits, so that stopping and the ticks are noticed. */
+        if (h->store) {
+            gen = mr_store_commit_wait(h->store, gen, 200);
+        } else {
+            struct timespec d = {0, 200 * 1000000L};
+            nanosleep(&d, NULL);
+        }
+        int64_t now = mono_ms();
+        pthread_mutex_lock(&h->mu);
+        for (struct live *lv = h->head; lv != NULL; lv = lv->next) {
+            if (lv->suspended &&
+                (lv->gen_seen != gen ||
+                 now - lv->since_ms >= MR__HTTP_LIVE_TICK_MS)) {
+                lv->suspended = false;
+                h->mhd->resume_connection(lv->conn);
+            }
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    return NULL;
+}
+
+/* Stops the hub thread and resumes every suspended live answer; after
+ * this no live answer suspends again, and each ends at its next read. */
+static void hub_stop(struct live_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    for (struct live *lv = h->head; lv != NULL; lv = lv->next) {
+        if (lv->suspended) {
+            lv->suspended = false;
+            h->mhd->resume_connection(lv->conn);
+        }
+    }
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (h->running) {
+        pthread_join(h->thread, NULL);
+        h->running = false;
+    }
+}
+
+static void hub_free(struct live_hub *h)
+{
+    hub_stop(h);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
 static bool has_header(const struct mr__http_response *resp, const char *name)
 {
     for (size_t i = 0; i < resp->nheaders; i++)
@@ -144,6 +313,7 @@ static bool has_header(const struct mr__http_response *resp, const char *name)
 }
 
 static enum MHD_Result send_response(const struct mr__mhd *mhd,
+                                     struct live_hub *hub,
                                      struct MHD_Connection *conn,
                                      struct mr__http_response *resp)
 {
@@ -151,7 +321,26 @@ static enum MHD_Result send_response(const struct mr__mhd *mhd,
     char *p = mr_buf_detach(&resp->body, &len);
     struct MHD_Response *r;
     bool no_body = resp->status == 204 || resp->content_type == NULL;
-    if (!no_body && resp->stream.read) {
+    if (!no_body && resp->stream.pull) {
+        free(p);
+        /* The slot was reserved by answer(); live_free gives it back. */
+        struct live *lv = mr_xcalloc(1, sizeof *lv);
+        lv->s = resp->stream;
+        memset(&resp->stream, 0, sizeof resp->stream);
+        lv->hub = hub;
+        lv->conn = conn;
+        pthread_mutex_lock(&hub->mu);
+        lv->next = hub->head;
+        if (hub->head)
+            hub->head->prev = lv;
+        hub->head = lv;
+        pthread_cond_broadcast(&hub->cv);
+        pthread_mutex_unlock(&hub->mu);
+        r = mhd->create_response_from_callback(MHD_SIZE_UNKNOWN, LIVE_BLOCK,
+                                               live_read, lv, live_free);
+        if (r == NULL)
+            live_free(lv);
+    } else if (!no_body && resp->stream.read) {
         free(p);
         /* The stream now belongs to libmicrohttpd, which calls
          * stream_free once the response is destroyed. */
@@ -217,8 +406,19 @@ static enum MHD_Result answer(const struct mr_http_server *srv,
                               struct req_state *st,
                               struct mr__http_response *resp)
 {
+    if (resp->stream.pull && !live_reserve(srv->hub)) {
+        if (resp->stream.done)
+            resp->stream.done(resp->stream.cls);
+        memset(&resp->stream, 0, sizeof resp->stream);
+        mr__http_problem(resp, 503,
+                         "too many live streams are open (at most %d), or "
+                         "the server is stopping",
+                         MR__HTTP_LIVE_MAX);
+        mr__http_header_add(resp, "Retry-After", "5");
+    }
     count(&srv->ctx, st->route, resp->status);
-    enum MHD_Result ret = send_response(st->req.mhd, st->req.conn, resp);
+    enum MHD_Result ret =
+        send_response(st->req.mhd, srv->hub, st->req.conn, resp);
     mr__http_response_release(resp);
     st->answered = true;
     return ret;
@@ -499,8 +699,8 @@ int mr__http_serve(const struct mr__http_serve_options *o,
         (unsigned)(o->connection_limit > 0 ? o->connection_limit : 100);
     unsigned timeout =
         (unsigned)(o->connection_timeout_s > 0 ? o->connection_timeout_s : 60);
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     /* The daemon gets its own descriptor: whether libmicrohttpd closes a
@@ -522,6 +722,15 @@ int mr__http_serve(const struct mr__http_serve_options *o,
         free(srv);
         return rc;
     }
+    srv->hub = mr_xcalloc(1, sizeof *srv->hub);
+    pthread_mutex_init(&srv->hub->mu, NULL);
+    pthread_cond_init(&srv->hub->cv, NULL);
+    srv->hub->store = srv->ctx.deps.store;
+    srv->hub->mhd = &srv->mhd;
+    if (pthread_create(&srv->hub->thread, NULL, hub_main, srv->hub) == 0)
+        srv->hub->running = true;
+    else
+        srv->hub->stopping = true; /* no live answers without the hub */
     srv->daemon = srv->mhd.start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         no_log, NULL, MHD_OPTION_LISTEN_SOCKET, mhd_fd,
@@ -530,6 +739,7 @@ int mr__http_serve(const struct mr__http_serve_options *o,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     close(fd);
     if (srv->daemon == NULL) {
+        hub_free(srv->hub);
         mr__mhd_unload(&srv->mhd);
         free(srv);
         return mr_error_set(err, MR_EIO, "the HTTP daemon did not start on %s",
@@ -550,7 +760,9 @@ void mr_http_stop(struct mr_http_server *srv)
         return;
     /* Stops the listener, waits for the pool's threads (and so for every
      * handler in flight), closes connections and the listen socket. */
+    hub_stop(srv->hub);
     srv->mhd.stop_daemon(srv->daemon);
+    hub_free(srv->hub);
     mr__mhd_unload(&srv->mhd);
     free(srv);
 }

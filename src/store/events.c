@@ -204,6 +204,31 @@ int mr_store_list_events(struct mr_store *st, const char *tenant, int64_t after,
     return rc;
 }
 
+static const char SQL_EVENTS_HEAD[] =
+    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE tenant = ?1";
+
+int mr_store_events_head(struct mr_store *st, const char *tenant, int64_t *seq,
+                         struct mr_error *err)
+{
+    *seq = 0;
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "events: no tenant");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_EVENTS_HEAD, &s, err);
+    if (rc == 0) {
+        bind_str(s, 1, tenant);
+        int r = sqlite3_step(s);
+        if (r == SQLITE_ROW)
+            *seq = sqlite3_column_int64(s, 0);
+        else
+            rc = mr__sqlerr(c, r, "cannot read the newest event", err);
+        mr__stmt_done(s);
+    }
+    mr__store_read_release(st, c);
+    return rc;
+}
+
 /* ---- claim ----------------------------------------------------------------
  */
 

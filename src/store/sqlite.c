@@ -362,6 +362,12 @@ static size_t run_batch(struct mr_store *st, struct mr__wreq **b, size_t n,
     }
     if (!sqlite3_get_autocommit(c->db))
         exec_cached(c, SQL_ROLLBACK, "cannot roll back", NULL);
+    if (!broken) {
+        pthread_mutex_lock(&st->cmu);
+        st->cgen++;
+        pthread_cond_broadcast(&st->ccond);
+        pthread_mutex_unlock(&st->cmu);
+    }
     pthread_mutex_lock(&st->wmu);
     if (!broken)
         st->commits++;
@@ -651,6 +657,12 @@ int mr_store_open(const struct mr_store_options *opt, struct mr_store **out,
     pthread_cond_init(&st->wcond, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_cond_init(&st->rcond, NULL);
+    pthread_mutex_init(&st->cmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->ccond, &ca);
+    pthread_condattr_destroy(&ca);
     st->batch = mr_xcalloc((size_t)st->group_commit_max, sizeof *st->batch);
     st->rconn = mr_xcalloc((size_t)st->nread, sizeof *st->rconn);
     st->rfree = mr_xcalloc((size_t)st->nread, sizeof *st->rfree);
@@ -702,6 +714,8 @@ void mr_store_close(struct mr_store *st)
     pthread_cond_destroy(&st->wcond);
     pthread_mutex_destroy(&st->rmu);
     pthread_cond_destroy(&st->rcond);
+    pthread_mutex_destroy(&st->cmu);
+    pthread_cond_destroy(&st->ccond);
     free(st->batch);
     free(st->rconn);
     free(st->rfree);
@@ -776,6 +790,37 @@ static uint64_t read_counter(struct mr_store *st, const uint64_t *v)
     uint64_t r = *v;
     pthread_mutex_unlock(&st->wmu);
     return r;
+}
+
+uint64_t mr_store_commit_gen(struct mr_store *st)
+{
+    pthread_mutex_lock(&st->cmu);
+    uint64_t g = st->cgen;
+    pthread_mutex_unlock(&st->cmu);
+    return g;
+}
+
+uint64_t mr_store_commit_wait(struct mr_store *st, uint64_t seen,
+                              int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&st->cmu);
+    /* Bounded: every wake re-checks, and the deadline ends the loop. */
+    while (st->cgen == seen &&
+           pthread_cond_timedwait(&st->ccond, &st->cmu, &until) == 0)
+        ;
+    uint64_t g = st->cgen;
+    pthread_mutex_unlock(&st->cmu);
+    return g;
 }
 
 uint64_t mr_store_debug_commits(struct mr_store *st)

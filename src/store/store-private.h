@@ -95,6 +95,13 @@ struct mr_store {
     uint64_t max_batch;
     int fail_commits; /* tests: so many next COMMITs fail */
 
+    /* Commit notification for live readers (mr_store_commit_wait): its own
+     * lock, so that waiters never contend with the writer's queue. cgen
+     * grows after each commit, once the commit is visible to readers. */
+    pthread_mutex_t cmu;
+    pthread_cond_t ccond; /* CLOCK_MONOTONIC */
+    uint64_t cgen;
+
     /* The installation's thread-token secret, read once (at open, or
      * after a migration that created it); 0 bytes while the schema is too
      * old to have one. Immutable while the writer runs. */

@@ -559,4 +559,20 @@ struct mr_store_stats {
 int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
                    struct mr_error *err);
 
+/* ---- live readers (sqlite.c, events.c) -------------------------------- */
+
+/* A number that grows after every transaction the writer commits, once
+ * the commit is visible to read connections. A live reader notes it,
+ * reads, and sleeps in mr_store_commit_wait until it changes: whatever
+ * committed after the note is then seen by its next read. */
+uint64_t mr_store_commit_gen(struct mr_store *st);
+/* Waits until the generation differs from seen, or timeout_ms passes;
+ * returns the generation then. */
+uint64_t mr_store_commit_wait(struct mr_store *st, uint64_t seen,
+                              int timeout_ms);
+/* The seq of tenant's newest event (0 when it has none): a cursor that
+ * starts a reader at "from now on". */
+int mr_store_events_head(struct mr_store *st, const char *tenant, int64_t *seq,
+                         struct mr_error *err);
+
 #endif

@@ -357,6 +357,58 @@ static void ack_rules(void **state)
     mr_event_lease_clear(&d);
 }
 
+/* The live stream's primitives: the tenant's head, and the commit
+ * generation that wakes a waiter only when a commit happened. */
+struct waiter {
+    struct mr_store *st;
+    uint64_t seen, got;
+};
+
+static void *wait_main(void *arg)
+{
+    struct waiter *w = arg;
+    w->got = mr_store_commit_wait(w->st, w->seen, 10000);
+    return NULL;
+}
+
+static void head_and_commit_wait(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    int64_t head = -1;
+    assert_int_equal(mr_store_events_head(f->st, "acme", &head, &err), 0);
+    assert_int_equal(head, 0);
+
+    uint64_t g0 = mr_store_commit_gen(f->st);
+    /* Nothing committed: the wait times out with the same generation. */
+    assert_true(mr_store_commit_wait(f->st, g0, 50) == g0);
+    /* A waiter is woken by the commit, well before its 10 s timeout. */
+    struct waiter w = {f->st, g0, g0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_main, &w), 0);
+    deliver(f->st, "acme", 1);
+    pthread_join(t, NULL);
+    assert_true(w.got > g0);
+    assert_true(mr_store_commit_gen(f->st) >= w.got);
+    /* A generation already past is returned at once. */
+    assert_true(mr_store_commit_wait(f->st, g0, 10000) > g0);
+
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(
+        mr_store_list_events(f->st, "acme", 0, 100, NULL, 0, &ev, &n, &err),
+        0);
+    assert_true(n == 3);
+    assert_int_equal(mr_store_events_head(f->st, "acme", &head, &err), 0);
+    assert_int_equal(head, ev[n - 1].seq);
+    mr_event_list_free(ev, n);
+    /* Another tenant's head is its own. */
+    assert_int_equal(mr_store_events_head(f->st, "globex", &head, &err), 0);
+    assert_int_equal(head, 0);
+    assert_int_equal(mr_store_events_head(f->st, NULL, &head, &err),
+                     MR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(expired_lease_offered_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(ack_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(head_and_commit_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
