@@ -25,6 +25,7 @@
 #include "smtp/smtp.h"
 #include "ticket/intake.h"
 #include "ticket/rules_slot.h"
+#include "ticket/dispatch.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -255,6 +256,7 @@ int mr_cli_serve(int argc, char **argv)
     struct mr_workers *workers = NULL;
     struct mr_smtp_server *smtp_srv = NULL, *lmtp_srv = NULL;
     struct mr_http_server *http_srv = NULL;
+    struct mr_dispatch *dispatch = NULL;
     struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
     status = MR_EXIT_IOERR;
 
@@ -267,6 +269,8 @@ int mr_cli_serve(int argc, char **argv)
     if (mr_workers_start(&wd, &workers, &err) != MR_OK)
         goto fail;
     mr_intake_on_enqueue(intake, mr_workers_wake, workers);
+    if (mr_dispatch_start(cfg, inst.store, &log, &dispatch, &err) != MR_OK)
+        goto fail;
 
     struct mr_smtp_handler handler = {
         .ctx = &sctx,
@@ -341,6 +345,7 @@ stop:
     mr_smtp_stop(lmtp_srv);
     mr_http_stop(http_srv);
     mr_workers_stop(workers);
+    mr_dispatch_stop(dispatch);
     mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);

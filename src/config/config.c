@@ -952,11 +952,101 @@ static bool valid_tenant_name(const char *s, size_t n)
     return true;
 }
 
+static void read_webhook_sub(struct mr__cfg_ctx *ctx,
+                             const struct mr__cfg_node *v, struct mr_tenant *t)
+{
+    static const char *const keys[] = {"url", "events", "secrets", "active",
+                                       NULL};
+    char what[128];
+    if (v->kind != MR__CFG_MAP) {
+        DIAG(ctx, v, "tenant '%s': each webhook must be a mapping with url "
+             "and secrets, not %s", t->name, kind_name(v));
+        return;
+    }
+    check_keys(ctx, v, "webhook", keys);
+    const struct mr__cfg_node *u = get(v, "url");
+    char *url = NULL;
+    snprintf(what, sizeof what, "tenant '%s': webhook url", t->name);
+    if (u == NULL) {
+        DIAG(ctx, v, "tenant '%s': webhook 'url' is missing", t->name);
+        return;
+    }
+    if (!read_text(ctx, u, what, 2048, &url))
+        return;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        DIAG(ctx, u, "%s must start with http:// or https://", what);
+        free(url);
+        return;
+    }
+    for (size_t i = 0; i < t->nwebhooks; i++) {
+        if (strcmp(t->webhooks[i].url, url) == 0) {
+            DIAG(ctx, u, "%s '%s' is listed twice", what, url);
+            free(url);
+            return;
+        }
+    }
+    struct mr_webhook_sub *w = &t->webhooks[t->nwebhooks++];
+    memset(w, 0, sizeof *w);
+    w->url = url;
+    w->active = true;
+    const struct mr__cfg_node *a = get(v, "active");
+    snprintf(what, sizeof what, "tenant '%s': webhook active", t->name);
+    if (a != NULL)
+        read_bool(ctx, a, what, &w->active);
+    const struct mr__cfg_node *sec = get(v, "secrets");
+    if (sec == NULL || sec->kind != MR__CFG_SEQ || sec->n < 1 || sec->n > 2) {
+        DIAG(ctx, sec ? sec : v,
+             "tenant '%s': webhook %s needs 'secrets', a list of 1 or 2 "
+             "secrets (current first)", t->name, url);
+    } else {
+        for (size_t i = 0; i < sec->n; i++) {
+            snprintf(what, sizeof what, "tenant '%s': webhook secret",
+                     t->name);
+            if (read_text(ctx, sec->items[i], what, 1024,
+                          &w->secrets[w->nsecrets])) {
+                if (strlen(w->secrets[w->nsecrets]) < SECRET_MIN)
+                    DIAG(ctx, sec->items[i], "%s is shorter than %d "
+                         "characters", what, SECRET_MIN);
+                w->nsecrets++;
+            }
+        }
+    }
+    const struct mr__cfg_node *ev = get(v, "events");
+    if (ev == NULL || is_null(ev))
+        return;
+    if (ev->kind != MR__CFG_SEQ || ev->n > MR_WEBHOOK_EVENTS_MAX) {
+        DIAG(ctx, ev, "tenant '%s': webhook events must be a list of at most "
+             "%d event types", t->name, MR_WEBHOOK_EVENTS_MAX);
+        return;
+    }
+    w->events = mr_xcalloc(ev->n ? ev->n : 1, sizeof *w->events);
+    snprintf(what, sizeof what, "tenant '%s': webhook event type", t->name);
+    for (size_t i = 0; i < ev->n; i++)
+        if (read_text(ctx, ev->items[i], what, 64, &w->events[w->nevents]))
+            w->nevents++;
+}
+
+static void read_webhooks(struct mr__cfg_ctx *ctx,
+                          const struct mr__cfg_node *v, struct mr_tenant *t)
+{
+    if (v == NULL || is_null(v))
+        return;
+    if (v->kind != MR__CFG_SEQ || v->n > MR_WEBHOOK_SUB_MAX) {
+        DIAG(ctx, v, "tenant '%s': webhooks must be a list of at most %d "
+             "subscriptions", t->name, MR_WEBHOOK_SUB_MAX);
+        return;
+    }
+    t->webhooks = mr_xcalloc(v->n ? v->n : 1, sizeof *t->webhooks);
+    for (size_t i = 0; i < v->n; i++)
+        read_webhook_sub(ctx, v->items[i], t);
+}
+
 static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                         struct mr_config *cfg, struct claims *cl,
                         const char **accept_all)
 {
-    static const char *const keys[] = {"name", "inboxes", "accept_all", NULL};
+    static const char *const keys[] = {"name", "inboxes", "accept_all",
+                                       "webhooks", NULL};
     char buf[80];
     if (v->kind != MR__CFG_MAP) {
         DIAG(ctx, v,
@@ -983,6 +1073,7 @@ static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     t->name = mr_xstrndup(name->str, name->len);
     claim(cl, CLAIM_TENANT, t->name, t->name, name, "%s", t->name);
 
+    read_webhooks(ctx, get(v, "webhooks"), t);
     const struct mr__cfg_node *acc = get(v, "accept_all");
     if (acc != NULL) {
         char what[96];
@@ -1064,6 +1155,7 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->workers.backoff_base_ms = 1000;
     cfg->workers.backoff_max_ms = 3600 * 1000;
     cfg->webhook.tolerance_s = 300;
+    cfg->webhook_retry_scale = 1.0;
     cfg->attachments.max_attachment_bytes = 25 * MIB;
     cfg->attachments.max_message_attachment_bytes = 50 * MIB;
 }
@@ -1111,7 +1203,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     static const char *const keys[] = {
         "hostname", "data_dir", "storage", "listen",  "tls",
         "limits",   "workers",  "webhook", "tenants", "attachments",
-        "rules",    NULL};
+        "rules",    "webhooks_allow_private", "webhook_retry_scale", NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1140,6 +1232,24 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     read_workers(ctx, root, cfg);
     read_webhook(ctx, root, cfg, &webhook_tenant);
     read_attachments(ctx, root, cfg);
+    if ((v = get(root, "webhooks_allow_private")) != NULL)
+        read_bool(ctx, v, "webhooks_allow_private",
+                  &cfg->webhooks_allow_private);
+    if ((v = get(root, "webhook_retry_scale")) != NULL &&
+        want_scalar(ctx, v, "webhook_retry_scale")) {
+        char num[32], *end = NULL;
+        double x = -1;
+        if (v->len > 0 && v->len < sizeof num) {
+            memcpy(num, v->str, v->len);
+            num[v->len] = '\0';
+            x = strtod(num, &end);
+        }
+        if (end == NULL || *end != '\0' || !(x > 0 && x <= 1000))
+            DIAG(ctx, v, "webhook_retry_scale must be a number above 0 and "
+                 "at most 1000");
+        else
+            cfg->webhook_retry_scale = x;
+    }
     read_tenants(ctx, root, cfg);
     if (webhook_tenant != NULL && cfg->ntenants > 0 &&
         mr_config_tenant(cfg, cfg->webhook.tenant) == NULL)
@@ -1277,6 +1387,14 @@ void mr_config_free(struct mr_config *cfg)
         for (size_t i = 0; i < tn->ninboxes; i++)
             free_inbox(&tn->inboxes[i]);
         free(tn->inboxes);
+        for (size_t i = 0; i < tn->nwebhooks; i++) {
+            struct mr_webhook_sub *w = &tn->webhooks[i];
+            free(w->url);
+            free_list(w->events, w->nevents);
+            free(w->secrets[0]);
+            free(w->secrets[1]);
+        }
+        free(tn->webhooks);
         free(tn->name);
     }
     free(cfg->tenants);

@@ -38,8 +38,23 @@ struct mr_inbox {
     char *tag_name;         /* "team" for help+{team}@; NULL otherwise */
 };
 
+/* An outbound webhook subscription (docs/webhooks.md). */
+#define MR_WEBHOOK_SUB_MAX 32
+#define MR_WEBHOOK_EVENTS_MAX 32
+struct mr_webhook_sub {
+    char *url;              /* http:// or https://, unique within a tenant:
+                               it names the subscription in the store */
+    char **events;          /* types wanted; nevents 0: every type */
+    size_t nevents;
+    char *secrets[2];       /* current and (during a rotation) previous */
+    size_t nsecrets;        /* 1 or 2 */
+    bool active;            /* default true */
+};
+
 struct mr_tenant {
     char *name;             /* [a-z0-9_-]{1,64} */
+    struct mr_webhook_sub *webhooks;
+    size_t nwebhooks;
     struct mr_inbox *inboxes;
     size_t ninboxes;
     bool accept_all;        /* the zero-config tenant: every recipient */
@@ -111,6 +126,9 @@ struct mr_config {
         char **allowed_types;
         size_t nallowed_types;
     } attachments;
+
+    bool webhooks_allow_private; /* deliver to loopback/private addresses */
+    double webhook_retry_scale;  /* multiplies the retry schedule; 1 */
 
     struct mr_tenant *tenants;
     size_t ntenants;

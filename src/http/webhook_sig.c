@@ -20,10 +20,9 @@
 
 #define MAC_LEN 32
 
-/* HMAC-SHA256(key, prefix || body). prefix may be empty. */
-static int hmac_sha256(const char *key, const void *prefix, size_t plen,
-                       const void *body, size_t len, unsigned char mac[MAC_LEN],
-                       struct mr_error *err)
+int mr_webhook_hmac(const void *key, size_t klen, const void *prefix,
+                    size_t plen, const void *body, size_t len,
+                    unsigned char mac[MR_WEBHOOK_MAC_LEN], struct mr_error *err)
 {
     EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
@@ -36,7 +35,7 @@ static int hmac_sha256(const char *key, const void *prefix, size_t plen,
     /* OpenSSL refuses a zero-length key pointer of NULL; "" is fine. */
     int ok =
         c != NULL &&
-        EVP_MAC_init(c, (const unsigned char *)key, strlen(key), params) == 1 &&
+        EVP_MAC_init(c, klen ? key : (const void *)"", klen, params) == 1 &&
         (plen == 0 || EVP_MAC_update(c, prefix, plen) == 1) &&
         (len == 0 || EVP_MAC_update(c, body, len) == 1) &&
         EVP_MAC_final(c, mac, &out, MAC_LEN) == 1 && out == MAC_LEN;
@@ -44,6 +43,56 @@ static int hmac_sha256(const char *key, const void *prefix, size_t plen,
     EVP_MAC_free(m);
     if (!ok)
         return mr_error_set(err, MR_EIO, "HMAC-SHA256 is not available");
+    return 0;
+}
+
+/* HMAC-SHA256(key, prefix || body) with the key's bytes as written. */
+static int hmac_sha256(const char *key, const void *prefix, size_t plen,
+                       const void *body, size_t len, unsigned char mac[MAC_LEN],
+                       struct mr_error *err)
+{
+    return mr_webhook_hmac(key, strlen(key), prefix, plen, body, len, mac, err);
+}
+
+int mr_webhook_sign_std(const char *secret, const char *msg_id, int64_t ts,
+                        const void *body, size_t len, char *out, size_t size,
+                        struct mr_error *err)
+{
+    /* whsec_<base64> is the Standard Webhooks form: the key is the decoded
+     * bytes. Any other secret is used as written, like the inbound one. */
+    unsigned char key[256];
+    const void *k = secret;
+    size_t klen = strlen(secret);
+    if (strncmp(secret, "whsec_", 6) == 0) {
+        size_t bl = klen - 6;
+        if (bl == 0 || bl % 4 != 0 || bl / 4 * 3 > sizeof key)
+            return mr_error_set(err, MR_EINVAL,
+                                "a whsec_ secret must be base64 of at most "
+                                "%zu bytes", sizeof key);
+        int kl = EVP_DecodeBlock(key, (const unsigned char *)secret + 6,
+                                 (int)bl);
+        if (kl < 0)
+            return mr_error_set(err, MR_EINVAL,
+                                "a whsec_ secret is not valid base64");
+        /* EVP_DecodeBlock counts the '=' padding as zero bytes. */
+        kl -= (secret[klen - 1] == '=') + (secret[klen - 2] == '=');
+        k = key;
+        klen = (size_t)kl;
+    }
+    char prefix[160];
+    int pl = snprintf(prefix, sizeof prefix, "%s.%lld.", msg_id,
+                      (long long)ts);
+    if (pl < 0 || (size_t)pl >= sizeof prefix)
+        return mr_error_set(err, MR_EINVAL, "the webhook id is too long");
+    unsigned char mac[MAC_LEN];
+    int rc = mr_webhook_hmac(k, klen, prefix, (size_t)pl, body, len, mac, err);
+    OPENSSL_cleanse(key, sizeof key);
+    if (rc < 0)
+        return rc;
+    if (size < 3 + 45)
+        return mr_error_set(err, MR_EINVAL, "signature buffer too small");
+    memcpy(out, "v1,", 3);
+    EVP_EncodeBlock((unsigned char *)out + 3, mac, MAC_LEN);
     return 0;
 }
 

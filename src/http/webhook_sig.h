@@ -55,4 +55,19 @@ int mr_webhook_verify_any(const char *const *secrets, size_t nsecrets,
 int mr_webhook_sign(const char *secret, int64_t t, const void *body, size_t len,
                     char *out, size_t size, struct mr_error *err);
 
+#define MR_WEBHOOK_MAC_LEN 32
+/* HMAC-SHA256(key[0..klen), prefix || body): the one HMAC of inbound and
+ * outbound webhooks. */
+int mr_webhook_hmac(const void *key, size_t klen, const void *prefix,
+                    size_t plen, const void *body, size_t len,
+                    unsigned char mac[MR_WEBHOOK_MAC_LEN], struct mr_error *err);
+
+/* Standard Webhooks v1: "v1,<base64 HMAC-SHA256(key, id.ts.body)>" into
+ * out (at least MR_WEBHOOK_STD_SIG_LEN bytes). A "whsec_<base64>" secret
+ * signs with the decoded bytes, any other with its bytes as written. */
+#define MR_WEBHOOK_STD_SIG_LEN 48
+int mr_webhook_sign_std(const char *secret, const char *msg_id, int64_t ts,
+                        const void *body, size_t len, char *out, size_t size,
+                        struct mr_error *err);
+
 #endif

@@ -279,6 +279,34 @@ static const char MIGRATION_9[] =
     "ALTER TABLE tickets ADD COLUMN fields TEXT NOT NULL DEFAULT '{}'"
     " CHECK (json_valid(fields));";
 
+/* Outbound webhooks (src/store/webhooks.c): per subscription (tenant, url)
+ * a cursor over the outbox and whether the receiver disabled it (410);
+ * one delivery row per (subscription, event). */
+#define MIGRATION_10                                                           \
+    "CREATE TABLE webhook_subs ("                                              \
+    "  tenant      TEXT NOT NULL,"                                             \
+    "  url         TEXT NOT NULL,"                                             \
+    "  cursor      INTEGER NOT NULL,"                                          \
+    "  disabled_at INTEGER,"                                                   \
+    "  PRIMARY KEY (tenant, url)"                                              \
+    ");"                                                                       \
+    "CREATE TABLE webhook_deliveries ("                                        \
+    "  id              INTEGER PRIMARY KEY,"                                   \
+    "  tenant          TEXT NOT NULL,"                                         \
+    "  url             TEXT NOT NULL,"                                         \
+    "  seq             INTEGER NOT NULL,"                                      \
+    "  state           TEXT NOT NULL DEFAULT 'pending'"                        \
+    "                  CHECK (state IN ('pending', 'delivered', 'dead')),"     \
+    "  attempts        INTEGER NOT NULL DEFAULT 0,"                            \
+    "  next_attempt_at INTEGER NOT NULL,"                                      \
+    "  last_error      TEXT,"                                                  \
+    "  created_at      INTEGER NOT NULL,"                                      \
+    "  updated_at      INTEGER NOT NULL,"                                      \
+    "  UNIQUE (tenant, url, seq)"                                              \
+    ");"                                                                       \
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries"                \
+    " (next_attempt_at) WHERE state = 'pending';"
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -289,6 +317,7 @@ static const char *const migrations[] = {
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -525,6 +525,44 @@ int mr_store_ack_events(struct mr_store *st, const char *tenant,
                         const char *name, int64_t cursor, int64_t lease_id,
                         int64_t now, struct mr_error *err);
 
+/* ---- outbound webhook deliveries (src/store/webhooks.c) ---------------- */
+
+/* Creates the delivery rows of subscription (tenant, url) for up to limit
+ * events after its cursor, of types (ntypes 0: all), and moves the cursor
+ * over every event scanned. A subscription seen for the first time starts
+ * at the tenant's newest event. Nothing when the subscription is disabled.
+ * *added gets the number of rows made. */
+int mr_store_webhook_scan(struct mr_store *st, const char *tenant,
+                          const char *url, const char *const *types,
+                          size_t ntypes, int limit, int64_t now, int *added,
+                          struct mr_error *err);
+
+struct mr_webhook_delivery {
+    int64_t id;
+    char *tenant;
+    char *url;
+    int64_t seq;
+    int attempts;
+};
+void mr_webhook_delivery_list_free(struct mr_webhook_delivery *d, size_t n);
+
+/* Up to max pending deliveries due at now (next_attempt_at <= now) of
+ * subscriptions not disabled, oldest first. *out: caller frees. */
+int mr_store_webhook_due(struct mr_store *st, int64_t now, int max,
+                         struct mr_webhook_delivery **out, size_t *n,
+                         struct mr_error *err);
+
+/* Records an attempt: state "pending" (with next_at), "delivered" or
+ * "dead"; last_error may be NULL. */
+int mr_store_webhook_result(struct mr_store *st, int64_t id,
+                            const char *state, int attempts, int64_t next_at,
+                            const char *last_error, struct mr_error *err);
+
+/* Marks the subscription disabled (its receiver answered 410). */
+int mr_store_webhook_disable(struct mr_store *st, const char *tenant,
+                             const char *url, int64_t now,
+                             struct mr_error *err);
+
 /* ---- numbers for /metrics --------------------------------------------- */
 
 /* ---- sanitizing stored HTML again (src/store/content.c) ---------------- */

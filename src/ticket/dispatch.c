@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dispatch.c - the outbound webhook dispatcher (see dispatch.h).
+ *
+ * One thread, one libcurl easy handle per attempt: simple, and enough for
+ * a first slice (a multi handle can run attempts in parallel later). Each
+ * round scans every active subscription's new events into delivery rows,
+ * then attempts the due ones. Targets are checked at connect time, on the
+ * address curl actually connects to (CURLOPT_OPENSOCKETFUNCTION), so a
+ * name that resolves to a private address cannot slip through (SSRF).
+ */
+#include "ticket/dispatch.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "http/http-private.h"
+#include "http/ticket_json.h"
+#include "http/webhook_sig.h"
+#include "util/buf.h"
+#include "util/json.h"
+
+#define ROUND_MS 200
+#define SCAN_LIMIT 200
+#define DUE_MAX 32
+#define RESPONSE_MAX 4096
+#define RETRY_AFTER_MAX_S 86400
+
+struct mr_dispatch {
+    const struct mr_config *cfg;
+    struct mr_store *st;
+    struct mr_log *log;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stopping;
+};
+
+static const int64_t schedule_s[] = {0, 5, 300, 1800, 7200, 18000, 36000,
+                                     86400};
+#define NSCHEDULE ((int)(sizeof schedule_s / sizeof schedule_s[0]))
+
+int64_t mr_dispatch_retry_delay_ms(int attempts, double scale)
+{
+    if (attempts < 1 || attempts >= NSCHEDULE)
+        return -1;
+    return (int64_t)((double)schedule_s[attempts] * 1000.0 * scale);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct mr_webhook_sub *find_sub(const struct mr_config *cfg,
+                                             const char *tenant,
+                                             const char *url)
+{
+    const struct mr_tenant *t = mr_config_tenant(cfg, tenant);
+    for (size_t i = 0; t && i < t->nwebhooks; i++)
+        if (strcmp(t->webhooks[i].url, url) == 0)
+            return &t->webhooks[i];
+    return NULL;
+}
+
+/* The same object GET /api/v1/events gives for the event. */
+static void event_body(struct mr_buf *b, const struct mr_event_rec *e)
+{
+    struct mr_json j;
+    char buf[32];
+    mr_json_init(&j, b, false);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "id");
+    snprintf(buf, sizeof buf, "evt_%lld", (long long)e->seq);
+    mr_json_cstr(&j, buf);
+    mr_json_key(&j, "seq");
+    mr_json_int(&j, e->seq);
+    mr_json_key(&j, "type");
+    mr_json_cstr(&j, e->type);
+    mr_json_key(&j, "created_at");
+    char t[MR__HTTP_TIME_LEN];
+    mr__http_time(e->created_at, t);
+    mr_json_cstr(&j, t);
+    mr_json_key(&j, "ticket_id");
+    if (e->ticket_id > 0)
+        mr_json_int(&j, e->ticket_id);
+    else
+        mr_json_null(&j);
+    mr_json_key(&j, "payload");
+    mr_http_json_text(&j, e->payload);
+    mr_json_obj_end(&j);
+}
+
+static bool addr_private(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+        uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+        return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) ||
+               (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
+               (b0 == 100 && (b1 & 0xc0) == 64) || b0 >= 224;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
+            return addr_private((const struct sockaddr *)&v4);
+        }
+        return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+               IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
+               (a->s6_addr[0] & 0xfe) == 0xfc;
+    }
+    return true;
+}
+
+struct attempt {
+    struct mr_dispatch *d;
+    struct mr_buf resp;
+    bool refused; /* the target was a private address */
+};
+
+static curl_socket_t open_socket(void *cls, curlsocktype purpose,
+                                 struct curl_sockaddr *a)
+{
+    struct attempt *at = cls;
+    (void)purpose;
+    if (!at->d->cfg->webhooks_allow_private &&
+        addr_private((const struct sockaddr *)&a->addr)) {
+        at->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *cls)
+{
+    struct attempt *at = cls;
+    size_t len = sz * n;
+    size_t room = RESPONSE_MAX - at->resp.len;
+    /* The body only feeds last_error; beyond the cap it is dropped, and
+     * reading on keeps the receiver from seeing a reset. */
+    if (room > 0)
+        (void)mr_buf_append(&at->resp, p, len < room ? len : room);
+    return len;
+}
+
+static int on_progress(void *cls, curl_off_t a, curl_off_t b, curl_off_t c,
+                       curl_off_t e)
+{
+    struct attempt *at = cls;
+    (void)a, (void)b, (void)c, (void)e;
+    return atomic_load(&at->d->stopping) ? 1 : 0;
+}
+
+/* One POST. *status gets the HTTP status (0: no response), *retry_after_s
+ * the Retry-After seconds (-1: none); errbuf a reason on failure. */
+static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
+                 int64_t seq, const struct mr_buf *body, long *status,
+                 int64_t *retry_after_s, char *errbuf, size_t errsize)
+{
+    *status = 0;
+    *retry_after_s = -1;
+    errbuf[0] = '\0';
+    char id[32], ts[24], sigs[2 * (MR_WEBHOOK_STD_SIG_LEN + 1)] = "";
+    char hex[128];
+    int64_t now_s = now_ms() / 1000;
+    snprintf(id, sizeof id, "evt_%lld", (long long)seq);
+    snprintf(ts, sizeof ts, "%lld", (long long)now_s);
+    struct mr_error err = {0};
+    for (size_t i = 0; i < sub->nsecrets; i++) {
+        char one[MR_WEBHOOK_STD_SIG_LEN];
+        if (mr_webhook_sign_std(sub->secrets[i], id, now_s, body->p, body->len,
+                                one, sizeof one, &err) < 0) {
+            snprintf(errbuf, errsize, "signing: %s", err.msg);
+            return;
+        }
+        size_t l = strlen(sigs);
+        snprintf(sigs + l, sizeof sigs - l, "%s%s", l ? " " : "", one);
+    }
+    if (mr_webhook_sign(sub->secrets[0], -1, body->p, body->len, hex,
+                        sizeof hex, &err) < 0) {
+        snprintf(errbuf, errsize, "signing: %s", err.msg);
+        return;
+    }
+    char h_id[64], h_ts[64], h_sig[160], h_hex[160];
+    snprintf(h_id, sizeof h_id, "webhook-id: %s", id);
+    snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %s", ts);
+    snprintf(h_sig, sizeof h_sig, "webhook-signature: %s", sigs);
+    snprintf(h_hex, sizeof h_hex, "%s: %s", MR_WEBHOOK_SIG_HEADER, hex);
+
+    struct attempt at = {.d = d};
+    mr_buf_init(&at.resp, 0);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hd = NULL;
+    const char *const hdrs[] = {"Content-Type: application/json",
+                                "User-Agent: mailroom-webhooks",
+                                "Expect:", h_id, h_ts, h_sig, h_hex};
+    for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
+        struct curl_slist *n = curl_slist_append(hd, hdrs[i]);
+        if (n == NULL)
+            break;
+        hd = n;
+    }
+    char cerr[CURL_ERROR_SIZE] = "";
+    if (h == NULL) {
+        snprintf(errbuf, errsize, "libcurl: cannot make a handle");
+        curl_slist_free_all(hd);
+        mr_buf_release(&at.resp);
+        return;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, sub->url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &at);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &at);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &at);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        curl_off_t ra = -1;
+        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+            ra > 0)
+            *retry_after_s = ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra;
+        if (*status < 200 || *status > 299)
+            snprintf(errbuf, errsize, "HTTP %ld: %.*s", *status,
+                     (int)(at.resp.len > 200 ? 200 : at.resp.len),
+                     at.resp.p ? at.resp.p : "");
+    } else if (at.refused) {
+        snprintf(errbuf, errsize,
+                 "refused: the target is a private or loopback address "
+                 "(webhooks_allow_private)");
+    } else {
+        snprintf(errbuf, errsize, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hd);
+    mr_buf_release(&at.resp);
+}
+
+static void deliver(struct mr_dispatch *d, const struct mr_webhook_delivery *w)
+{
+    struct mr_error err = {0};
+    const struct mr_webhook_sub *sub = find_sub(d->cfg, w->tenant, w->url);
+    if (sub == NULL || !sub->active)
+        return; /* no longer configured: kept pending until it comes back */
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    if (mr_store_list_events(d->st, w->tenant, w->seq - 1, 1, NULL, 0, &ev, &n,
+                             &err) < 0 ||
+        n != 1 || ev[0].seq != w->seq) {
+        mr_event_list_free(ev, n);
+        (void)mr_store_webhook_result(d->st, w->id, "dead", w->attempts, 0,
+                                      "the event is gone", NULL);
+        return;
+    }
+    struct mr_buf body;
+    mr_buf_init(&body, 0);
+    event_body(&body, &ev[0]);
+    mr_event_list_free(ev, n);
+    long status = 0;
+    int64_t retry_after = -1;
+    char why[300];
+    post(d, sub, w->seq, &body, &status, &retry_after, why, sizeof why);
+    mr_buf_release(&body);
+    int attempts = w->attempts + 1;
+    const char *state = "pending";
+    int64_t next = 0;
+    if (status >= 200 && status <= 299) {
+        state = "delivered";
+        why[0] = '\0';
+    } else if (status == 410) {
+        (void)mr_store_webhook_disable(d->st, w->tenant, w->url, now_ms(),
+                                       NULL);
+        mr_logf(d->log, MR_LOG_WARN, "webhooks",
+                "%s answered 410: subscription of tenant %s disabled", w->url,
+                w->tenant);
+    } else {
+        int64_t delay = mr_dispatch_retry_delay_ms(attempts,
+                                                   d->cfg->webhook_retry_scale);
+        if (delay < 0)
+            state = "dead";
+        else if ((status == 429 || status == 503) && retry_after > 0)
+            delay = retry_after * 1000;
+        next = now_ms() + (delay < 0 ? 0 : delay);
+    }
+    if (mr_store_webhook_result(d->st, w->id, state, attempts, next,
+                                why[0] ? why : NULL, &err) < 0)
+        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+    if (strcmp(state, "dead") == 0)
+        mr_logf(d->log, MR_LOG_WARN, "webhooks",
+                "evt_%lld to %s is dead after %d attempts: %s",
+                (long long)w->seq, w->url, attempts, why);
+}
+
+static void round_once(struct mr_dispatch *d)
+{
+    struct mr_error err = {0};
+    const struct mr_config *cfg = d->cfg;
+    for (size_t t = 0; t < cfg->ntenants; t++) {
+        const struct mr_tenant *tn = &cfg->tenants[t];
+        for (size_t i = 0; i < tn->nwebhooks; i++) {
+            const struct mr_webhook_sub *w = &tn->webhooks[i];
+            int added = 0;
+            if (!w->active)
+                continue;
+            if (mr_store_webhook_scan(d->st, tn->name, w->url,
+                                      (const char *const *)w->events,
+                                      w->nevents, SCAN_LIMIT, now_ms(), &added,
+                                      &err) < 0)
+                mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+        }
+    }
+    struct mr_webhook_delivery *due = NULL;
+    size_t n = 0;
+    if (mr_store_webhook_due(d->st, now_ms(), DUE_MAX, &due, &n, &err) < 0) {
+        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++)
+        deliver(d, &due[i]);
+    mr_webhook_delivery_list_free(due, n);
+}
+
+static void *run(void *arg)
+{
+    struct mr_dispatch *d = arg;
+    while (!atomic_load(&d->stopping)) {
+        round_once(d);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += ROUND_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&d->mu);
+        if (!atomic_load(&d->stopping))
+            (void)pthread_cond_timedwait(&d->cv, &d->mu, &until);
+        pthread_mutex_unlock(&d->mu);
+    }
+    return NULL;
+}
+
+int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
+                      struct mr_log *log, struct mr_dispatch **out,
+                      struct mr_error *err)
+{
+    *out = NULL;
+    bool any = false;
+    for (size_t t = 0; t < cfg->ntenants; t++)
+        for (size_t i = 0; i < cfg->tenants[t].nwebhooks; i++)
+            any = any || cfg->tenants[t].webhooks[i].active;
+    if (!any)
+        return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return mr_error_set(err, MR_EIO, "webhooks: libcurl will not start");
+    struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);
+    d->cfg = cfg;
+    d->st = st;
+    d->log = log;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    atomic_init(&d->stopping, false);
+    int rc = pthread_create(&d->thread, NULL, run, d);
+    if (rc != 0) {
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+        return mr_error_set(err, MR_EIO, "webhooks: cannot start a thread: %s",
+                            strerror(rc));
+    }
+    *out = d;
+    return 0;
+}
+
+void mr_dispatch_stop(struct mr_dispatch *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    atomic_store(&d->stopping, true);
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+    curl_global_cleanup();
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dispatch.h - outbound webhooks: one thread that turns outbox events into
+ * deliveries (src/store/webhooks.c) and POSTs them to the configuration's
+ * subscriptions, signed (Standard Webhooks headers and X-Email-Signature).
+ *
+ * Delivery is at least once: a row is marked delivered only after a 2xx;
+ * webhook-id ("evt_<seq>") is the same on every retry so receivers can
+ * deduplicate. The dispatcher borrows cfg, store and log, which must
+ * outlive it; mr_dispatch_stop joins the thread (an attempt in flight is
+ * aborted) and frees it.
+ */
+#ifndef MR_DISPATCH_H
+#define MR_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+
+struct mr_dispatch;
+
+/* Starts the thread; *out is NULL (and 0 returned) when no tenant has an
+ * active webhook. */
+int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
+                      struct mr_log *log, struct mr_dispatch **out,
+                      struct mr_error *err);
+/* NULL is a no-op. */
+void mr_dispatch_stop(struct mr_dispatch *d);
+
+/* Milliseconds to wait after failed attempt number `attempts` (1-based)
+ * before the next, scaled; -1 when the delivery is dead. */
+int64_t mr_dispatch_retry_delay_ms(int attempts, double scale);
+
+#endif
