@@ -10,6 +10,7 @@
  * name that resolves to a private address cannot slip through (SSRF).
  */
 #include "ticket/dispatch.h"
+#include "ticket/curl.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -43,6 +44,7 @@ struct mr_dispatch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stopping;
+    struct mr_curl curl; /* loaded when the dispatcher starts (curl.h) */
 };
 
 static const int64_t schedule_s[] = {0, 5, 300, 1800, 7200, 18000, 36000,
@@ -202,13 +204,13 @@ static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
 
     struct attempt at = {.d = d};
     mr_buf_init(&at.resp, 0);
-    CURL *h = curl_easy_init();
+    CURL *h = d->curl.easy_init();
     struct curl_slist *hd = NULL;
     const char *const hdrs[] = {"Content-Type: application/json",
                                 "User-Agent: mailroom-webhooks",
                                 "Expect:", h_id, h_ts, h_sig, h_hex};
     for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
-        struct curl_slist *n = curl_slist_append(hd, hdrs[i]);
+        struct curl_slist *n = d->curl.slist_append(hd, hdrs[i]);
         if (n == NULL)
             break;
         hd = n;
@@ -216,33 +218,33 @@ static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
     char cerr[CURL_ERROR_SIZE] = "";
     if (h == NULL) {
         snprintf(errbuf, errsize, "libcurl: cannot make a handle");
-        curl_slist_free_all(hd);
+        d->curl.slist_free_all(hd);
         mr_buf_release(&at.resp);
         return;
     }
-    curl_easy_setopt(h, CURLOPT_URL, sub->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &at);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &at);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &at);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    CURLcode rc = curl_easy_perform(h);
+    d->curl.easy_setopt(h, CURLOPT_URL, sub->url);
+    d->curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    d->curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    d->curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    d->curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    d->curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    d->curl.easy_setopt(h, CURLOPT_POST, 1L);
+    d->curl.easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
+    d->curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    d->curl.easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    d->curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    d->curl.easy_setopt(h, CURLOPT_WRITEDATA, &at);
+    d->curl.easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    d->curl.easy_setopt(h, CURLOPT_OPENSOCKETDATA, &at);
+    d->curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    d->curl.easy_setopt(h, CURLOPT_XFERINFODATA, &at);
+    d->curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    d->curl.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode rc = d->curl.easy_perform(h);
     if (rc == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        d->curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
         curl_off_t ra = -1;
-        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+        if (d->curl.easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
             ra > 0)
             *retry_after_s = ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra;
         if (*status < 200 || *status > 299)
@@ -254,10 +256,10 @@ static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
                  "refused: the target is a private or loopback address "
                  "(webhooks_allow_private)");
     } else {
-        snprintf(errbuf, errsize, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+        snprintf(errbuf, errsize, "%s", cerr[0] ? cerr : d->curl.easy_strerror(rc));
     }
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hd);
+    d->curl.easy_cleanup(h);
+    d->curl.slist_free_all(hd);
     mr_buf_release(&at.resp);
 }
 
@@ -376,9 +378,16 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
             any = any || cfg->tenants[t].webhooks[i].active;
     if (!any)
         return 0;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return mr_error_set(err, MR_EIO, "webhooks: libcurl will not start");
     struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);
+    if (mr_curl_load(&d->curl, err) != MR_OK) {
+        free(d);
+        return MR_EIO;
+    }
+    if (d->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        mr_curl_unload(&d->curl);
+        free(d);
+        return mr_error_set(err, MR_EIO, "webhooks: libcurl will not start");
+    }
     d->cfg = cfg;
     d->st = st;
     d->log = log;
@@ -389,6 +398,8 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
     if (rc != 0) {
         pthread_cond_destroy(&d->cv);
         pthread_mutex_destroy(&d->mu);
+        d->curl.global_cleanup();
+        mr_curl_unload(&d->curl);
         free(d);
         return mr_error_set(err, MR_EIO, "webhooks: cannot start a thread: %s",
                             strerror(rc));
@@ -408,6 +419,7 @@ void mr_dispatch_stop(struct mr_dispatch *d)
     pthread_join(d->thread, NULL);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
+    d->curl.global_cleanup();
+    mr_curl_unload(&d->curl);
     free(d);
-    curl_global_cleanup();
 }

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * curl.h - libcurl, loaded when the webhook dispatcher starts.
+ *
+ * Why not linked: Debian's libcurl brings some twenty shared libraries
+ * (nghttp2, libssh2, rtmp, GSSAPI, LDAP, psl, brotli, zstd, ...) whose
+ * loading every run of the binary would pay, `mailroom parse` included,
+ * whose start-up is part of the parse benchmark; only `serve` with a
+ * webhook configured needs curl. The same reasoning and pattern as
+ * src/http/mhd.h: the types come from <curl/curl.h>, so a mismatch is a
+ * compile error, and the table is filled by dlopen/dlsym.
+ *
+ * Ownership: the table belongs to the dispatcher; mr_curl_unload closes it.
+ */
+#ifndef MR_TICKET_CURL_H
+#define MR_TICKET_CURL_H
+
+#include <curl/curl.h>
+
+#include "util/error.h"
+
+/* The soname of the library the headers describe (libcurl4). */
+#define MR_CURL_SONAME "libcurl.so.4"
+
+struct mr_curl {
+    void *dl;
+    __typeof__(&curl_global_init) global_init;
+    __typeof__(&curl_global_cleanup) global_cleanup;
+    __typeof__(&curl_easy_init) easy_init;
+    __typeof__(&curl_easy_setopt) easy_setopt;
+    __typeof__(&curl_easy_perform) easy_perform;
+    __typeof__(&curl_easy_getinfo) easy_getinfo;
+    __typeof__(&curl_easy_cleanup) easy_cleanup;
+    __typeof__(&curl_easy_strerror) easy_strerror;
+    __typeof__(&curl_slist_append) slist_append;
+    __typeof__(&curl_slist_free_all) slist_free_all;
+};
+
+/* MR_EIO with dlerror()'s reason when the library or a symbol is missing
+ * (install libcurl4). */
+int mr_curl_load(struct mr_curl *c, struct mr_error *err);
+void mr_curl_unload(struct mr_curl *c);
+
+#endif
