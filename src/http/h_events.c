@@ -42,38 +42,13 @@ static bool parse_cursor(const char *v, int64_t *out)
     return true;
 }
 
-static void event_json(struct mr_json *j, const struct mr_event_rec *e)
-{
-    char buf[32];
-    mr_json_obj_begin(j);
-    mr_json_key(j, "id");
-    snprintf(buf, sizeof buf, "evt_%lld", (long long)e->seq);
-    mr_json_cstr(j, buf);
-    mr_json_key(j, "seq");
-    mr_json_int(j, e->seq);
-    mr_json_key(j, "type");
-    mr_json_cstr(j, e->type);
-    mr_json_key(j, "created_at");
-    char t[MR__HTTP_TIME_LEN];
-    mr__http_time(e->created_at, t);
-    mr_json_cstr(j, t);
-    mr_json_key(j, "ticket_id");
-    if (e->ticket_id > 0)
-        mr_json_int(j, e->ticket_id);
-    else
-        mr_json_null(j);
-    mr_json_key(j, "payload");
-    mr_http_json_text(j, e->payload);
-    mr_json_obj_end(j);
-}
-
 static void events_array(struct mr_json *j, const struct mr_event_rec *ev,
                          size_t n)
 {
     mr_json_key(j, "events");
     mr_json_arr_begin(j);
     for (size_t i = 0; i < n; i++)
-        event_json(j, &ev[i]);
+        mr_http_event_json(j, &ev[i]);
     mr_json_arr_end(j);
 }
 
@@ -333,7 +308,7 @@ static void sse_event(struct sse *s, const struct mr_event_rec *e)
     mr_buf_init(&jb, STREAM_OUT_CAP);
     struct mr_json j;
     mr_json_init(&j, &jb, false);
-    event_json(&j, e);
+    mr_http_event_json(&j, e);
     for (size_t i = 0; i < jb.len; i++)
         if (jb.p[i] == '\n' || jb.p[i] == '\r')
             jb.p[i] = ' ';

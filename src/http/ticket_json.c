@@ -506,3 +506,28 @@ void mr_http_ignored_json(struct mr_json *j, const struct mr_ignored_view *v)
     put_stored_array(j, "matched_rules", v->matched_rules_json);
     mr_json_obj_end(j);
 }
+
+void mr_http_event_json(struct mr_json *j, const struct mr_event_rec *e)
+{
+    char buf[32];
+    mr_json_obj_begin(j);
+    mr_json_key(j, "id");
+    snprintf(buf, sizeof buf, "evt_%lld", (long long)e->seq);
+    mr_json_cstr(j, buf);
+    mr_json_key(j, "seq");
+    mr_json_int(j, e->seq);
+    mr_json_key(j, "type");
+    mr_json_cstr(j, e->type);
+    mr_json_key(j, "created_at");
+    char t[MR__HTTP_TIME_LEN];
+    mr__http_time(e->created_at, t);
+    mr_json_cstr(j, t);
+    mr_json_key(j, "ticket_id");
+    if (e->ticket_id > 0)
+        mr_json_int(j, e->ticket_id);
+    else
+        mr_json_null(j);
+    mr_json_key(j, "payload");
+    mr_http_json_text(j, e->payload);
+    mr_json_obj_end(j);
+}

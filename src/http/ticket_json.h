@@ -81,6 +81,10 @@ void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m);
  * does not parse; nesting deeper than the copy depth becomes null. */
 void mr_http_json_text(struct mr_json *j, const char *text);
 
+/* One outbox event as the API, the live stream and webhooks all send it:
+ * {id: "evt_<seq>", seq, type, created_at (RFC 3339), ticket_id, payload}. */
+void mr_http_event_json(struct mr_json *j, const struct mr_event_rec *e);
+
 /* One ignored message (GET /api/v1/ignored, `mailroom tickets ignored`):
  * {id, message_id, channel, inbox, from, subject, received_at,
  *  raw_sha256, applied_rules, matched_rules}. */

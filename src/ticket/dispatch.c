@@ -24,7 +24,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "http/http-private.h"
 #include "http/ticket_json.h"
 #include "http/webhook_sig.h"
 #include "util/buf.h"
@@ -80,28 +79,8 @@ static const struct mr_webhook_sub *find_sub(const struct mr_config *cfg,
 static void event_body(struct mr_buf *b, const struct mr_event_rec *e)
 {
     struct mr_json j;
-    char buf[32];
     mr_json_init(&j, b, false);
-    mr_json_obj_begin(&j);
-    mr_json_key(&j, "id");
-    snprintf(buf, sizeof buf, "evt_%lld", (long long)e->seq);
-    mr_json_cstr(&j, buf);
-    mr_json_key(&j, "seq");
-    mr_json_int(&j, e->seq);
-    mr_json_key(&j, "type");
-    mr_json_cstr(&j, e->type);
-    mr_json_key(&j, "created_at");
-    char t[MR__HTTP_TIME_LEN];
-    mr__http_time(e->created_at, t);
-    mr_json_cstr(&j, t);
-    mr_json_key(&j, "ticket_id");
-    if (e->ticket_id > 0)
-        mr_json_int(&j, e->ticket_id);
-    else
-        mr_json_null(&j);
-    mr_json_key(&j, "payload");
-    mr_http_json_text(&j, e->payload);
-    mr_json_obj_end(&j);
+    mr_http_event_json(&j, e);
 }
 
 static bool addr_private(const struct sockaddr *sa)
