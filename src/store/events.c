@@ -90,12 +90,6 @@ static const char SQL_WATERMARK[] =
     "UPDATE consumer_groups SET acked_seq = ?3, updated_at = ?4"
     " WHERE tenant = ?1 AND name = ?2";
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    /* Strings are borrowed for the call, and the statement runs within it. */
-    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 void mr_event_list_free(struct mr_event_rec *ev, size_t n)
 {
     for (size_t i = 0; ev && i < n; i++) {
@@ -142,10 +136,10 @@ static int select_events(struct mr__conn *c, const char *tenant, int64_t after,
     int rc = mr__stmt(c, SQL_EVENTS, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
+    mr__bind_str(s, 1, tenant);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int(s, 3, limit);
-    bind_str(s, 4, types_json);
+    mr__bind_str(s, 4, types_json);
     sqlite3_bind_int64(s, 5, last);
     struct mr_event_rec *ev = NULL;
     size_t cnt = 0;
@@ -217,7 +211,7 @@ int mr_store_events_head(struct mr_store *st, const char *tenant, int64_t *seq,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_EVENTS_HEAD, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, tenant);
+        mr__bind_str(s, 1, tenant);
         int r = sqlite3_step(s);
         if (r == SQLITE_ROW)
             *seq = sqlite3_column_int64(s, 0);
@@ -266,8 +260,8 @@ static int add_lease(struct mr__conn *c, const struct claim_arg *a,
     int rc = mr__stmt(c, SQL_LEASE_ADD, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     sqlite3_bind_int64(s, 3, after);
     sqlite3_bind_int64(s, 4, last);
     sqlite3_bind_int64(s, 5, a->lease_until);
@@ -290,8 +284,8 @@ static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = mr__stmt(c, SQL_GROUP_ADD, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     sqlite3_bind_int64(s, 3, a->now);
     rc = mr__stmt_exec(c, s, "cannot create the consumer group", err);
     if (rc < 0)
@@ -302,8 +296,8 @@ static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
     rc = mr__stmt(c, SQL_EXPIRED, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     sqlite3_bind_int64(s, 3, a->now);
     int64_t exp[3] = {0, 0, 0};
     bool found;
@@ -330,8 +324,8 @@ static int op_claim(struct mr__conn *c, void *arg, struct mr_error *err)
     rc = mr__stmt(c, SQL_START, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     int64_t start = 0;
     rc = step_int64s(c, s, &start, 1, "cannot read the consumer group", &found,
                      err);
@@ -367,8 +361,8 @@ int mr_store_claim_events(struct mr_store *st, const char *tenant,
     int64_t work = 1;
     bool found = false;
     if (rc == 0) {
-        bind_str(s, 1, tenant);
-        bind_str(s, 2, name);
+        mr__bind_str(s, 1, tenant);
+        mr__bind_str(s, 2, name);
         sqlite3_bind_int64(s, 3, now);
         rc = step_int64s(rc_conn, s, &work, 1, "cannot read events", &found,
                          err);
@@ -404,8 +398,8 @@ static int fold_acked(struct mr__conn *c, const struct ack_arg *a,
     int rc = mr__stmt(c, SQL_ACKED_SEQ, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     int64_t mark = 0;
     bool found;
     rc = step_int64s(c, s, &mark, 1, "cannot read the consumer group", &found,
@@ -417,8 +411,8 @@ static int fold_acked(struct mr__conn *c, const struct ack_arg *a,
         rc = mr__stmt(c, SQL_NEXT_ACKED, &s, err);
         if (rc < 0)
             return rc;
-        bind_str(s, 1, a->tenant);
-        bind_str(s, 2, a->name);
+        mr__bind_str(s, 1, a->tenant);
+        mr__bind_str(s, 2, a->name);
         sqlite3_bind_int64(s, 3, mark);
         int64_t row[2] = {0, 0};
         rc = step_int64s(c, s, row, 2, "cannot read leases", &found, err);
@@ -440,8 +434,8 @@ static int fold_acked(struct mr__conn *c, const struct ack_arg *a,
     rc = mr__stmt(c, SQL_WATERMARK, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     sqlite3_bind_int64(s, 3, mark);
     sqlite3_bind_int64(s, 4, a->now);
     return mr__stmt_exec(c, s, "cannot move the watermark", err);
@@ -454,8 +448,8 @@ static int op_ack(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = mr__stmt(c, SQL_LEASE_FIND, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->name);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->name);
     sqlite3_bind_int64(s, 3, a->cursor);
     int64_t row[3] = {0, 0, 0}; /* id, acked, lease_until */
     bool found;
@@ -467,8 +461,8 @@ static int op_ack(struct mr__conn *c, void *arg, struct mr_error *err)
         rc = mr__stmt(c, SQL_ACKED_SEQ, &s, err);
         if (rc < 0)
             return rc;
-        bind_str(s, 1, a->tenant);
-        bind_str(s, 2, a->name);
+        mr__bind_str(s, 1, a->tenant);
+        mr__bind_str(s, 2, a->name);
         int64_t mark = 0;
         rc = step_int64s(c, s, &mark, 1, "cannot read the consumer group",
                          &found, err);

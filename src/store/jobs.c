@@ -133,12 +133,6 @@ static void read_job(sqlite3_stmt *s, struct mr_job *out)
     out->updated_at = sqlite3_column_int64(s, 14);
 }
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    /* Strings are borrowed for the call, and the statement runs within it. */
-    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 /* ---- enqueue ------------------------------------------------------------- */
 
 struct enqueue_arg {
@@ -155,8 +149,8 @@ static int find_dedupe(struct mr__conn *c, const char *tenant, const char *key,
     int rc = mr__stmt(c, SQL_FIND_DEDUPE, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
-    bind_str(s, 2, key);
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, key);
     *id = 0;
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
@@ -202,7 +196,7 @@ static int op_enqueue(struct mr__conn *c, void *arg, struct mr_error *err)
             rc = mr__stmt(c, SQL_INSERT_RAW, &s, err);
             if (rc < 0)
                 return rc;
-            bind_str(s, 1, j->raw_sha256);
+            mr__bind_str(s, 1, j->raw_sha256);
             sqlite3_bind_blob64(s, 2, j->raw, (sqlite3_uint64)j->raw_size,
                                 SQLITE_STATIC);
             rc = mr__stmt_exec(c, s, "cannot store the raw message", err);
@@ -212,13 +206,13 @@ static int op_enqueue(struct mr__conn *c, void *arg, struct mr_error *err)
         rc = mr__stmt(c, SQL_INSERT_JOB, &s, err);
         if (rc < 0)
             return rc;
-        bind_str(s, 1, j->tenant);
-        bind_str(s, 2, j->channel);
-        bind_str(s, 3, j->raw_sha256);
+        mr__bind_str(s, 1, j->tenant);
+        mr__bind_str(s, 2, j->channel);
+        mr__bind_str(s, 3, j->raw_sha256);
         sqlite3_bind_int64(s, 4, j->raw_size);
-        bind_str(s, 5, j->payload ? j->payload : "{}");
+        mr__bind_str(s, 5, j->payload ? j->payload : "{}");
         sqlite3_bind_int64(s, 6, j->received_at);
-        bind_str(s, 7, j->dedupe_key);
+        mr__bind_str(s, 7, j->dedupe_key);
         sqlite3_bind_int64(s, 8, now);
         rc = mr__stmt_exec(c, s, "cannot enqueue a job", err);
         if (rc < 0) {
@@ -244,7 +238,7 @@ int mr_store_get_raw(struct mr_store *st, const char *sha256, char **data,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_GET_RAW, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, sha256);
+        mr__bind_str(s, 1, sha256);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             const void *p = sqlite3_column_blob(s, 0);
@@ -393,7 +387,7 @@ static int claim_id(struct mr__conn *c, struct claim_arg *a, int64_t id,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
-    bind_str(s, 2, a->worker);
+    mr__bind_str(s, 2, a->worker);
     sqlite3_bind_int64(s, 3, a->now + a->lease_ms);
     sqlite3_bind_int64(s, 4, mr__store_now_ms());
     rc = sqlite3_step(s);
@@ -497,9 +491,9 @@ static int op_verdict(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     int64_t now = mr__store_now_ms();
     sqlite3_bind_int64(s, 1, a->id);
-    bind_str(s, 2, a->worker);
+    mr__bind_str(s, 2, a->worker);
     if (a->sql == SQL_FAIL) {
-        bind_str(s, 3, a->error);
+        mr__bind_str(s, 3, a->error);
         sqlite3_bind_int64(s, 4, a->retry_at);
         sqlite3_bind_int64(s, 5, now);
     } else {
@@ -598,7 +592,7 @@ int mr_store_list_jobs(struct mr_store *st, enum mr_job_state state,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_LIST_JOBS, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, name);
+        mr__bind_str(s, 1, name);
         sqlite3_bind_int64(s, 2, after);
         sqlite3_bind_int(s, 3, limit);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW && count < (size_t)limit)

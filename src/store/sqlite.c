@@ -69,6 +69,11 @@ int mr__sqlerr(struct mr__conn *c, int rc, const char *what,
     }
 }
 
+void mr__bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
 char *mr__col_str(sqlite3_stmt *s, int col)
 {
     const unsigned char *p = sqlite3_column_text(s, col);
@@ -286,27 +291,40 @@ static bool run_one(struct mr__conn *c, struct mr__wreq *r,
  * Heavy requests stay for the next batch (MR__HEAVY_PER_BATCH), and a
  * durable request never joins a lazy batch (its synchronous mode is set).
  */
-static size_t take_late(struct mr_store *st, struct mr__wreq **b, size_t n,
-                        size_t cap, bool lazy)
+/* Moves queued requests into b[n..cap) in queue order, with wmu held, and
+ * returns how many: at most heavy_max heavy ones (those past it stay
+ * queued, in order, while the quick ones behind them go), and no durable
+ * one into a lazy batch (lazy_only). */
+static size_t take_locked(struct mr_store *st, struct mr__wreq **b, size_t n,
+                          size_t cap, size_t heavy_max, bool lazy_only)
 {
-    size_t k = n;
-    pthread_mutex_lock(&st->wmu);
+    size_t k = n, heavy = 0;
     struct mr__wreq **link = &st->head;
-    while (!st->paused && *link != NULL && k < cap) {
+    while (*link != NULL && k < cap) {
         struct mr__wreq *r = *link;
-        if (r->heavy || (lazy && !r->lazy)) {
+        if ((r->heavy && heavy >= heavy_max) || (lazy_only && !r->lazy)) {
             link = &r->next;
             continue;
         }
+        heavy += r->heavy;
         b[k++] = r;
         *link = r->next;
     }
+    /* What stays queued is as long as the callers waiting on it. */
     st->tail = st->head;
     while (st->tail != NULL && st->tail->next != NULL)
         st->tail = st->tail->next;
     st->nqueued -= k - n;
-    pthread_mutex_unlock(&st->wmu);
     return k - n;
+}
+
+static size_t take_late(struct mr_store *st, struct mr__wreq **b, size_t n,
+                        size_t cap, bool lazy)
+{
+    pthread_mutex_lock(&st->wmu);
+    size_t k = st->paused ? 0 : take_locked(st, b, n, cap, 0, lazy);
+    pthread_mutex_unlock(&st->wmu);
+    return k;
 }
 
 /* Runs b[0..n) (and the late joiners it takes into b, up to cap) in one
@@ -390,26 +408,10 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&st->wmu);
             break;
         }
-        /* FIFO, except that heavy requests past MR__HEAVY_PER_BATCH stay
-         * queued (in order) for the next batch while the quick ones behind
-         * them go now. */
-        size_t n = 0, heavy = 0;
-        struct mr__wreq **link = &st->head;
-        while (*link != NULL && n < (size_t)st->group_commit_max) {
-            struct mr__wreq *r = *link;
-            if (r->heavy && heavy >= MR__HEAVY_PER_BATCH) {
-                link = &r->next;
-                continue;
-            }
-            heavy += r->heavy;
-            st->batch[n++] = r;
-            *link = r->next;
-        }
-        /* What stays queued is as long as the callers waiting on it. */
-        st->tail = st->head;
-        while (st->tail != NULL && st->tail->next != NULL)
-            st->tail = st->tail->next;
-        st->nqueued -= n;
+        /* FIFO, except that heavy requests past MR__HEAVY_PER_BATCH wait
+         * for the next batch while the quick ones behind them go now. */
+        size_t n = take_locked(st, st->batch, 0, (size_t)st->group_commit_max,
+                               MR__HEAVY_PER_BATCH, false);
         pthread_mutex_unlock(&st->wmu);
 
         n = run_batch(st, st->batch, n, (size_t)st->group_commit_max);

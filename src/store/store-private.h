@@ -177,6 +177,9 @@ int mr__sqlerr(struct mr__conn *c, int rc, const char *what,
 /* Column helpers: a copy of a text column (NULL for SQL NULL), caller frees
  * with free(). */
 char *mr__col_str(sqlite3_stmt *s, int col);
+/* Binds v (NULL binds NULL) without a copy: strings are borrowed for the
+ * call, and every statement runs within it. */
+void mr__bind_str(sqlite3_stmt *s, int i, const char *v);
 
 /* ---- jobs.c -------------------------------------------------------------- */
 

@@ -173,11 +173,6 @@ static const char SQL_STATS[] =
     "       (SELECT count(*) FROM messages),"
     "       (SELECT count(*) FROM tickets)";
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 /* ---- deliver ------------------------------------------------------------- */
 
 struct deliver_arg {
@@ -195,8 +190,8 @@ static int find_message(struct mr__conn *c, const struct mr_message_rec *m,
     int rc = mr__stmt(c, SQL_FIND_MESSAGE, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
-    bind_str(s, 2, m->message_id);
+    mr__bind_str(s, 1, m->tenant);
+    mr__bind_str(s, 2, m->message_id);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         res->duplicate = true;
@@ -218,7 +213,7 @@ static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
     int rc = mr__stmt(c, SQL_NEXT_NUMBER, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
+    mr__bind_str(s, 1, m->tenant);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         *number = sqlite3_column_int64(s, 0);
@@ -229,11 +224,11 @@ static int new_ticket(struct mr__conn *c, const struct mr_message_rec *m,
     rc = mr__stmt(c, SQL_INSERT_TICKET, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
+    mr__bind_str(s, 1, m->tenant);
     sqlite3_bind_int64(s, 2, *number);
-    bind_str(s, 3, m->message_id);
-    bind_str(s, 4, m->from_email);
-    bind_str(s, 5, m->subject);
+    mr__bind_str(s, 3, m->message_id);
+    mr__bind_str(s, 4, m->from_email);
+    mr__bind_str(s, 5, m->subject);
     char norm[MR_THREAD_SUBJECT_MAX]; /* the cap thread.c compares with */
     mr_thread_normalize_subject(m->subject ? m->subject : "", norm,
                                 sizeof norm);
@@ -255,38 +250,38 @@ static int insert_message(struct mr__conn *c, const struct mr_message_rec *m,
     int rc = mr__stmt(c, SQL_INSERT_MESSAGE, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
+    mr__bind_str(s, 1, m->tenant);
     sqlite3_bind_int64(s, 2, ticket_id);
-    bind_str(s, 3, m->message_id);
+    mr__bind_str(s, 3, m->message_id);
     sqlite3_bind_int(s, 4, m->message_id_derived ? 1 : 0);
-    bind_str(s, 5, m->in_reply_to);
-    bind_str(s, 6, m->channel);
-    bind_str(s, 7, m->inbox);
-    bind_str(s, 8, m->from_email);
-    bind_str(s, 9, m->from_name);
-    bind_str(s, 10, m->subject);
-    bind_str(s, 11, m->text);
-    bind_str(s, 12, m->html);
-    bind_str(s, 13, m->event_json);
-    bind_str(s, 14, m->raw_sha256);
+    mr__bind_str(s, 5, m->in_reply_to);
+    mr__bind_str(s, 6, m->channel);
+    mr__bind_str(s, 7, m->inbox);
+    mr__bind_str(s, 8, m->from_email);
+    mr__bind_str(s, 9, m->from_name);
+    mr__bind_str(s, 10, m->subject);
+    mr__bind_str(s, 11, m->text);
+    mr__bind_str(s, 12, m->html);
+    mr__bind_str(s, 13, m->event_json);
+    mr__bind_str(s, 14, m->raw_sha256);
     if (m->date != 0)
         sqlite3_bind_int64(s, 15, m->date);
     sqlite3_bind_int64(s, 16, m->received_at);
-    bind_str(s, 17, d->delivery_failure ? "delivery_failure" : "message");
-    bind_str(s, 18, mr_thread_by_name(d->by));
+    mr__bind_str(s, 17, d->delivery_failure ? "delivery_failure" : "message");
+    mr__bind_str(s, 18, mr_thread_by_name(d->by));
     if (d->detail[0])
-        bind_str(s, 19, d->detail);
+        mr__bind_str(s, 19, d->detail);
     sqlite3_bind_int(s, 20, d->unverified ? 1 : 0);
-    bind_str(s, 21, m->auto_json);
-    bind_str(s, 22, m->content_key);
-    bind_str(s, 23, m->html_sanitized);
+    mr__bind_str(s, 21, m->auto_json);
+    mr__bind_str(s, 22, m->content_key);
+    mr__bind_str(s, 23, m->html_sanitized);
     if (m->html_sanitized)
         sqlite3_bind_int(s, 24, m->sanitizer_version);
-    bind_str(s, 25, m->stripped_text);
+    mr__bind_str(s, 25, m->stripped_text);
     const struct mr_rules_outcome *ro =
         d->ticket_id == 0 ? m->rules_new : m->rules_reply;
     if (ro)
-        bind_str(s, 26, ro->matched_json);
+        mr__bind_str(s, 26, ro->matched_json);
     rc = mr__stmt_exec(c, s, "cannot store the message", err);
     *row = sqlite3_last_insert_rowid(c->db);
     return rc;
@@ -302,21 +297,21 @@ static int insert_attachments(struct mr__conn *c,
         int rc = mr__stmt(c, SQL_INSERT_ATTACHMENT, &s, err);
         if (rc < 0)
             return rc;
-        bind_str(s, 1, m->tenant);
+        mr__bind_str(s, 1, m->tenant);
         sqlite3_bind_int64(s, 2, row);
-        bind_str(s, 3, a->filename);
-        bind_str(s, 4, a->safe_filename);
-        bind_str(s, 5, a->content_type);
-        bind_str(s, 6, a->disposition);
-        bind_str(s, 7, a->content_id);
+        mr__bind_str(s, 3, a->filename);
+        mr__bind_str(s, 4, a->safe_filename);
+        mr__bind_str(s, 5, a->content_type);
+        mr__bind_str(s, 6, a->disposition);
+        mr__bind_str(s, 7, a->content_id);
         sqlite3_bind_int64(s, 8, a->size);
         /* A truncated attachment has no blob: no key, whatever the caller
          * passed, so every non-NULL sha256 names a stored blob. */
-        bind_str(s, 9, a->truncated ? NULL : a->sha256);
-        bind_str(s, 10, a->detected_type);
+        mr__bind_str(s, 9, a->truncated ? NULL : a->sha256);
+        mr__bind_str(s, 10, a->detected_type);
         sqlite3_bind_int(s, 11, a->type_mismatch ? 1 : 0);
         sqlite3_bind_int(s, 12, a->blocked ? 1 : 0);
-        bind_str(s, 13, a->blocked ? a->blocked_reason : NULL);
+        mr__bind_str(s, 13, a->blocked ? a->blocked_reason : NULL);
         sqlite3_bind_int(s, 14, a->truncated ? 1 : 0);
         rc = mr__stmt_exec(c, s, "cannot store an attachment", err);
         if (rc < 0)
@@ -334,8 +329,8 @@ static int insert_ref(struct mr__conn *c, const char *tenant, const char *id,
     int rc = mr__stmt(c, SQL_INSERT_REF, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
-    bind_str(s, 2, id);
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, id);
     sqlite3_bind_int64(s, 3, ticket_id);
     return mr__stmt_exec(c, s, "cannot store the thread reference", err);
 }
@@ -368,10 +363,10 @@ static int add_participant(struct mr__conn *c, const char *tenant,
     int rc = mr__stmt(c, SQL_ADD_PARTICIPANT, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
+    mr__bind_str(s, 1, tenant);
     sqlite3_bind_int64(s, 2, ticket_id);
-    bind_str(s, 3, addr);
-    bind_str(s, 4, role);
+    mr__bind_str(s, 3, addr);
+    mr__bind_str(s, 4, role);
     return mr__stmt_exec(c, s, "cannot add a participant", err);
 }
 
@@ -421,13 +416,13 @@ static int apply_rules(struct mr__conn *c, int64_t ticket_id,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, ticket_id);
-    bind_str(s, 2, ro->queue);
-    bind_str(s, 3, ro->priority);
-    bind_str(s, 4, ro->assignee);
-    bind_str(s, 5, ro->tags_add_json ? ro->tags_add_json : "[]");
-    bind_str(s, 6, ro->tags_remove_json ? ro->tags_remove_json : "[]");
-    bind_str(s, 7, ro->applied_json ? ro->applied_json : "[]");
-    bind_str(s, 8, ro->fields_json ? ro->fields_json : "{}");
+    mr__bind_str(s, 2, ro->queue);
+    mr__bind_str(s, 3, ro->priority);
+    mr__bind_str(s, 4, ro->assignee);
+    mr__bind_str(s, 5, ro->tags_add_json ? ro->tags_add_json : "[]");
+    mr__bind_str(s, 6, ro->tags_remove_json ? ro->tags_remove_json : "[]");
+    mr__bind_str(s, 7, ro->applied_json ? ro->applied_json : "[]");
+    mr__bind_str(s, 8, ro->fields_json ? ro->fields_json : "{}");
     return mr__stmt_exec(c, s, "cannot apply the rules to the ticket", err);
 }
 
@@ -452,11 +447,11 @@ static int insert_event(struct mr__conn *c, const char *tenant,
     int rc = mr__stmt(c, SQL_INSERT_EVENT, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
-    bind_str(s, 2, type);
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, type);
     sqlite3_bind_int64(s, 3, ticket_id);
     sqlite3_bind_int64(s, 4, row);
-    bind_str(s, 5, payload);
+    mr__bind_str(s, 5, payload);
     sqlite3_bind_int64(s, 6, now);
     return mr__stmt_exec(c, s, "cannot store an event", err);
 }
@@ -550,8 +545,8 @@ static int stored_key(struct mr__conn *c, const char *tenant, const char *id,
     int rc = mr__stmt(c, SQL_CONTENT_KEY, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
-    bind_str(s, 2, id);
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, id);
     rc = sqlite3_step(s);
     int res = 0;
     if (rc == SQLITE_ROW) {
@@ -591,8 +586,8 @@ static int find_ignored(struct mr__conn *c, const char *tenant, const char *id,
     int rc = mr__stmt(c, SQL_FIND_IGNORED, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, tenant);
-    bind_str(s, 2, id);
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, id);
     rc = sqlite3_step(s);
     int res = 0;
     if (rc == SQLITE_ROW) {
@@ -631,17 +626,17 @@ static int insert_ignored(struct mr__conn *c, const struct mr_message_rec *m,
     int rc = mr__stmt(c, SQL_INSERT_IGNORED, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, m->tenant);
-    bind_str(s, 2, m->message_id);
-    bind_str(s, 3, m->channel);
-    bind_str(s, 4, m->inbox);
-    bind_str(s, 5, m->from_email);
-    bind_str(s, 6, m->subject);
-    bind_str(s, 7, m->event_json);
-    bind_str(s, 8, m->raw_sha256);
-    bind_str(s, 9, m->content_key);
-    bind_str(s, 10, ro->applied_json ? ro->applied_json : "[]");
-    bind_str(s, 11, ro->matched_json ? ro->matched_json : "[]");
+    mr__bind_str(s, 1, m->tenant);
+    mr__bind_str(s, 2, m->message_id);
+    mr__bind_str(s, 3, m->channel);
+    mr__bind_str(s, 4, m->inbox);
+    mr__bind_str(s, 5, m->from_email);
+    mr__bind_str(s, 6, m->subject);
+    mr__bind_str(s, 7, m->event_json);
+    mr__bind_str(s, 8, m->raw_sha256);
+    mr__bind_str(s, 9, m->content_key);
+    mr__bind_str(s, 10, ro->applied_json ? ro->applied_json : "[]");
+    mr__bind_str(s, 11, ro->matched_json ? ro->matched_json : "[]");
     sqlite3_bind_int64(s, 12, m->received_at);
     sqlite3_bind_int64(s, 13, now);
     rc = mr__stmt_exec(c, s, "cannot store the ignored message", err);
@@ -972,7 +967,7 @@ static int list_page(struct mr_store *st, const char *tenant,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, q->sql, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, tenant);
+        mr__bind_str(s, 1, tenant);
         sqlite3_bind_int(s, 2, limit + 1);
         if (q->bind)
             q->bind(s, q->ctx);
@@ -1014,10 +1009,10 @@ static void bind_ticket_page(sqlite3_stmt *s, const void *ctx)
         sqlite3_bind_int64(s, 4, p->id);
     }
     if (p->filter) {
-        bind_str(s, 5, p->filter->status);
-        bind_str(s, 6, p->filter->queue);
-        bind_str(s, 7, p->filter->priority);
-        bind_str(s, 8, p->filter->requester);
+        mr__bind_str(s, 5, p->filter->status);
+        mr__bind_str(s, 6, p->filter->queue);
+        mr__bind_str(s, 7, p->filter->priority);
+        mr__bind_str(s, 8, p->filter->requester);
     }
 }
 
@@ -1169,8 +1164,8 @@ int mr_store_count_requester_tickets(struct mr_store *st, const char *tenant,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_COUNT_REQUESTER, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, tenant);
-        bind_str(s, 2, email);
+        mr__bind_str(s, 1, tenant);
+        mr__bind_str(s, 2, email);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW)
             *count = sqlite3_column_int64(s, 0);
@@ -1270,7 +1265,7 @@ static int read_messages(struct mr__conn *c, const char *tenant,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, t->id);
-    bind_str(s, 2, tenant);
+    mr__bind_str(s, 2, tenant);
     sqlite3_bind_int(s, 3, MAX_VIEW_MESSAGES);
     size_t cap = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW &&
@@ -1307,7 +1302,7 @@ static int get_by_id(struct mr__conn *c, const char *sql, int64_t id,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, id);
-    bind_str(s, 2, tenant);
+    mr__bind_str(s, 2, tenant);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         read(s, out);
@@ -1376,7 +1371,7 @@ static int id_by_number(struct mr_store *st, const char *tenant,
     int rc = mr__stmt(c, SQL_TICKET_ID_BY_NUMBER, &s, err);
     if (rc == 0) {
         sqlite3_bind_int64(s, 1, number);
-        bind_str(s, 2, tenant);
+        mr__bind_str(s, 2, tenant);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             *id = sqlite3_column_int64(s, 0);
@@ -1447,8 +1442,8 @@ int mr_store_find_inline(struct mr_store *st, const char *tenant,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_FIND_INLINE, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, tenant);
-        bind_str(s, 2, sha256);
+        mr__bind_str(s, 1, tenant);
+        mr__bind_str(s, 2, sha256);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             *type = mr__col_str(s, 0);

@@ -71,11 +71,6 @@ static void read_token(sqlite3_stmt *s, struct mr_token_rec *t)
     t->revoked = sqlite3_column_int(s, 7) != 0;
 }
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 /* ---- add ----------------------------------------------------------------- */
 
 struct add_arg {
@@ -90,11 +85,11 @@ static int op_add(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = mr__stmt(c, SQL_ADD, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->role);
-    bind_str(s, 3, a->hash);
-    bind_str(s, 4, a->prefix ? a->prefix : "");
-    bind_str(s, 5, a->label);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->role);
+    mr__bind_str(s, 3, a->hash);
+    mr__bind_str(s, 4, a->prefix ? a->prefix : "");
+    mr__bind_str(s, 5, a->label);
     sqlite3_bind_int64(s, 6, mr__store_now_ms());
     rc = mr__stmt_exec(c, s, "cannot add the token", err);
     if (rc < 0)
@@ -178,7 +173,7 @@ int mr_store_token_find(struct mr_store *st, const char *hash_hex,
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_FIND, &s, err);
     if (rc == 0) {
-        bind_str(s, 1, hash);
+        mr__bind_str(s, 1, hash);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             read_token(s, out);
@@ -219,7 +214,7 @@ int mr_store_token_list(struct mr_store *st, const char *tenant,
     if (rc == 0) {
         sqlite3_bind_int(s, 1, MAX_TOKENS_LISTED);
         if (tenant)
-            bind_str(s, 2, tenant);
+            mr__bind_str(s, 2, tenant);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW &&
                count < MAX_TOKENS_LISTED) {
             if (count == cap) {

@@ -46,11 +46,6 @@ static const char SQL_RESULT[] =
 static const char SQL_DISABLE[] =
     "UPDATE webhook_subs SET disabled_at = ?3 WHERE tenant = ?1 AND url = ?2";
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-    sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
 struct scan_arg {
     const char *tenant;
     const char *url;
@@ -67,15 +62,15 @@ static int op_scan(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = mr__stmt(c, SQL_SUB_ADD, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->url);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->url);
     if ((rc = mr__stmt_exec(c, s, "cannot add a webhook subscription", err)) <
         0)
         return rc;
     if ((rc = mr__stmt(c, SQL_SUB_GET, &s, err)) < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->url);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->url);
     int r = sqlite3_step(s);
     int64_t cursor = 0;
     bool disabled = true;
@@ -90,7 +85,7 @@ static int op_scan(struct mr__conn *c, void *arg, struct mr_error *err)
         return 0;
     if ((rc = mr__stmt(c, SQL_SCAN_END, &s, err)) < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 1, a->tenant);
     sqlite3_bind_int64(s, 2, cursor);
     sqlite3_bind_int(s, 3, a->limit);
     r = sqlite3_step(s);
@@ -103,19 +98,19 @@ static int op_scan(struct mr__conn *c, void *arg, struct mr_error *err)
         return 0;
     if ((rc = mr__stmt(c, SQL_ADD_ROWS, &s, err)) < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->url);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->url);
     sqlite3_bind_int64(s, 3, cursor);
     sqlite3_bind_int64(s, 4, end);
     sqlite3_bind_int64(s, 5, a->now);
-    bind_str(s, 6, a->types_json);
+    mr__bind_str(s, 6, a->types_json);
     if ((rc = mr__stmt_exec(c, s, "cannot add webhook deliveries", err)) < 0)
         return rc;
     a->added = sqlite3_changes(c->db);
     if ((rc = mr__stmt(c, SQL_SUB_MOVE, &s, err)) < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->url);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->url);
     sqlite3_bind_int64(s, 3, end);
     return mr__stmt_exec(c, s, "cannot move a webhook cursor", err);
 }
@@ -215,10 +210,10 @@ static int op_result(struct mr__conn *c, void *arg, struct mr_error *err)
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(s, 1, a->id);
-    bind_str(s, 2, a->state);
+    mr__bind_str(s, 2, a->state);
     sqlite3_bind_int(s, 3, a->attempts);
     sqlite3_bind_int64(s, 4, a->next_at);
-    bind_str(s, 5, a->last_error);
+    mr__bind_str(s, 5, a->last_error);
     sqlite3_bind_int64(s, 6, mr__store_now_ms());
     return mr__stmt_exec(c, s, "cannot record a webhook attempt", err);
 }
@@ -244,8 +239,8 @@ static int op_disable(struct mr__conn *c, void *arg, struct mr_error *err)
     int rc = mr__stmt(c, SQL_DISABLE, &s, err);
     if (rc < 0)
         return rc;
-    bind_str(s, 1, a->tenant);
-    bind_str(s, 2, a->url);
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->url);
     sqlite3_bind_int64(s, 3, a->now);
     return mr__stmt_exec(c, s, "cannot disable a webhook", err);
 }

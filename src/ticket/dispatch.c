@@ -44,6 +44,11 @@ struct mr_dispatch {
     pthread_cond_t cv;
     atomic_bool stopping;
     struct mr_curl curl; /* loaded when the dispatcher starts (curl.h) */
+    /* Per tenant, the newest event seq its subscriptions were all scanned
+     * up to; -1 before the first scan. Scanning goes through the store's
+     * writer, so an idle round must not scan: it reads the tenant's head
+     * on a read connection first and skips a tenant that has not moved. */
+    int64_t *scanned;
 };
 
 static const int64_t schedule_s[] = {0, 5, 300, 1800, 7200, 18000, 36000,
@@ -303,6 +308,13 @@ static void round_once(struct mr_dispatch *d)
     const struct mr_config *cfg = d->cfg;
     for (size_t t = 0; t < cfg->ntenants; t++) {
         const struct mr_tenant *tn = &cfg->tenants[t];
+        if (tn->nwebhooks == 0)
+            continue;
+        int64_t head = 0;
+        bool complete =
+            mr_store_events_head(d->st, tn->name, &head, &err) == MR_OK;
+        if (complete && head == d->scanned[t])
+            continue;
         for (size_t i = 0; i < tn->nwebhooks; i++) {
             const struct mr_webhook_sub *w = &tn->webhooks[i];
             int added = 0;
@@ -311,9 +323,17 @@ static void round_once(struct mr_dispatch *d)
             if (mr_store_webhook_scan(d->st, tn->name, w->url,
                                       (const char *const *)w->events,
                                       w->nevents, SCAN_LIMIT, now_ms(), &added,
-                                      &err) < 0)
+                                      &err) < 0) {
                 mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+                complete = false;
+            } else if (added >= SCAN_LIMIT) {
+                complete = false; /* more than one page behind */
+            }
         }
+        /* Scans end at the head they saw or later, so head is safe to
+         * remember: an event after it moves the head again. */
+        if (complete)
+            d->scanned[t] = head;
     }
     struct mr_webhook_delivery *due = NULL;
     size_t n = 0;
@@ -358,12 +378,18 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
     if (!any)
         return 0;
     struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);
+    d->scanned = mr_xcalloc(cfg->ntenants ? cfg->ntenants : 1,
+                            sizeof *d->scanned);
+    for (size_t t = 0; t < cfg->ntenants; t++)
+        d->scanned[t] = -1;
     if (mr_curl_load(&d->curl, err) != MR_OK) {
+        free(d->scanned);
         free(d);
         return MR_EIO;
     }
     if (d->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mr_curl_unload(&d->curl);
+        free(d->scanned);
         free(d);
         return mr_error_set(err, MR_EIO, "webhooks: libcurl will not start");
     }
@@ -379,6 +405,7 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
         pthread_mutex_destroy(&d->mu);
         d->curl.global_cleanup();
         mr_curl_unload(&d->curl);
+        free(d->scanned);
         free(d);
         return mr_error_set(err, MR_EIO, "webhooks: cannot start a thread: %s",
                             strerror(rc));
@@ -400,5 +427,6 @@ void mr_dispatch_stop(struct mr_dispatch *d)
     pthread_mutex_destroy(&d->mu);
     d->curl.global_cleanup();
     mr_curl_unload(&d->curl);
+    free(d->scanned);
     free(d);
 }

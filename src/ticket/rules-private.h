@@ -211,6 +211,9 @@ struct mr_rules {
     const char **hnames;
     size_t nhnames;
     int auth_hidx; /* -1: no auth condition */
+    /* Some condition reads previous_tickets: only then does the worker
+     * count the sender's tickets (a store read per message). */
+    bool uses_previous_tickets;
     /* Tests only: run PCRE2 even where the prefilter says it cannot
      * match, to prove that it never changes a result. */
     bool no_prefilter;

@@ -82,6 +82,9 @@ size_t mr_rules_count(const struct mr_rules *rs, const char *tenant);
 /* Whether any regex got the JIT (false under a platform that refuses
  * executable memory). */
 bool mr_rules_jit(const struct mr_rules *rs);
+/* Whether a condition reads previous_tickets (the caller may skip
+ * counting the sender's tickets otherwise). */
+bool mr_rules_uses_previous_tickets(const struct mr_rules *rs);
 
 /* ---- the message as rules see it ------------------------------------ */
 

@@ -977,6 +977,7 @@ static struct mr__cond *one_cond(struct loader *l, const node *k, const node *v,
     case 7: return pattern_cond(l, MR__C_FROM_DOMAIN, k, v, false);
     case 8:
         c = new_cond(l, MR__C_PREV_TICKETS, k);
+        l->rs->uses_previous_tickets = true;
         return read_range(l, v, "previous_tickets", count_units,
                           "a whole number", &c->min, &c->max)
                    ? c
@@ -1603,4 +1604,9 @@ size_t mr_rules_count(const struct mr_rules *rs, const char *tenant)
 bool mr_rules_jit(const struct mr_rules *rs)
 {
     return rs->jit;
+}
+
+bool mr_rules_uses_previous_tickets(const struct mr_rules *rs)
+{
+    return rs->uses_previous_tickets;
 }

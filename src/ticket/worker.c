@@ -498,7 +498,8 @@ static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
                                : 0;
     m.previous_tickets = 0;
     struct mr_error ce = {0};
-    if (mr_store_count_requester_tickets(d->store, job->tenant,
+    if (mr_rules_uses_previous_tickets(rs) &&
+        mr_store_count_requester_tickets(d->store, job->tenant,
                                          p->record.rec.from_email,
                                          &m.previous_tickets, &ce) != MR_OK)
         /* Rules still run: a count that failed reads as none. */

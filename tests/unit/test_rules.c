@@ -269,9 +269,14 @@ static void sender_conditions(void **state)
     assert_false(hits(rs, &m));
     mr_rules_free(&rs);
 
+    /* The worker counts a sender's tickets only for rules that ask. */
+    rs = one_rule(NULL, "        from: \"*\"");
+    assert_false(mr_rules_uses_previous_tickets(rs));
+    mr_rules_free(&rs);
     m = msg();
     m.previous_tickets = 3;
     rs = one_rule(NULL, "        previous_tickets: {min: 3}");
+    assert_true(mr_rules_uses_previous_tickets(rs));
     assert_true(hits(rs, &m));
     m.previous_tickets = 2;
     assert_false(hits(rs, &m));
