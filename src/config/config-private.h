@@ -68,6 +68,14 @@ int mr__config_yaml_read(struct mr__cfg_ctx *ctx, const char *text, size_t len,
 
 /* ---- reading values out of the tree (nodes.c) ---- */
 
+/* The whole file at path into b (initialised here; the caller releases
+ * it), which must be a regular file (a FIFO would block a loader). b holds
+ * up to MR__CFG_MAX_FILE + 1 bytes: longer than MR__CFG_MAX_FILE means
+ * too large. MR_EIO with the reason. */
+struct mr_buf;
+int mr__cfg_read_file(const char *path, struct mr_buf *b,
+                      struct mr_error *err);
+
 /* A printable excerpt of a scalar for messages (controls as '?', cut with
  * "..." to fit buf), or "a mapping" / "a list". */
 const char *mr__cfg_show(const struct mr__cfg_node *n, char *buf, size_t size);

@@ -14,14 +14,11 @@
  * tests/data/config/full.yaml.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config-private.h"
@@ -1259,41 +1256,6 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         replace(&cfg->webhook.tenant, cfg->tenants[0].name);
 }
 
-static int read_file(const char *path, struct mr_buf *b, struct mr_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mr_error_set(err, MR_EIO, "%s: not a regular file", path);
-    }
-    /* One byte past the cap tells a file that is too large. */
-    mr_buf_init(b, MR__CFG_MAX_FILE + 1);
-    for (;;) {
-        size_t room = MR__CFG_MAX_FILE + 1 - b->len;
-        size_t want = room < 65536 ? room : 65536;
-        char *p = want > 0 ? mr_buf_reserve(b, want) : NULL;
-        if (p == NULL)
-            break;
-        ssize_t n = read(fd, p, want);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            mr_buf_release(b);
-            return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(e));
-        }
-        if (n == 0)
-            break;
-        mr_buf_commit(b, (size_t)n);
-    }
-    close(fd);
-    return 0;
-}
-
 static int diag_cmp(const void *a, const void *b)
 {
     const struct mr_config_diag *x = a, *y = b;
@@ -1312,7 +1274,7 @@ int mr_config_load(const char *path, const char *data_dir,
         diags->n = 0;
     }
     struct mr_buf text;
-    int rc = read_file(path, &text, err);
+    int rc = mr__cfg_read_file(path, &text, err);
     if (rc < 0)
         return rc;
 

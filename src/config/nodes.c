@@ -5,10 +5,15 @@
  * that a size, a duration or a misspelt key reads and is reported the
  * same way in both files. Declared in config-private.h.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config-private.h"
+#include "util/buf.h"
 #include "util/span.h"
 
 const char *mr__cfg_show(const struct mr__cfg_node *n, char *buf, size_t size)
@@ -115,4 +120,39 @@ bool mr__cfg_parse_unit(const struct mr__cfg_node *v,
     }
     *bad_unit = true;
     return false;
+}
+
+int mr__cfg_read_file(const char *path, struct mr_buf *b, struct mr_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mr_error_set(err, MR_EIO, "%s: not a regular file", path);
+    }
+    /* One byte past the cap tells a file that is too large. */
+    mr_buf_init(b, MR__CFG_MAX_FILE + 1);
+    for (;;) {
+        size_t room = MR__CFG_MAX_FILE + 1 - b->len;
+        size_t want = room < 65536 ? room : 65536;
+        char *p = want > 0 ? mr_buf_reserve(b, want) : NULL;
+        if (p == NULL)
+            break;
+        ssize_t n = read(fd, p, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            mr_buf_release(b);
+            return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        mr_buf_commit(b, (size_t)n);
+    }
+    close(fd);
+    return 0;
 }

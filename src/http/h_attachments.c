@@ -128,16 +128,19 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
     bool mismatch = a.type_mismatch || v.type_mismatch;
     const char *reason =
         a.blocked && a.blocked_reason ? a.blocked_reason : v.reason;
-    if (blocked && (req->principal.role & MR_AUTH_ADMIN) == 0) {
-        mr__http_problem(resp, 403,
-                         "attachment %lld is blocked (%s): only an admin "
-                         "token may download it",
-                         (long long)id, reason[0] ? reason : "policy");
-    } else if (a.truncated) {
+    /* No bytes first: a record over the size limit is 404 for everyone,
+     * whatever libmagic made of its first chunk (random data sometimes
+     * looks like an executable, which made the answer depend on luck). */
+    if (a.truncated) {
         mr__http_problem(resp, 404,
                          "attachment %lld was over the size limit (%lld "
                          "bytes) and was not stored",
                          (long long)id, (long long)a.size);
+    } else if (blocked && (req->principal.role & MR_AUTH_ADMIN) == 0) {
+        mr__http_problem(resp, 403,
+                         "attachment %lld is blocked (%s): only an admin "
+                         "token may download it",
+                         (long long)id, reason[0] ? reason : "policy");
     } else if (a.sha256 == NULL || a.sha256[0] == '\0') {
         mr__http_problem(resp, 404,
                          "attachment %lld has no stored bytes: it came with "

@@ -72,9 +72,11 @@ const struct mr__field *mr__header_get(const struct mr__header *h,
  * invalid UTF-8 repaired) to out, at most max bytes of input read. */
 void mr__header_unfold(mr_span value, size_t max, struct mr_buf *out);
 
-/* Writes the unfolded value (as mr__header_unfold makes it) as a JSON
- * string, quoting it piece by piece from the message rather than copying
- * it first. */
+/* Writes the unfolded value as a JSON string in one pass over the message
+ * (mr_json_str_unfolded), without copying it first. The same text as
+ * mr__header_unfold makes, except around a NUL: dropped after the bytes
+ * beside it are checked as UTF-8, so it never joins two halves of a
+ * character. */
 void mr__header_unfold_json(mr_span value, size_t max, struct mr_json *j);
 
 enum mr__kind {

@@ -14,15 +14,11 @@
  * whatever their place in the file, then a tenant's own settings map
  * overrides them for its rules.
  */
-#include <errno.h>
 #include <stdint.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config/yaml.h"
 #include "rules-private.h"
@@ -1548,38 +1544,18 @@ int mr_rules_load_file(const char *path, const struct mr_rules_options *opt,
         diags->items = NULL;
         diags->n = 0;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mr_error_set(err, MR_EIO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > MR__CFG_MAX_FILE) {
-        close(fd);
+    struct mr_buf text;
+    int rc = mr__cfg_read_file(path, &text, err);
+    if (rc < 0)
+        return rc;
+    if (text.len > MR__CFG_MAX_FILE) {
+        mr_buf_release(&text);
         return mr_error_set(err, MR_EINVAL, "%s: larger than %u MiB", path,
                             MR__CFG_MAX_FILE >> 20);
     }
-    size_t size = (size_t)st.st_size, got = 0;
-    char *buf = mr_xmalloc(size + 1);
-    while (got < size) {
-        ssize_t k = read(fd, buf + got, size - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return mr_error_set(err, MR_EIO, "%s: %s", path, strerror(e));
-        }
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    int rc = mr_rules_load(buf, got, path, opt, out, diags, err);
-    free(buf);
+    rc = mr_rules_load(text.p ? text.p : "", text.len, path, opt, out, diags,
+                       err);
+    mr_buf_release(&text);
     return rc;
 }
 

@@ -499,7 +499,8 @@ void mr_blob_unmap(struct mr_blob_map *m)
 }
 
 /* Attachments for GET /api/v1/attachments/{id} (bytes: raw_bytes under
- * RAW_KEY): 900 a PDF, 901 blocked, 902 truncated, 903 a PNG that is a
+ * RAW_KEY): 900 a PDF, 901 blocked, 902 truncated (and its first chunk
+ * looked like an executable, so blocked too), 903 a PNG that is a
  * PDF (mismatch), 904 an .exe stored before it was judged, 905 a UTF-8
  * name, 906 a webhook's (no bytes), 907 tenant b's, 908 its blob gone. */
 int mr_store_get_attachment(struct mr_store *st, const char *tenant,
@@ -522,11 +523,12 @@ int mr_store_get_attachment(struct mr_store *st, const char *tenant,
     out->filename = strdup(name);
     out->safe_filename = strdup(name);
     out->content_type = strdup(id == 903 ? "image/png" : "application/pdf");
+    bool exe = id == 901 || id == 902;
     out->detected_type =
-        strdup(id == 901 ? "application/x-dosexec" : "application/pdf");
-    out->blocked = id == 901;
+        strdup(exe ? "application/x-dosexec" : "application/pdf");
+    out->blocked = exe;
     out->blocked_reason =
-        id == 901 ? strdup("detected_type: application/x-dosexec") : NULL;
+        exe ? strdup("detected_type: application/x-dosexec") : NULL;
     out->type_mismatch = id == 901 || id == 903;
     out->truncated = id == 902;
     out->size = 1234;
