@@ -25,7 +25,7 @@
 #include "smtp/smtp.h"
 #include "ticket/intake.h"
 #include "ticket/rules_slot.h"
-#include "ticket/dispatch.h"
+#include "outbound/dispatch.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "http/webhook_sig.h"
-#include "ticket/dispatch.h"
+#include "outbound/dispatch.h"
 
 static void std_vector(void **state)
 {

@@ -12,8 +12,8 @@
  *
  * Ownership: the table belongs to the dispatcher; mr_curl_unload closes it.
  */
-#ifndef MR_TICKET_CURL_H
-#define MR_TICKET_CURL_H
+#ifndef MR_OUTBOUND_CURL_H
+#define MR_OUTBOUND_CURL_H
 
 #include <curl/curl.h>
 

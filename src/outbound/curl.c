@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* curl.c - see curl.h. */
-#include "ticket/curl.h"
+#include "outbound/curl.h"
 
 #include <dlfcn.h>
 #include <string.h>

@@ -2,26 +2,19 @@
 /*
  * dispatch.c - the outbound webhook dispatcher (see dispatch.h).
  *
- * One thread, one libcurl easy handle per attempt: simple, and enough for
- * a first slice (a multi handle can run attempts in parallel later). Each
- * round scans every active subscription's new events into delivery rows,
- * then attempts the due ones. Targets are checked at connect time, on the
- * address curl actually connects to (CURLOPT_OPENSOCKETFUNCTION), so a
- * name that resolves to a private address cannot slip through (SSRF).
+ * One thread, one request at a time through http_out.h (which keeps
+ * requests off private targets and caps what is read). Each round scans
+ * every active subscription's new events into delivery rows, then
+ * attempts the due ones.
  */
-#include "ticket/dispatch.h"
-#include "ticket/curl.h"
+#include "outbound/dispatch.h"
+#include "outbound/http_out.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "http/ticket_json.h"
@@ -32,8 +25,6 @@
 #define ROUND_MS 200
 #define SCAN_LIMIT 200
 #define DUE_MAX 32
-#define RESPONSE_MAX 4096
-#define RETRY_AFTER_MAX_S 86400
 
 struct mr_dispatch {
     const struct mr_config *cfg;
@@ -43,7 +34,7 @@ struct mr_dispatch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stopping;
-    struct mr_curl curl; /* loaded when the dispatcher starts (curl.h) */
+    struct mr_http_out *http; /* libcurl, loaded when the dispatcher starts */
     /* Per tenant, the newest event seq its subscriptions were all scanned
      * up to; -1 before the first scan. Scanning goes through the store's
      * writer, so an idle round must not scan: it reads the tenant's head
@@ -88,77 +79,11 @@ static void event_body(struct mr_buf *b, const struct mr_event_rec *e)
     mr_http_event_json(&j, e);
 }
 
-static bool addr_private(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-        uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
-        return b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 169 && b1 == 254) ||
-               (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
-               (b0 == 100 && (b1 & 0xc0) == 64) || b0 >= 224;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            struct sockaddr_in v4 = {.sin_family = AF_INET};
-            memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
-            return addr_private((const struct sockaddr *)&v4);
-        }
-        return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
-               IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
-               (a->s6_addr[0] & 0xfe) == 0xfc;
-    }
-    return true;
-}
-
-struct attempt {
-    struct mr_dispatch *d;
-    struct mr_buf resp;
-    bool refused; /* the target was a private address */
-};
-
-static curl_socket_t open_socket(void *cls, curlsocktype purpose,
-                                 struct curl_sockaddr *a)
-{
-    struct attempt *at = cls;
-    (void)purpose;
-    if (!at->d->cfg->webhooks_allow_private &&
-        addr_private((const struct sockaddr *)&a->addr)) {
-        at->refused = true;
-        return CURL_SOCKET_BAD;
-    }
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *cls)
-{
-    struct attempt *at = cls;
-    size_t len = sz * n;
-    size_t room = RESPONSE_MAX - at->resp.len;
-    /* The body only feeds last_error; beyond the cap it is dropped, and
-     * reading on keeps the receiver from seeing a reset. */
-    if (room > 0)
-        (void)mr_buf_append(&at->resp, p, len < room ? len : room);
-    return len;
-}
-
-static int on_progress(void *cls, curl_off_t a, curl_off_t b, curl_off_t c,
-                       curl_off_t e)
-{
-    struct attempt *at = cls;
-    (void)a, (void)b, (void)c, (void)e;
-    return atomic_load(&at->d->stopping) ? 1 : 0;
-}
-
-/* One POST. *status gets the HTTP status (0: no response), *retry_after_s
- * the Retry-After seconds (-1: none); errbuf a reason on failure. */
+/* One signed POST; every outcome is in *res (released by the caller). */
 static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
-                 int64_t seq, const struct mr_buf *body, long *status,
-                 int64_t *retry_after_s, char *errbuf, size_t errsize)
+                 int64_t seq, const struct mr_buf *body,
+                 struct mr_http_out_res *res)
 {
-    *status = 0;
-    *retry_after_s = -1;
-    errbuf[0] = '\0';
     char id[32], ts[24], sigs[2 * (MR_WEBHOOK_STD_SIG_LEN + 1)] = "";
     char hex[128];
     int64_t now_s = now_ms() / 1000;
@@ -168,83 +93,35 @@ static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
     for (size_t i = 0; i < sub->nsecrets; i++) {
         char one[MR_WEBHOOK_STD_SIG_LEN];
         if (mr_webhook_sign_std(sub->secrets[i], id, now_s, body->p, body->len,
-                                one, sizeof one, &err) < 0) {
-            snprintf(errbuf, errsize, "signing: %s", err.msg);
-            return;
-        }
+                                one, sizeof one, &err) < 0)
+            goto unsigned_;
         size_t l = strlen(sigs);
         snprintf(sigs + l, sizeof sigs - l, "%s%s", l ? " " : "", one);
     }
     if (mr_webhook_sign(sub->secrets[0], -1, body->p, body->len, hex,
-                        sizeof hex, &err) < 0) {
-        snprintf(errbuf, errsize, "signing: %s", err.msg);
-        return;
-    }
+                        sizeof hex, &err) < 0)
+        goto unsigned_;
     char h_id[64], h_ts[64], h_sig[160], h_hex[160];
     snprintf(h_id, sizeof h_id, "webhook-id: %s", id);
     snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %s", ts);
     snprintf(h_sig, sizeof h_sig, "webhook-signature: %s", sigs);
     snprintf(h_hex, sizeof h_hex, "%s: %s", MR_WEBHOOK_SIG_HEADER, hex);
-
-    struct attempt at = {.d = d};
-    mr_buf_init(&at.resp, 0);
-    CURL *h = d->curl.easy_init();
-    struct curl_slist *hd = NULL;
     const char *const hdrs[] = {"Content-Type: application/json",
-                                "User-Agent: mailroom-webhooks",
-                                "Expect:", h_id, h_ts, h_sig, h_hex};
-    for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
-        struct curl_slist *n = d->curl.slist_append(hd, hdrs[i]);
-        if (n == NULL)
-            break;
-        hd = n;
-    }
-    char cerr[CURL_ERROR_SIZE] = "";
-    if (h == NULL) {
-        snprintf(errbuf, errsize, "libcurl: cannot make a handle");
-        d->curl.slist_free_all(hd);
-        mr_buf_release(&at.resp);
-        return;
-    }
-    d->curl.easy_setopt(h, CURLOPT_URL, sub->url);
-    d->curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    d->curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    d->curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    d->curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    d->curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    d->curl.easy_setopt(h, CURLOPT_POST, 1L);
-    d->curl.easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
-    d->curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-    d->curl.easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    d->curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    d->curl.easy_setopt(h, CURLOPT_WRITEDATA, &at);
-    d->curl.easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    d->curl.easy_setopt(h, CURLOPT_OPENSOCKETDATA, &at);
-    d->curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    d->curl.easy_setopt(h, CURLOPT_XFERINFODATA, &at);
-    d->curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    d->curl.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    CURLcode rc = d->curl.easy_perform(h);
-    if (rc == CURLE_OK) {
-        d->curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-        curl_off_t ra = -1;
-        if (d->curl.easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
-            ra > 0)
-            *retry_after_s = ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra;
-        if (*status < 200 || *status > 299)
-            snprintf(errbuf, errsize, "HTTP %ld: %.*s", *status,
-                     (int)(at.resp.len > 200 ? 200 : at.resp.len),
-                     at.resp.p ? at.resp.p : "");
-    } else if (at.refused) {
-        snprintf(errbuf, errsize,
-                 "refused: the target is a private or loopback address "
-                 "(webhooks_allow_private)");
-    } else {
-        snprintf(errbuf, errsize, "%s", cerr[0] ? cerr : d->curl.easy_strerror(rc));
-    }
-    d->curl.easy_cleanup(h);
-    d->curl.slist_free_all(hd);
-    mr_buf_release(&at.resp);
+                                "User-Agent: mailroom-webhooks", h_id, h_ts,
+                                h_sig, h_hex};
+    struct mr_http_out_req req = {
+        .url = sub->url,
+        .headers = hdrs,
+        .nheaders = sizeof hdrs / sizeof hdrs[0],
+        .body = body->p,
+        .body_len = body->len,
+    };
+    mr_http_out_do(d->http, &req, &d->stopping, res);
+    return;
+unsigned_:
+    memset(res, 0, sizeof *res);
+    res->retry_after_s = -1;
+    snprintf(res->error, sizeof res->error, "signing: %s", err.msg);
 }
 
 static void deliver(struct mr_dispatch *d, const struct mr_webhook_delivery *w)
@@ -267,11 +144,14 @@ static void deliver(struct mr_dispatch *d, const struct mr_webhook_delivery *w)
     mr_buf_init(&body, 0);
     event_body(&body, &ev[0]);
     mr_event_list_free(ev, n);
-    long status = 0;
-    int64_t retry_after = -1;
-    char why[300];
-    post(d, sub, w->seq, &body, &status, &retry_after, why, sizeof why);
+    struct mr_http_out_res res;
+    post(d, sub, w->seq, &body, &res);
     mr_buf_release(&body);
+    long status = res.status;
+    int64_t retry_after = res.retry_after_s;
+    char why[300];
+    snprintf(why, sizeof why, "%s", res.error);
+    mr_http_out_res_release(&res);
     int attempts = w->attempts + 1;
     const char *state = "pending";
     int64_t next = 0;
@@ -382,16 +262,11 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
                             sizeof *d->scanned);
     for (size_t t = 0; t < cfg->ntenants; t++)
         d->scanned[t] = -1;
-    if (mr_curl_load(&d->curl, err) != MR_OK) {
+    if (mr_http_out_open(cfg->webhooks_allow_private, &d->http, err) !=
+        MR_OK) {
         free(d->scanned);
         free(d);
         return MR_EIO;
-    }
-    if (d->curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        mr_curl_unload(&d->curl);
-        free(d->scanned);
-        free(d);
-        return mr_error_set(err, MR_EIO, "webhooks: libcurl will not start");
     }
     d->cfg = cfg;
     d->st = st;
@@ -403,8 +278,7 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
     if (rc != 0) {
         pthread_cond_destroy(&d->cv);
         pthread_mutex_destroy(&d->mu);
-        d->curl.global_cleanup();
-        mr_curl_unload(&d->curl);
+        mr_http_out_close(d->http);
         free(d->scanned);
         free(d);
         return mr_error_set(err, MR_EIO, "webhooks: cannot start a thread: %s",
@@ -425,8 +299,7 @@ void mr_dispatch_stop(struct mr_dispatch *d)
     pthread_join(d->thread, NULL);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
-    d->curl.global_cleanup();
-    mr_curl_unload(&d->curl);
+    mr_http_out_close(d->http);
     free(d->scanned);
     free(d);
 }
