@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tickets.c - `mailroom tickets list|show N|ignored`: the read API from the
- * command line, straight from the database (no server needed).
+ * tickets.c - `mailroom tickets list|show N|ignored|update N`: the ticket
+ * API from the command line, straight from the database (no server
+ * needed). `update` goes through the same store call as PATCH
+ * /api/v1/tickets/{id}, so it writes the same ticket.updated event, with
+ * actor "cli".
  *
  * `show --json` prints the very document GET /api/v1/tickets/{id}
  * answers (src/http/ticket_json.h writes both), and the text form is
@@ -40,6 +43,13 @@ static void usage(void)
           "[--json]\n"
           "       mailroom tickets show N [--tenant T] [--json]\n"
           "       mailroom tickets ignored [--tenant T] [--limit N] [--json]\n"
+          "       mailroom tickets update N [--tenant T] [--status S] "
+          "[--priority P]\n"
+          "                             [--queue Q] [--assignee A] "
+          "[--tags a,b] [--add-tags a,b]\n"
+          "                             [--remove-tags a,b] "
+          "[--if-version V] [--json]\n"
+          "       (--queue \"\" and --assignee \"\" clear them)\n"
           "(each also takes --data DIR and --config FILE; --tenant may be "
           "left out when\nthe configuration has exactly one tenant)\n",
           stderr);
@@ -547,6 +557,156 @@ static const char *pick_tenant(const struct mr_config *cfg, const char *given,
     return NULL;
 }
 
+/* ---- update ------------------------------------------------------------- */
+
+/* "a,b,c" into up to MR_TICKET_TAGS_MAX pointers into buf (a copy the
+ * caller frees); -1 when there are more. Empty items are dropped. */
+static int split_tags(const char *arg, char **buf, const char **v, size_t *n)
+{
+    *n = 0;
+    *buf = mr_xstrndup(arg, strlen(arg));
+    char *save = NULL;
+    for (char *t = strtok_r(*buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (*n == MR_TICKET_TAGS_MAX)
+            return -1;
+        v[(*n)++] = t;
+    }
+    return 0;
+}
+
+struct update_args {
+    const char *status, *priority, *queue, *assignee;
+    const char *tags, *add, *remove, *if_version;
+    bool json;
+};
+
+static int update(FILE *out, struct mr_instance *inst, const char *tenant,
+                  int64_t number, const struct update_args *u)
+{
+    struct mr_ticket_patch p = {
+        .status = u->status, .priority = u->priority, .actor = "cli"};
+    if (u->queue) {
+        p.set_queue = true;
+        p.queue = u->queue[0] ? u->queue : NULL;
+    }
+    if (u->assignee) {
+        p.set_assignee = true;
+        p.assignee = u->assignee[0] ? u->assignee : NULL;
+    }
+    const char *tags[MR_TICKET_TAGS_MAX], *add[MR_TICKET_TAGS_MAX],
+        *rem[MR_TICKET_TAGS_MAX];
+    char *b1 = NULL, *b2 = NULL, *b3 = NULL;
+    int rc = MR_EXIT_OK;
+    if ((u->tags && split_tags(u->tags, &b1, tags, &p.ntags) < 0) ||
+        (u->add && split_tags(u->add, &b2, add, &p.ntags_add) < 0) ||
+        (u->remove && split_tags(u->remove, &b3, rem, &p.ntags_remove) < 0)) {
+        fputs("mailroom tickets update: at most 100 tags\n", stderr);
+        rc = MR_EXIT_USAGE;
+        goto out;
+    }
+    p.set_tags = u->tags != NULL;
+    p.tags = tags;
+    p.tags_add = add;
+    p.tags_remove = rem;
+    if (u->if_version && parse_number(u->if_version, &p.if_version) != 0) {
+        fputs("mailroom tickets update: --if-version takes the ticket's "
+              "version (a number)\n",
+              stderr);
+        rc = MR_EXIT_USAGE;
+        goto out;
+    }
+    struct mr_error err = {0};
+    const char *field = NULL;
+    if (mr_store_ticket_patch_check(&p, &field, &err) != MR_OK) {
+        fprintf(stderr, "mailroom tickets update: %s\n", err.msg);
+        rc = MR_EXIT_USAGE;
+        goto out;
+    }
+    struct mr_ticket_view t;
+    memset(&t, 0, sizeof t);
+    int r =
+        mr_store_get_ticket_by_number(inst->store, tenant, number, &t, &err);
+    int64_t id = t.id;
+    mr_ticket_view_clear(&t);
+    struct mr_ticket_update_result res = {0};
+    if (r == MR_OK)
+        r = mr_store_update_ticket(inst->store, tenant, id, &p, &res, &err);
+    if (r == MR_ENOTFOUND) {
+        fprintf(stderr,
+                "mailroom tickets update: no ticket #%" PRId64
+                " in tenant %s\n",
+                number, tenant);
+        rc = MR_EXIT_DATAERR;
+    } else if (r == MR_ECONFLICT || r == MR_EINVAL) {
+        fprintf(stderr, "mailroom tickets update: %s\n", err.msg);
+        rc = MR_EXIT_DATAERR;
+    } else if (r != MR_OK) {
+        fprintf(stderr, "mailroom tickets update: %s\n", err.msg);
+        rc = MR_EXIT_IOERR;
+    } else if (u->json) {
+        rc = show(out, inst, tenant, number, true);
+    } else {
+        fprintf(out, "ticket #%" PRId64 ": %s, version %" PRId64 "\n", number,
+                res.changed ? "updated" : "unchanged", res.version);
+    }
+out:
+    free(b1);
+    free(b2);
+    free(b3);
+    return rc;
+}
+
+static int update_run(int argc, char **argv, FILE *out)
+{
+    struct mr_instance_args ia = {0};
+    struct update_args u = {0};
+    const char *tenant = NULL, *number_arg = NULL;
+    const struct mr_cli_opt opts[] = {
+        {"--tenant", &tenant},           {"--status", &u.status},
+        {"--priority", &u.priority},     {"--queue", &u.queue},
+        {"--assignee", &u.assignee},     {"--tags", &u.tags},
+        {"--add-tags", &u.add},          {"--remove-tags", &u.remove},
+        {"--if-version", &u.if_version},
+    };
+    for (int i = 2; i < argc; i++) {
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts,
+                                sizeof opts / sizeof opts[0]);
+        if (r < 0)
+            return MR_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            u.json = true;
+        } else if (number_arg == NULL && argv[i][0] != '-') {
+            number_arg = argv[i];
+        } else {
+            fprintf(stderr, "mailroom tickets update: unexpected '%s'\n",
+                    argv[i]);
+            usage();
+            return MR_EXIT_USAGE;
+        }
+    }
+    int64_t number = 0;
+    if (parse_number(number_arg, &number) != 0) {
+        fputs("mailroom tickets update: give the ticket's number (as in "
+              "`mailroom tickets list`)\n",
+              stderr);
+        usage();
+        return MR_EXIT_USAGE;
+    }
+    struct mr_instance inst;
+    int rc = mr_instance_open("tickets", &ia,
+                              MR_INSTANCE_STORE | MR_INSTANCE_MIGRATE, &inst);
+    if (rc != 0)
+        return rc;
+    const char *t = pick_tenant(inst.cfg, tenant, &rc);
+    if (t != NULL)
+        rc = update(out, &inst, t, number, &u);
+    mr_instance_close(&inst);
+    return rc;
+}
+
 /* The command with its output stream (tests pass a memory stream). */
 static int tickets_run(int argc, char **argv, FILE *out)
 {
@@ -557,6 +717,8 @@ static int tickets_run(int argc, char **argv, FILE *out)
     const char *sub = argv[1];
     bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
     bool is_ignored = strcmp(sub, "ignored") == 0;
+    if (strcmp(sub, "update") == 0)
+        return update_run(argc, argv, out);
     if (!is_list && !is_show && !is_ignored) {
         usage();
         return MR_EXIT_USAGE;

@@ -91,10 +91,18 @@ static int list(struct mr_instance *inst, const char *tenant)
         char c[32], u[32];
         when(t[i].created_at, c);
         when(t[i].last_used_at, u);
-        printf("%-6" PRId64 " %-16s %-7s %-14s %-20s %-20s %s%s\n", t[i].id,
+        /* Short-lived tokens (POST /api/v1/tokens/exchange) say where
+         * they came from and when they end. */
+        char x[32], life[96] = "";
+        if (t[i].expires_at > 0) {
+            when(t[i].expires_at, x);
+            snprintf(life, sizeof life, " (from token %" PRId64 ", expires %s)",
+                     t[i].parent_id, x);
+        }
+        printf("%-6" PRId64 " %-16s %-7s %-14s %-20s %-20s %s%s%s\n", t[i].id,
                t[i].tenant, t[i].role, t[i].prefix ? t[i].prefix : "", c, u,
                t[i].label ? t[i].label : "",
-               t[i].revoked ? " (revoked)" : "");
+               t[i].revoked ? " (revoked)" : "", life);
     }
     mr_token_list_free(t, n);
     return MR_EXIT_OK;

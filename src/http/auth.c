@@ -72,6 +72,15 @@ const char *mr_auth_role_name(unsigned role)
     return NULL;
 }
 
+bool mr_auth_role_within(unsigned want, unsigned have)
+{
+    if (mr_auth_role_name(want) == NULL || mr_auth_role_name(have) == NULL)
+        return false;
+    if (have == MR_AUTH_ADMIN || want == have)
+        return true;
+    return have == MR_AUTH_AGENT && want == MR_AUTH_READ;
+}
+
 /* RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
  * "+" / "/" ) *"=" */
 static bool b64token_char(unsigned char c)

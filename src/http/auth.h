@@ -17,6 +17,11 @@
  *   read    GET tickets
  *   ingest  POST /api/v1/messages only
  *
+ * Short-lived tokens (POST /api/v1/tokens/exchange, docs/api.md) look
+ * the same; the store keeps their expiry, and the check refuses them once
+ * it has passed, with a message that says so. They cannot be exchanged
+ * again: only a long-lived token mints them, so revoking it ends them all.
+ *
  * Everything here is a plain function without global state except
  * mr_auth_check, which asks the store (auth_check.c).
  */
@@ -47,8 +52,10 @@ enum mr_auth_role {
 /* Who a request is, once its token checked out. */
 struct mr_auth_principal {
     int64_t token_id;
-    unsigned role;   /* exactly one enum mr_auth_role bit */
-    char tenant[65]; /* [a-z0-9_-]{1,64} */
+    unsigned role;                       /* exactly one enum mr_auth_role bit */
+    char tenant[65];                     /* [a-z0-9_-]{1,64} */
+    char prefix[MR_AUTH_PREFIX_LEN + 1]; /* for "who did it" in events */
+    int64_t expires_at;                  /* 0: a long-lived token */
 };
 
 /* A new random token, NUL-terminated. MR_EIO when libsodium cannot be
@@ -66,6 +73,11 @@ unsigned mr_auth_role_parse(const char *name);
 /* The name of one role bit, or NULL. */
 const char *mr_auth_role_name(unsigned role);
 
+/* May a token of role `have` be exchanged for one of role `want`? Never
+ * for a wider one: admin gives any role, agent gives agent or read, read
+ * gives read, ingest gives ingest. */
+bool mr_auth_role_within(unsigned want, unsigned have);
+
 /* Extracts the token from an Authorization value: scheme "Bearer" (any
  * case), one or more spaces, then RFC 6750 b64token characters up to the
  * end. *tok points into value. MR_EINVAL (with a reason) when value is
@@ -79,5 +91,11 @@ int mr_auth_parse_bearer(const char *value, const char **tok, size_t *len,
  * store failed) -> 503. The role is not checked here: the route does. */
 int mr_auth_check(struct mr_store *st, const char *authorization,
                   struct mr_auth_principal *out, struct mr_error *err);
+/* The same at a given time (Unix ms): a token whose expiry is at or
+ * before now is MR_ENOTFOUND with "token expired at <RFC 3339>".
+ * mr_auth_check is this at the real clock. */
+int mr_auth_check_at(struct mr_store *st, const char *authorization,
+                     int64_t now_ms, struct mr_auth_principal *out,
+                     struct mr_error *err);
 
 #endif

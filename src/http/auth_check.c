@@ -7,9 +7,23 @@
 #include "http/auth.h"
 
 #include <string.h>
+#include <time.h>
+
+#include "mime/date.h"
 
 int mr_auth_check(struct mr_store *st, const char *authorization,
                   struct mr_auth_principal *out, struct mr_error *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return mr_auth_check_at(st, authorization,
+                            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                            out, err);
+}
+
+int mr_auth_check_at(struct mr_store *st, const char *authorization,
+                     int64_t now_ms, struct mr_auth_principal *out,
+                     struct mr_error *err)
 {
     memset(out, 0, sizeof *out);
     const char *tok;
@@ -45,7 +59,18 @@ int mr_auth_check(struct mr_store *st, const char *authorization,
         mr_token_rec_clear(&rec);
         return mr_error_set(err, MR_ENOTFOUND, "token is not usable");
     }
+    if (rec.expires_at > 0 && rec.expires_at <= now_ms) {
+        char when[32];
+        mr_date_rfc3339(rec.expires_at / 1000, when);
+        mr_token_rec_clear(&rec);
+        return mr_error_set(err, MR_ENOTFOUND,
+                            "token expired at %s; exchange the long-lived "
+                            "token for a new one",
+                            when);
+    }
     out->token_id = rec.id;
+    out->expires_at = rec.expires_at;
+    mr_auth_token_prefix(rec.prefix ? rec.prefix : "", out->prefix);
     out->role = role;
     memcpy(out->tenant, rec.tenant, tlen + 1);
     mr_token_rec_clear(&rec);

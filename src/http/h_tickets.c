@@ -102,6 +102,8 @@ void mr__http_get_ticket(const struct mr__http_ctx *ctx,
         struct mr_json j;
         mr__http_json(resp, 200, &j);
         mr_http_ticket_json(&j, &t, reply);
+        /* What If-Match takes on PATCH (docs/api.md). */
+        mr__http_header_add(resp, "ETag", "\"%lld\"", (long long)t.version);
     }
     mr_ticket_view_clear(&t);
 }

@@ -118,6 +118,11 @@ void mr__http_json(struct mr__http_response *r, int status, struct mr_json *j);
  * "status":status,"detail":<fmt...>}. Replaces anything written so far. */
 void mr__http_problem(struct mr__http_response *r, int status, const char *fmt,
                       ...) __attribute__((format(printf, 3, 4)));
+/* The same with an extension member "field": the request field (a JSON
+ * key of the body) the problem is about, for clients to point at. */
+void mr__http_problem_field(struct mr__http_response *r, int status,
+                            const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The problem for an MR_E* error (problem.c's mapping table): EINVAL 400,
  * ELIMIT 413, ENOTFOUND 404, ECONFLICT 409, EAGAIN/EIO 503 (with
  * Retry-After), anything else 500. For 4xx the detail is err->msg; for
@@ -150,7 +155,8 @@ typedef void (*mr__http_handler_fn)(const struct mr__http_ctx *ctx,
                                     struct mr__http_response *resp);
 
 struct mr__http_route {
-    const char *method;         /* "GET" (also answers HEAD) or "POST" */
+    const char *method;         /* "GET" (also answers HEAD), "POST",
+                                   "PATCH" */
     const char *pattern;        /* "/api/v1/tickets/{id}": literal segments
                                    and at most one "{id}" */
     unsigned roles;             /* enum mr_auth_role bits allowed; 0: no
@@ -262,6 +268,13 @@ void mr__http_claim_events(const struct mr__http_ctx *ctx,
 void mr__http_ack_events(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);
+
+void mr__http_patch_ticket(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp);
+void mr__http_exchange_token(const struct mr__http_ctx *ctx,
+                             struct mr__http_request *req,
+                             struct mr__http_response *resp);
 
 void mr__http_stream_events(const struct mr__http_ctx *ctx,
                             struct mr__http_request *req,

@@ -54,6 +54,7 @@ static const struct {
     const char *reason;
 } reasons[] = {
     {200, "OK"},
+    {201, "Created"},
     {202, "Accepted"},
     {204, "No Content"},
     {400, "Bad Request"},
@@ -62,6 +63,7 @@ static const struct {
     {404, "Not Found"},
     {405, "Method Not Allowed"},
     {409, "Conflict"},
+    {412, "Precondition Failed"},
     {413, "Content Too Large"},
     {415, "Unsupported Media Type"},
     {422, "Unprocessable Content"},
@@ -77,8 +79,8 @@ const char *mr__http_reason(int status)
     return "Unknown";
 }
 
-static void problem_v(struct mr__http_response *r, int status, const char *fmt,
-                      va_list ap)
+static void problem_v(struct mr__http_response *r, int status,
+                      const char *field, const char *fmt, va_list ap)
 {
     char detail[512];
     vsnprintf(detail, sizeof detail, fmt, ap);
@@ -96,6 +98,10 @@ static void problem_v(struct mr__http_response *r, int status, const char *fmt,
     mr_json_int(&j, status);
     mr_json_key(&j, "detail");
     mr_json_cstr(&j, detail);
+    if (field) {
+        mr_json_key(&j, "field");
+        mr_json_cstr(&j, field);
+    }
     mr_json_obj_end(&j);
 }
 
@@ -104,7 +110,16 @@ void mr__http_problem(struct mr__http_response *r, int status, const char *fmt,
 {
     va_list ap;
     va_start(ap, fmt);
-    problem_v(r, status, fmt, ap);
+    problem_v(r, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void mr__http_problem_field(struct mr__http_response *r, int status,
+                            const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_v(r, status, field, fmt, ap);
     va_end(ap);
 }
 

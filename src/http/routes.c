@@ -34,6 +34,15 @@ static const struct mr__http_route routes[] = {
      .pattern = "/api/v1/tickets/{id}",
      .roles = READERS,
      .handle = mr__http_get_ticket},
+    {.method = "PATCH",
+     .pattern = "/api/v1/tickets/{id}",
+     .roles = MR_AUTH_ADMIN | MR_AUTH_AGENT,
+     .content_type = "application/json",
+     .handle = mr__http_patch_ticket},
+    {.method = "POST",
+     .pattern = "/api/v1/tokens/exchange",
+     .roles = READERS | MR_AUTH_INGEST,
+     .handle = mr__http_exchange_token},
     {.method = "GET",
      .pattern = "/api/v1/messages/{id}/raw",
      .roles = READERS,
@@ -77,7 +86,8 @@ static int authenticate(const struct mr__http_ctx *ctx,
                         const char *authorization,
                         struct mr_auth_principal *out, struct mr_error *err)
 {
-    return mr_auth_check(ctx->deps.store, authorization, out, err);
+    return mr_auth_check_at(ctx->deps.store, authorization,
+                            mr__http_now_ms(ctx), out, err);
 }
 
 int mr_http_start(const char *listen, const struct mr_http_deps *deps,

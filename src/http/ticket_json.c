@@ -296,6 +296,8 @@ static void put_summary_fields(struct mr_json *j,
     mr_json_int(j, t->message_count);
     put_time(j, "created_at", t->created_at);
     put_time(j, "updated_at", t->updated_at);
+    mr_json_key(j, "version");
+    mr_json_int(j, t->version);
 }
 
 void mr_http_ticket_summary_json(struct mr_json *j,

@@ -65,7 +65,8 @@ int mr_http_reply_address(const struct mr_config *cfg, struct mr_store *st,
                           struct mr_error *err);
 
 /* One ticket of a listing: {id, number, subject, status, priority, queue,
- * assignee, tags, requester, message_count, created_at, updated_at}. */
+ * assignee, tags, requester, message_count, created_at, updated_at,
+ * version}. */
 void mr_http_ticket_summary_json(struct mr_json *j,
                                  const struct mr_ticket_view *t);
 

@@ -11,6 +11,10 @@
  * handed out with the message's whole normalized event (messages.event_json)
  * under "event", joined at read time, so the outbox holds it once.
  *
+ * Writing: mr__event_insert is the one INSERT into the outbox, called
+ * inside the transaction that makes the change it announces (tickets.c
+ * for delivered mail, ticket_update.c for agents' changes).
+ *
  * Consumer groups give exactly-once processing to several pollers sharing
  * one name. A group has a watermark (acked_seq: every event up to it is
  * done) and outstanding leases, each a batch (after_seq, last_seq] held by
@@ -89,6 +93,27 @@ static const char SQL_NEXT_ACKED[] =
 static const char SQL_WATERMARK[] =
     "UPDATE consumer_groups SET acked_seq = ?3, updated_at = ?4"
     " WHERE tenant = ?1 AND name = ?2";
+
+static const char SQL_INSERT_EVENT[] =
+    "INSERT INTO events (tenant, type, ticket_id, message_row, payload,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+int mr__event_insert(struct mr__conn *c, const char *tenant, const char *type,
+                     int64_t ticket_id, int64_t row, const char *payload,
+                     int64_t now, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_EVENT, &s, err);
+    if (rc < 0)
+        return rc;
+    mr__bind_str(s, 1, tenant);
+    mr__bind_str(s, 2, type);
+    sqlite3_bind_int64(s, 3, ticket_id);
+    sqlite3_bind_int64(s, 4, row);
+    mr__bind_str(s, 5, payload);
+    sqlite3_bind_int64(s, 6, now);
+    return mr__stmt_exec(c, s, "cannot store an event", err);
+}
 
 void mr_event_list_free(struct mr_event_rec *ev, size_t n)
 {

@@ -307,6 +307,19 @@ static const char MIGRATION_9[] =
     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries"                \
     " (next_attempt_at) WHERE state = 'pending';"
 
+/* Agents' changes and short-lived tokens (issue 7; numbered 12 in the
+ * session that wrote it, the lead renumbers on merge). tickets.version
+ * grows with every change to a ticket (a reply, a rule, an agent's
+ * PATCH), so that an agent's If-Match names exactly the state it saw.
+ * tokens.expires_at (NULL: never) and parent_id (the long-lived token a
+ * short-lived one was exchanged for; revoking it ends the child too). */
+static const char MIGRATION_12[] =
+    "ALTER TABLE tickets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE tokens ADD COLUMN expires_at INTEGER;"
+    "ALTER TABLE tokens ADD COLUMN parent_id INTEGER;"
+    "CREATE INDEX tokens_expires ON tokens (expires_at)"
+    "  WHERE expires_at IS NOT NULL;";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -318,6 +331,7 @@ static const char *const migrations[] = {
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_12,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

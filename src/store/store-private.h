@@ -29,6 +29,7 @@
 
 #include "store/store.h"
 #include "ticket/thread.h"
+#include "util/json.h"
 
 /* Distinct SQL texts one connection may cache; the store has about forty. */
 #define MR__STMT_CACHE 96
@@ -187,6 +188,34 @@ void mr__bind_str(sqlite3_stmt *s, int i, const char *v);
  * (MR_ENOTFOUND otherwise). */
 int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
                          struct mr_error *err);
+
+/* ---- events.c: the outbox writer ----------------------------------------- */
+
+/* Appends one outbox event inside the caller's op (ticket_id and row 0:
+ * none). payload is a JSON object text. */
+int mr__event_insert(struct mr__conn *c, const char *tenant, const char *type,
+                     int64_t ticket_id, int64_t row, const char *payload,
+                     int64_t now, struct mr_error *err);
+
+/* ---- ticket_update.c: a ticket's fields before and after a change ------- */
+
+/* The fields a ticket.updated event reports, read inside a transaction. */
+struct mr__ticket_state {
+    int64_t number;
+    int64_t version;
+    char *status, *priority, *queue, *assignee; /* queue, assignee: NULL */
+    char *tags_json;                            /* a JSON array text */
+};
+void mr__ticket_state_clear(struct mr__ticket_state *t);
+/* Reads ticket id (of tenant, unless tenant is NULL). MR_ENOTFOUND. */
+int mr__ticket_state_read(struct mr__conn *c, const char *tenant, int64_t id,
+                          struct mr__ticket_state *out, struct mr_error *err);
+/* Writes key "changes": {field: {before, after}} for the fields that
+ * differ (tags compared as sets, with "added" and "removed" besides).
+ * Returns whether any did. */
+bool mr__ticket_changes_json(struct mr_json *j,
+                             const struct mr__ticket_state *before,
+                             const struct mr__ticket_state *after);
 
 /* ---- migrations.c -------------------------------------------------------- */
 

@@ -357,6 +357,7 @@ struct mr_ticket_view {
     char *fields_json;        /* JSON object text, "{}" when none */
     char *requester;
     int64_t linked_ticket_id; /* a closed ticket this one follows, or 0 */
+    int64_t version;   /* grows with every change (If-Match, ETag) */
     int64_t message_count;
     int64_t created_at;
     int64_t updated_at;
@@ -434,6 +435,64 @@ int mr_store_thread_secret(struct mr_store *st,
                            unsigned char out[MR_STORE_SECRET_LEN],
                            struct mr_error *err);
 
+/* ---- agents' changes to tickets (src/store/ticket_update.c) ------------ */
+
+#define MR_TICKET_TAGS_MAX 100   /* tags on a ticket, and per list given */
+#define MR_TICKET_TAG_MAX 64     /* bytes of one tag */
+#define MR_TICKET_VALUE_MAX 128  /* bytes of a queue or an assignee */
+
+/* A change an agent asks for. NULL (or false) leaves a field as it is. */
+struct mr_ticket_patch {
+    const char *status;   /* open, pending, solved, closed ("new" is only a
+                             ticket's first state) */
+    const char *priority; /* low, normal, high, urgent */
+    bool set_queue;       /* queue becomes `queue`; NULL clears it */
+    const char *queue;
+    bool set_assignee;    /* assignee becomes `assignee`; NULL clears it */
+    const char *assignee;
+    bool set_tags;        /* the tags become tags[0..ntags) (a set: order
+                             of first appearance, repeats dropped) */
+    const char *const *tags;
+    size_t ntags;
+    /* Or edits of the present tags: removed first, then added. Not
+     * together with set_tags. */
+    const char *const *tags_add;
+    size_t ntags_add;
+    const char *const *tags_remove;
+    size_t ntags_remove;
+    int64_t if_version; /* > 0: MR_ECONFLICT unless the ticket's version is
+                           this one (optimistic concurrency) */
+    const char *actor;  /* who: "api:<token prefix>", "cli"; in the event */
+};
+
+struct mr_ticket_update_result {
+    bool changed;     /* false: the patch changed nothing, no event */
+    int64_t version;  /* the ticket's version after the call */
+    int64_t seq;      /* the ticket.updated event's seq, 0 when none */
+};
+
+/* Checks a patch without a database: known values, lengths, valid UTF-8
+ * without control characters, list sizes, tags not with tags_add or
+ * tags_remove, no tag both added and removed. MR_EINVAL with *field (may
+ * be NULL) set to the offending field's API name ("status", "tags_add",
+ * ...). */
+int mr_store_ticket_patch_check(const struct mr_ticket_patch *p,
+                                const char **field, struct mr_error *err);
+
+/* Applies p to ticket id of tenant in ONE transaction on the writer: the
+ * ticket's fields, version + 1, updated_at (and solved_at, set when it
+ * becomes solved, cleared when it leaves solved) and one outbox event
+ * ticket.updated whose payload holds only the fields that changed with
+ * their before and after values (docs/events.md). A patch that changes
+ * nothing writes nothing (res->changed false). MR_ENOTFOUND (no such
+ * ticket in tenant), MR_ECONFLICT (if_version is not the ticket's),
+ * MR_EINVAL (the patch does not check, or the tags would pass
+ * MR_TICKET_TAGS_MAX). */
+int mr_store_update_ticket(struct mr_store *st, const char *tenant,
+                           int64_t id, const struct mr_ticket_patch *p,
+                           struct mr_ticket_update_result *res,
+                           struct mr_error *err);
+
 /* ---- tokens ------------------------------------------------------------ */
 
 struct mr_token_rec {
@@ -445,6 +504,8 @@ struct mr_token_rec {
     int64_t created_at;
     int64_t last_used_at; /* 0 never */
     bool revoked;
+    int64_t expires_at; /* 0: never (a long-lived token) */
+    int64_t parent_id;  /* the token it was exchanged for, 0 when none */
 };
 void mr_token_rec_clear(struct mr_token_rec *t);
 
@@ -454,7 +515,19 @@ int mr_store_token_add(struct mr_store *st, const char *tenant,
                        const char *role, const char *hash_hex,
                        const char *prefix, const char *label, int64_t *id,
                        struct mr_error *err);
-/* Finds a live (not revoked) token by hash. MR_ENOTFOUND otherwise. */
+/* A short-lived token exchanged for token parent_id (which must be live,
+ * long-lived and of tenant: MR_ENOTFOUND otherwise): it expires at
+ * expires_at (Unix ms) and dies with its parent's revocation. Tokens
+ * that expired more than a day ago are purged on the way, a few per
+ * call. */
+int mr_store_token_add_child(struct mr_store *st, int64_t parent_id,
+                             const char *tenant, const char *role,
+                             const char *hash_hex, const char *prefix,
+                             int64_t expires_at, int64_t *id,
+                             struct mr_error *err);
+/* Finds a live token by hash: not revoked, nor its parent. An expired
+ * one is found too (expires_at says so: the caller decides, and can say
+ * why). MR_ENOTFOUND otherwise. */
 int mr_store_token_find(struct mr_store *st, const char *hash_hex,
                         struct mr_token_rec *out, struct mr_error *err);
 /* All tokens (of tenant, or all when NULL), by id. */

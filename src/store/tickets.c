@@ -18,6 +18,7 @@
  */
 #include "store/store-private.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ static const char SQL_INSERT_TICKET[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
 static const char SQL_TOUCH_TICKET[] =
     "UPDATE tickets SET updated_at = max(updated_at, ?2),"
+    " version = version + 1,"
     " status = CASE WHEN ?3 AND status = 'solved' THEN 'open' ELSE status END,"
     " solved_at = CASE WHEN ?3 AND status = 'solved' THEN NULL"
     "   ELSE solved_at END"
@@ -109,15 +111,12 @@ static const char SQL_INSERT_ATTACHMENT[] =
 static const char SQL_INSERT_REF[] =
     "INSERT OR IGNORE INTO thread_refs (tenant, message_id, ticket_id)"
     " VALUES (?1, ?2, ?3)";
-static const char SQL_INSERT_EVENT[] =
-    "INSERT INTO events (tenant, type, ticket_id, message_row, payload,"
-    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 #define TICKET_COLS                                                            \
     "t.id, t.number, t.tenant, t.subject, t.status, t.priority, t.queue,"      \
     " t.assignee, t.tags, t.requester, t.created_at, t.updated_at,"            \
     " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),"             \
-    " t.applied_rules, t.linked_ticket_id, t.fields"
+    " t.applied_rules, t.linked_ticket_id, t.fields, t.version"
 
 /* NULL filter values match everything. */
 #define TICKET_FILTER                                                          \
@@ -387,24 +386,6 @@ static int add_participants(struct mr__conn *c, const struct mr_message_rec *m,
     return rc;
 }
 
-static const char SQL_TICKET_NUMBER[] = "SELECT number FROM tickets WHERE id = ?1";
-
-static int ticket_number(struct mr__conn *c, int64_t ticket_id,
-                         int64_t *number, struct mr_error *err)
-{
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_TICKET_NUMBER, &s, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(s, 1, ticket_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *number = sqlite3_column_int64(s, 0);
-    rc = rc == SQLITE_ROW ? 0 : mr__sqlerr(c, rc, "cannot read the ticket", err);
-    mr__stmt_done(s);
-    return rc;
-}
-
 static int apply_rules(struct mr__conn *c, int64_t ticket_id,
                        const struct mr_rules_outcome *ro,
                        struct mr_error *err)
@@ -439,28 +420,18 @@ static int touch_ticket(struct mr__conn *c, int64_t ticket_id, int64_t now,
     return mr__stmt_exec(c, s, "cannot update the ticket", err);
 }
 
-static int insert_event(struct mr__conn *c, const char *tenant,
-                        const char *type, int64_t ticket_id, int64_t row,
-                        const char *payload, int64_t now, struct mr_error *err)
-{
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_INSERT_EVENT, &s, err);
-    if (rc < 0)
-        return rc;
-    mr__bind_str(s, 1, tenant);
-    mr__bind_str(s, 2, type);
-    sqlite3_bind_int64(s, 3, ticket_id);
-    sqlite3_bind_int64(s, 4, row);
-    mr__bind_str(s, 5, payload);
-    sqlite3_bind_int64(s, 6, now);
-    return mr__stmt_exec(c, s, "cannot store an event", err);
-}
-
 /* The outbox payload: only ids. Consumers read the rows they name, so the
- * event stays small and never disagrees with the ticket. */
+ * event stays small and never disagrees with the ticket. The reply's
+ * ticket.updated (before non-NULL) adds who changed it ("reply"), the
+ * new version, the fields that changed with their before and after
+ * values, and the names of the reply's rules that matched (matched_json,
+ * may be NULL), since those made every change but the reopen. */
 static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
                            int64_t ticket_id, int64_t number, int64_t row,
-                           const char *threaded_by)
+                           const char *threaded_by,
+                           const struct mr__ticket_state *before,
+                           const struct mr__ticket_state *after,
+                           const char *matched_json)
 {
     struct mr_buf b;
     mr_buf_init(&b, 0);
@@ -480,6 +451,28 @@ static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
     if (job_id > 0) {
         mr_json_key(&j, "job_id");
         mr_json_int(&j, job_id);
+    }
+    if (before && after) {
+        mr_json_key(&j, "actor");
+        mr_json_cstr(&j, "reply");
+        mr_json_key(&j, "version");
+        mr_json_int(&j, after->version);
+        mr__ticket_changes_json(&j, before, after);
+        json_t *names = matched_json ? json_loads(matched_json, 0, NULL)
+                                     : NULL;
+        if (json_is_array(names) && json_array_size(names) > 0) {
+            mr_json_key(&j, "rules");
+            mr_json_arr_begin(&j);
+            size_t i;
+            json_t *v;
+            json_array_foreach(names, i, v)
+            {
+                if (json_is_string(v))
+                    mr_json_cstr(&j, json_string_value(v));
+            }
+            mr_json_arr_end(&j);
+        }
+        json_decref(names);
     }
     mr_json_obj_end(&j);
     return mr_buf_detach(&b, NULL);
@@ -529,8 +522,8 @@ static int unmatched_bounce(struct mr__conn *c, const struct mr_message_rec *m,
         mr_json_int(&j, job_id);
     }
     mr_json_obj_end(&j);
-    int rc = insert_event(c, m->tenant, "bounce.unmatched", 0, 0, b.p, now,
-                          err);
+    int rc = mr__event_insert(c, m->tenant, "bounce.unmatched", 0, 0, b.p,
+                              now, err);
     mr_buf_release(&b);
     return rc;
 }
@@ -711,17 +704,25 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
 
     int64_t ticket_id = d.ticket_id, number = 0, row = 0;
     bool created = ticket_id == 0;
+    /* A joined ticket's fields before the reopen and the rules, and after,
+     * for its ticket.updated event. */
+    struct mr__ticket_state before, after;
+    memset(&before, 0, sizeof before);
+    memset(&after, 0, sizeof after);
     if (created) {
         rc = new_ticket(c, m, now, d.linked_ticket_id, &ticket_id, &number,
                         err);
     } else {
-        rc = touch_ticket(c, ticket_id, now, d.reopen, err);
+        rc = mr__ticket_state_read(c, NULL, ticket_id, &before, err);
+        number = before.number;
         if (rc == 0)
-            rc = ticket_number(c, ticket_id, &number, err);
+            rc = touch_ticket(c, ticket_id, now, d.reopen, err);
     }
     if (rc == 0)
         rc = apply_rules(c, ticket_id, created ? m->rules_new : m->rules_reply,
                          err);
+    if (rc == 0 && !created)
+        rc = mr__ticket_state_read(c, NULL, ticket_id, &after, err);
     /* Only a sender who may be in the thread adds people to it. */
     if (rc == 0 && !d.unverified)
         rc = add_participants(c, m, ticket_id, created, d.add_participant,
@@ -732,17 +733,28 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         rc = insert_attachments(c, m, row, err);
     if (rc == 0)
         rc = insert_refs(c, m, ticket_id, d.unverified, err);
-    if (rc < 0)
+    if (rc < 0) {
+        mr__ticket_state_clear(&before);
+        mr__ticket_state_clear(&after);
         return rc;
+    }
     char *payload = event_payload(m, a->job_id, ticket_id, number, row,
-                                  res->threaded_by);
+                                  res->threaded_by, NULL, NULL, NULL);
+    char *updated = NULL;
+    if (!created)
+        updated = event_payload(
+            m, a->job_id, ticket_id, number, row, res->threaded_by, &before,
+            &after, m->rules_reply ? m->rules_reply->matched_json : NULL);
+    mr__ticket_state_clear(&before);
+    mr__ticket_state_clear(&after);
     const char *types[] = {"email.received",
                            created ? "ticket.created" : "ticket.updated",
                            "message.added"};
     for (size_t i = 0; rc == 0 && i < 3; i++)
-        rc = insert_event(c, m->tenant, types[i], ticket_id, row, payload, now,
-                          err);
+        rc = mr__event_insert(c, m->tenant, types[i], ticket_id, row,
+                              i == 1 && updated ? updated : payload, now, err);
     free(payload);
+    free(updated);
     if (rc < 0)
         return rc;
     res->ticket_id = ticket_id;
@@ -895,6 +907,7 @@ static void read_ticket(sqlite3_stmt *s, struct mr_ticket_view *t)
     t->applied_rules_json = mr__col_str(s, 13);
     t->linked_ticket_id = sqlite3_column_int64(s, 14);
     t->fields_json = mr__col_str(s, 15);
+    t->version = sqlite3_column_int64(s, 16);
 }
 
 /* A non-negative decimal of 1 to 18 digits (no sign, no spaces), so that it

@@ -10,6 +10,13 @@
  * per request, and the request never waits for it. The value is therefore
  * approximate (up to a minute old, and lost if the process dies before the
  * writer's next commit): good enough to tell a stale token from a live one.
+ *
+ * Short-lived tokens (POST /api/v1/tokens/exchange) are rows like the
+ * others with an expires_at and the id of the long-lived token they were
+ * exchanged for: find hands back an expired one with its expiry, so that
+ * the caller can say "expired" rather than "unknown", and finds nothing
+ * once the parent is revoked. Rows a day past their expiry are purged by
+ * later exchanges, a hundred at a time.
  */
 #include "store/store-private.h"
 
@@ -22,19 +29,34 @@
 #define MAX_TOKENS_LISTED 100000
 
 #define TOKEN_COLS                                                             \
-    "id, tenant, role, label, prefix, created_at, last_used_at, revoked"
+    "t.id, t.tenant, t.role, t.label, t.prefix, t.created_at,"                 \
+    " t.last_used_at, t.revoked, coalesce(t.expires_at, 0),"                   \
+    " coalesce(t.parent_id, 0)"
 
 static const char SQL_ADD[] =
     "INSERT INTO tokens (tenant, role, hash, prefix, label, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/* A short-lived token lives only as long as the token it came from. */
 static const char SQL_FIND[] =
-    "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1 AND revoked = 0";
+    "SELECT " TOKEN_COLS " FROM tokens t WHERE t.hash = ?1 AND t.revoked = 0"
+    " AND (t.parent_id IS NULL OR EXISTS (SELECT 1 FROM tokens p"
+    "  WHERE p.id = t.parent_id AND p.revoked = 0))";
+static const char SQL_PARENT[] =
+    "SELECT tenant, revoked, coalesce(expires_at, 0) FROM tokens WHERE id = ?1";
+static const char SQL_ADD_CHILD[] =
+    "INSERT INTO tokens (tenant, role, hash, prefix, label, created_at,"
+    " expires_at, parent_id) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)";
+/* Bounded, so that one exchange never pays for a long backlog. */
+static const char SQL_PURGE[] =
+    "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens"
+    " WHERE expires_at IS NOT NULL AND expires_at < ?1 LIMIT 100)";
 static const char SQL_TOUCH[] =
     "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1 AND last_used_at < ?2";
 static const char SQL_LIST_ALL[] =
-    "SELECT " TOKEN_COLS " FROM tokens ORDER BY id LIMIT ?1";
+    "SELECT " TOKEN_COLS " FROM tokens t ORDER BY t.id LIMIT ?1";
 static const char SQL_LIST_TENANT[] =
-    "SELECT " TOKEN_COLS " FROM tokens WHERE tenant = ?2 ORDER BY id LIMIT ?1";
+    "SELECT " TOKEN_COLS " FROM tokens t WHERE t.tenant = ?2"
+    " ORDER BY t.id LIMIT ?1";
 static const char SQL_REVOKE[] =
     "UPDATE tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0";
 
@@ -69,6 +91,8 @@ static void read_token(sqlite3_stmt *s, struct mr_token_rec *t)
     t->created_at = sqlite3_column_int64(s, 5);
     t->last_used_at = sqlite3_column_int64(s, 6);
     t->revoked = sqlite3_column_int(s, 7) != 0;
+    t->expires_at = sqlite3_column_int64(s, 8);
+    t->parent_id = sqlite3_column_int64(s, 9);
 }
 
 /* ---- add ----------------------------------------------------------------- */
@@ -138,6 +162,96 @@ int mr_store_token_add(struct mr_store *st, const char *tenant,
                             "a token hash is 64 hex digits (SHA-256)");
     struct add_arg a = {tenant, role, hash, prefix, label, 0};
     int rc = mr__store_write(st, op_add, &a, err);
+    if (rc == 0 && id)
+        *id = a.id;
+    return rc;
+}
+
+/* ---- add a short-lived child --------------------------------------------- */
+
+#define PURGE_AFTER_MS (24LL * 3600 * 1000)
+
+struct child_arg {
+    int64_t parent_id;
+    const char *tenant, *role, *hash, *prefix;
+    int64_t expires_at;
+    int64_t id;
+};
+
+static int op_add_child(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct child_arg *a = arg;
+    int64_t now = mr__store_now_ms();
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_PARENT, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, a->parent_id);
+    rc = sqlite3_step(s);
+    bool ok = false;
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        ok = t && strcmp(t, a->tenant) == 0 && sqlite3_column_int(s, 1) == 0 &&
+             sqlite3_column_int64(s, 2) == 0;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = mr__sqlerr(c, rc, "cannot read the token", err);
+    }
+    mr__stmt_done(s);
+    if (rc < 0)
+        return rc;
+    if (!ok)
+        return mr_error_set(err, MR_ENOTFOUND,
+                            "no live long-lived token %lld in tenant %s",
+                            (long long)a->parent_id, a->tenant);
+    rc = mr__stmt(c, SQL_PURGE, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, now - PURGE_AFTER_MS);
+    rc = mr__stmt_exec(c, s, "cannot purge expired tokens", err);
+    if (rc < 0)
+        return rc;
+    rc = mr__stmt(c, SQL_ADD_CHILD, &s, err);
+    if (rc < 0)
+        return rc;
+    mr__bind_str(s, 1, a->tenant);
+    mr__bind_str(s, 2, a->role);
+    mr__bind_str(s, 3, a->hash);
+    mr__bind_str(s, 4, a->prefix ? a->prefix : "");
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, a->expires_at);
+    sqlite3_bind_int64(s, 7, a->parent_id);
+    rc = mr__stmt_exec(c, s, "cannot add the token", err);
+    if (rc < 0)
+        return rc;
+    a->id = sqlite3_last_insert_rowid(c->db);
+    return 0;
+}
+
+int mr_store_token_add_child(struct mr_store *st, int64_t parent_id,
+                             const char *tenant, const char *role,
+                             const char *hash_hex, const char *prefix,
+                             int64_t expires_at, int64_t *id,
+                             struct mr_error *err)
+{
+    if (tenant == NULL || *tenant == '\0' || parent_id <= 0 || expires_at <= 0)
+        return mr_error_set(err, MR_EINVAL,
+                            "a short-lived token needs a tenant, a parent "
+                            "and an expiry");
+    bool known = false;
+    for (size_t i = 0; role && i < sizeof roles / sizeof roles[0]; i++)
+        known = known || strcmp(role, roles[i]) == 0;
+    if (!known)
+        return mr_error_set(err, MR_EINVAL, "unknown role '%.32s'",
+                            role ? role : "");
+    char hash[65];
+    if (!norm_hash(hash_hex, hash))
+        return mr_error_set(err, MR_EINVAL,
+                            "a token hash is 64 hex digits (SHA-256)");
+    struct child_arg a = {parent_id, tenant, role, hash, prefix, expires_at, 0};
+    int rc = mr__store_write(st, op_add_child, &a, err);
     if (rc == 0 && id)
         *id = a.id;
     return rc;

@@ -249,6 +249,10 @@ static void migrate_from_version_3(void **state)
                       "ALTER TABLE tickets DROP COLUMN fields;"
                       "DROP TABLE webhook_deliveries;"
                       "DROP TABLE webhook_subs;"
+                      "ALTER TABLE tickets DROP COLUMN version;"
+                      "DROP INDEX tokens_expires;"
+                      "ALTER TABLE tokens DROP COLUMN expires_at;"
+                      "ALTER TABLE tokens DROP COLUMN parent_id;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);
