@@ -188,6 +188,19 @@ void mr__bind_str(sqlite3_stmt *s, int i, const char *v);
 int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
                          struct mr_error *err);
 
+/* ---- outbound.c ---------------------------------------------------------- */
+
+/* Inside the delivering transaction, for a message that opened ticket
+ * ticket_id: queues ack (may be NULL: nothing) unless the sender was
+ * acknowledged less than ack->window_ms before now (*in_window), and moves
+ * the sender's last_ack_at. *queued tells whether a row was written, and
+ * msgid (msgid_cap bytes) gets its Message-ID. */
+int mr__outbound_ack_in_tx(struct mr__conn *c, const char *tenant,
+                           const struct mr_ack_spec *ack, int64_t ticket_id,
+                           int64_t number, int64_t now, bool *queued,
+                           bool *in_window, char *msgid, size_t msgid_cap,
+                           struct mr_error *err);
+
 /* ---- migrations.c -------------------------------------------------------- */
 
 /* The newest schema version this binary knows. */
