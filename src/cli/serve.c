@@ -26,6 +26,7 @@
 #include "ticket/intake.h"
 #include "ticket/rules_slot.h"
 #include "outbound/dispatch.h"
+#include "outbound/mail_sender.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -257,6 +258,7 @@ int mr_cli_serve(int argc, char **argv)
     struct mr_smtp_server *smtp_srv = NULL, *lmtp_srv = NULL;
     struct mr_http_server *http_srv = NULL;
     struct mr_dispatch *dispatch = NULL;
+    struct mr_mail_sender *mail_sender = NULL;
     struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
     status = MR_EXIT_IOERR;
 
@@ -270,6 +272,9 @@ int mr_cli_serve(int argc, char **argv)
         goto fail;
     mr_intake_on_enqueue(intake, mr_workers_wake, workers);
     if (mr_dispatch_start(cfg, inst.store, &log, &dispatch, &err) != MR_OK)
+        goto fail;
+    if (mr_mail_sender_start(cfg, inst.store, &log, &mail_sender, &err) !=
+        MR_OK)
         goto fail;
 
     struct mr_smtp_handler handler = {
@@ -346,6 +351,7 @@ stop:
     mr_http_stop(http_srv);
     mr_workers_stop(workers);
     mr_dispatch_stop(dispatch);
+    mr_mail_sender_stop(mail_sender);
     mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);

@@ -24,6 +24,7 @@
 #include "config-private.h"
 #include "util/buf.h"
 #include "util/span.h"
+#include "outbound/ack_mail.h"
 
 #define STR_MAX 4096 /* paths, URLs, secrets */
 #define TENANT_NAME_MAX 64
@@ -648,6 +649,78 @@ static void read_webhook(struct mr__cfg_ctx *ctx,
                      &cfg->webhook.tolerance_s);
 }
 
+/* ---- outbound mail ---- */
+
+/* A sender "Name <addr>" or "addr", checked as the acknowledgement's
+ * writer (src/outbound/ack_mail.c) will read it. */
+static void read_from(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                      const char *what, char **dst)
+{
+    char *s = NULL;
+    if (!read_text(ctx, v, what, 300, &s))
+        return;
+    char *name = NULL, *addr = NULL;
+    struct mr_error e = {0};
+    if (mr_ack_parse_from(s, &name, &addr, &e) < 0) {
+        DIAG(ctx, v, "%s: %s", what, e.msg);
+        free(s);
+        return;
+    }
+    free(name);
+    free(addr);
+    free(*dst);
+    *dst = s;
+}
+
+static void read_outbound(struct mr__cfg_ctx *ctx,
+                          const struct mr__cfg_node *root,
+                          struct mr_config *cfg)
+{
+    static const char *const keys[] = {"smtp",         "helo",
+                                       "from",         "timeout",
+                                       "max_attempts", "backoff_base",
+                                       "backoff_max",  NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "outbound", keys);
+    const struct mr__cfg_node *v;
+    uint64_t ms;
+    if (m == NULL)
+        return;
+    if ((v = get(m, "smtp")) != NULL &&
+        read_text(ctx, v, "outbound.smtp", 300, &cfg->outbound.smtp)) {
+        char host[256];
+        int port;
+        struct mr_error e = {0};
+        if (mr_config_listen_split(cfg->outbound.smtp, host, sizeof host,
+                                   &port, &e) < 0)
+            DIAG(ctx, v, "outbound.smtp: %s", e.msg);
+    }
+    if ((v = get(m, "helo")) != NULL &&
+        read_text(ctx, v, "outbound.helo", 253, &cfg->outbound.helo) &&
+        !valid_hostname(cfg->outbound.helo, strlen(cfg->outbound.helo)))
+        DIAG(ctx, v, "outbound.helo '%s' is not a valid host name",
+             cfg->outbound.helo);
+    if ((v = get(m, "from")) != NULL)
+        read_from(ctx, v, "outbound.from", &cfg->outbound.from);
+    if ((v = get(m, "timeout")) != NULL &&
+        read_duration(ctx, v, "outbound.timeout", 100, 600 * MS_PER_S, false,
+                      &ms))
+        cfg->outbound.timeout_ms = (int)ms;
+    if ((v = get(m, "max_attempts")) != NULL)
+        read_int(ctx, v, "outbound.max_attempts", 1, 100,
+                 &cfg->outbound.max_attempts);
+    if ((v = get(m, "backoff_base")) != NULL &&
+        read_duration(ctx, v, "outbound.backoff_base", 10, MS_PER_H, false,
+                      &ms))
+        cfg->outbound.backoff_base_ms = (int)ms;
+    if ((v = get(m, "backoff_max")) != NULL &&
+        read_duration(ctx, v, "outbound.backoff_max", 10, 24 * MS_PER_H, false,
+                      &ms))
+        cfg->outbound.backoff_max_ms = (int)ms;
+    if (cfg->outbound.backoff_max_ms < cfg->outbound.backoff_base_ms)
+        DIAG(ctx, m, "outbound.backoff_max is shorter than "
+                     "outbound.backoff_base");
+}
+
 /* ---- attachments ---- */
 
 #define ATT_LIST_MAX 1000
@@ -1043,7 +1116,7 @@ static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                         const char **accept_all)
 {
     static const char *const keys[] = {"name", "inboxes", "accept_all",
-                                       "webhooks", NULL};
+                                       "webhooks", "outbound", NULL};
     char buf[80];
     if (v->kind != MR__CFG_MAP) {
         DIAG(ctx, v,
@@ -1071,6 +1144,13 @@ static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     claim(cl, CLAIM_TENANT, t->name, t->name, name, "%s", t->name);
 
     read_webhooks(ctx, get(v, "webhooks"), t);
+    {
+        static const char *const okeys[] = {"from", NULL};
+        const struct mr__cfg_node *ob = get_map(ctx, v, "outbound", okeys);
+        const struct mr__cfg_node *f = ob ? get(ob, "from") : NULL;
+        if (f != NULL)
+            read_from(ctx, f, "tenant outbound.from", &t->outbound_from);
+    }
     const struct mr__cfg_node *acc = get(v, "accept_all");
     if (acc != NULL) {
         char what[96];
@@ -1153,6 +1233,10 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->workers.backoff_max_ms = 3600 * 1000;
     cfg->webhook.tolerance_s = 300;
     cfg->webhook_retry_scale = 1.0;
+    cfg->outbound.timeout_ms = 30 * 1000;
+    cfg->outbound.max_attempts = 10;
+    cfg->outbound.backoff_base_ms = 60 * 1000;
+    cfg->outbound.backoff_max_ms = 3600 * 1000;
     cfg->attachments.max_attachment_bytes = 25 * MIB;
     cfg->attachments.max_message_attachment_bytes = 50 * MIB;
 }
@@ -1200,7 +1284,8 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     static const char *const keys[] = {
         "hostname", "data_dir", "storage", "listen",  "tls",
         "limits",   "workers",  "webhook", "tenants", "attachments",
-        "rules",    "webhooks_allow_private", "webhook_retry_scale", NULL};
+        "rules",    "webhooks_allow_private", "webhook_retry_scale",
+        "outbound", NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1229,6 +1314,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     read_workers(ctx, root, cfg);
     read_webhook(ctx, root, cfg, &webhook_tenant);
     read_attachments(ctx, root, cfg);
+    read_outbound(ctx, root, cfg);
     if ((v = get(root, "webhooks_allow_private")) != NULL)
         read_bool(ctx, v, "webhooks_allow_private",
                   &cfg->webhooks_allow_private);
@@ -1357,6 +1443,7 @@ void mr_config_free(struct mr_config *cfg)
             free(w->secrets[1]);
         }
         free(tn->webhooks);
+        free(tn->outbound_from);
         free(tn->name);
     }
     free(cfg->tenants);
@@ -1373,6 +1460,9 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->rules);
     free(cfg->webhook.secret);
     free(cfg->webhook.tenant);
+    free(cfg->outbound.smtp);
+    free(cfg->outbound.helo);
+    free(cfg->outbound.from);
     free_list(cfg->attachments.blocked_extensions,
               cfg->attachments.nblocked_extensions);
     free_list(cfg->attachments.blocked_types, cfg->attachments.nblocked_types);

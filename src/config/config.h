@@ -58,6 +58,8 @@ struct mr_tenant {
     struct mr_inbox *inboxes;
     size_t ninboxes;
     bool accept_all;        /* the zero-config tenant: every recipient */
+    char *outbound_from;    /* outbound.from of the tenant ("Name <addr>"),
+                               NULL: the global one (docs/outbound.md) */
 };
 
 struct mr_listen {
@@ -126,6 +128,17 @@ struct mr_config {
         char **allowed_types;
         size_t nallowed_types;
     } attachments;
+
+    /* Outbound mail: automatic acknowledgements (docs/outbound.md). */
+    struct {
+        char *smtp;           /* relay "host:port"; NULL: nothing is sent */
+        char *helo;           /* EHLO name; NULL: hostname */
+        char *from;           /* "Name <addr>" for tenants without their own */
+        int timeout_ms;       /* per SMTP step, default 30 s */
+        int max_attempts;     /* then failed, default 10 */
+        int backoff_base_ms;  /* default 60 s, doubled each try */
+        int backoff_max_ms;   /* default 1 h */
+    } outbound;
 
     bool webhooks_allow_private; /* deliver to loopback/private addresses */
     double webhook_retry_scale;  /* multiplies the retry schedule; 1 */

@@ -307,18 +307,48 @@ static const char MIGRATION_9[] =
     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries"                \
     " (next_attempt_at) WHERE state = 'pending';"
 
-/* Agents' changes and short-lived tokens (issue 7; numbered 12 in the
- * session that wrote it, the lead renumbers on merge). tickets.version
+/* Agents' changes and short-lived tokens (issue 7). tickets.version
  * grows with every change to a ticket (a reply, a rule, an agent's
  * PATCH), so that an agent's If-Match names exactly the state it saw.
  * tokens.expires_at (NULL: never) and parent_id (the long-lived token a
  * short-lived one was exchanged for; revoking it ends the child too). */
-static const char MIGRATION_12[] =
+static const char MIGRATION_11[] =
     "ALTER TABLE tickets ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE tokens ADD COLUMN expires_at INTEGER;"
     "ALTER TABLE tokens ADD COLUMN parent_id INTEGER;"
     "CREATE INDEX tokens_expires ON tokens (expires_at)"
     "  WHERE expires_at IS NOT NULL;";
+/* Outbound mail (src/store/outbound.c, docs/outbound.md): the queue the
+ * sender thread drains, written by the delivering transaction; and per
+ * (tenant, sender address) the time of the last automatic
+ * acknowledgement, which that same transaction reads and moves, so that
+ * racing workers still send at most one per sender per window. */
+#define MIGRATION_12                                                           \
+    "CREATE TABLE outbound_mail ("                                             \
+    "  id              INTEGER PRIMARY KEY AUTOINCREMENT,"                     \
+    "  tenant          TEXT NOT NULL,"                                         \
+    "  kind            TEXT NOT NULL DEFAULT 'auto_ack',"                      \
+    "  ticket_id       INTEGER,"                                               \
+    "  message_id      TEXT,"                                                  \
+    "  mail_from       TEXT NOT NULL DEFAULT '',"                              \
+    "  rcpt_to         TEXT NOT NULL,"                                         \
+    "  message         TEXT NOT NULL,"                                         \
+    "  state           TEXT NOT NULL DEFAULT 'pending'"                        \
+    "                  CHECK (state IN ('pending', 'sent', 'failed')),"        \
+    "  attempts        INTEGER NOT NULL DEFAULT 0,"                            \
+    "  next_attempt_at INTEGER NOT NULL,"                                      \
+    "  last_error      TEXT,"                                                  \
+    "  created_at      INTEGER NOT NULL,"                                      \
+    "  updated_at      INTEGER NOT NULL"                                       \
+    ");"                                                                       \
+    "CREATE INDEX outbound_mail_due ON outbound_mail"                          \
+    " (next_attempt_at, id) WHERE state = 'pending';"                          \
+    "CREATE TABLE auto_ack_senders ("                                          \
+    "  tenant      TEXT NOT NULL,"                                             \
+    "  address     TEXT NOT NULL,"                                             \
+    "  last_ack_at INTEGER NOT NULL,"                                          \
+    "  PRIMARY KEY (tenant, address)"                                          \
+    ") WITHOUT ROWID;"
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -331,6 +361,7 @@ static const char *const migrations[] = {
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
     MIGRATION_12,
 };
 

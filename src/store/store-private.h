@@ -216,6 +216,18 @@ int mr__ticket_state_read(struct mr__conn *c, const char *tenant, int64_t id,
 bool mr__ticket_changes_json(struct mr_json *j,
                              const struct mr__ticket_state *before,
                              const struct mr__ticket_state *after);
+/* ---- outbound.c ---------------------------------------------------------- */
+
+/* Inside the delivering transaction, for a message that opened ticket
+ * ticket_id: queues ack (may be NULL: nothing) unless the sender was
+ * acknowledged less than ack->window_ms before now (*in_window), and moves
+ * the sender's last_ack_at. *queued tells whether a row was written, and
+ * msgid (msgid_cap bytes) gets its Message-ID. */
+int mr__outbound_ack_in_tx(struct mr__conn *c, const char *tenant,
+                           const struct mr_ack_spec *ack, int64_t ticket_id,
+                           int64_t number, int64_t now, bool *queued,
+                           bool *in_window, char *msgid, size_t msgid_cap,
+                           struct mr_error *err);
 
 /* ---- migrations.c -------------------------------------------------------- */
 

@@ -191,6 +191,26 @@ struct mr_attachment_rec {
  * threading outcome. NULL strings: no rule set it. The JSON texts are
  * arrays: tags as strings, applied as {name, decision} objects, matched
  * as rule names. */
+struct mr_buf;
+/* An automatic acknowledgement the rules chose (docs/outbound.md). The
+ * delivering transaction queues it in outbound_mail only when the message
+ * starts a ticket, and only when `to` was not acknowledged less than
+ * window_ms ago: it reads and moves the sender's last_ack_at itself, so
+ * workers racing on two messages of one sender still queue one. */
+struct mr_ack_spec {
+    const char *to;        /* the sender's address, lower-cased */
+    const char *mail_from; /* envelope sender; "" is the null sender <> */
+    int64_t window_ms;
+    /* Writes the whole message (RFC 5322, CRLF lines) into out and its
+     * Message-ID (without <>) into msgid once the ticket's id and number
+     * are known. It runs on the store's writer inside the transaction, so
+     * it must be quick and touch nothing shared. < 0: no acknowledgement
+     * (the delivery itself goes on). */
+    int (*render)(const void *ctx, int64_t ticket_id, int64_t number,
+                  struct mr_buf *out, char *msgid, size_t msgid_cap);
+    const void *ctx;
+};
+
 struct mr_rules_outcome {
     const char *queue, *priority, *assignee;
     const char *tags_add_json, *tags_remove_json;
@@ -198,6 +218,7 @@ struct mr_rules_outcome {
     const char *matched_json;
     const char *fields_json; /* {NAME: VALUE}, merged into the ticket's */
     bool ignore; /* no ticket: kept in ignored_messages for admins */
+    const struct mr_ack_spec *ack; /* NULL: no acknowledgement */
 };
 
 struct mr_message_rec {
@@ -256,6 +277,9 @@ struct mr_deliver_result {
     bool id_reused;        /* stored under a suffixed id (content_key) */
     bool ignored;          /* the rules ignored it: no ticket (ticket_id 0),
                               message_row is the ignored_messages row */
+    bool ack_queued;       /* an acknowledgement went into outbound_mail */
+    bool ack_window;       /* one was chosen but the sender had one within
+                              the window (a racing delivery sent it) */
 };
 
 /* In ONE transaction, on the writer (so racing replies cannot both open a
@@ -635,6 +659,48 @@ int mr_store_webhook_result(struct mr_store *st, int64_t id,
 int mr_store_webhook_disable(struct mr_store *st, const char *tenant,
                              const char *url, int64_t now,
                              struct mr_error *err);
+
+/* ---- outbound mail (src/store/outbound.c, docs/outbound.md) ---------- */
+
+/* When tenant last acknowledged address automatically (Unix ms; 0: never),
+ * on a read connection: what the rules' `window` compares with. The
+ * delivering transaction checks again, so this read may be stale. */
+int mr_store_last_ack(struct mr_store *st, const char *tenant,
+                      const char *address, int64_t *at, struct mr_error *err);
+
+struct mr_outbound_mail {
+    int64_t id;
+    char *tenant;
+    char *kind;       /* "auto_ack" */
+    int64_t ticket_id;
+    char *message_id; /* its own, without <> */
+    char *mail_from;  /* "" the null sender */
+    char *rcpt_to;
+    char *message;    /* the whole RFC 5322 text, CRLF lines */
+    char *state;      /* pending, sent, failed */
+    int attempts;     /* made so far (a claim counts one) */
+    int64_t next_attempt_at;
+    char *last_error;
+    int64_t created_at;
+};
+void mr_outbound_mail_list_free(struct mr_outbound_mail *m, size_t n);
+
+/* Claims up to max pending rows due at now (next_attempt_at <= now),
+ * oldest first: attempts + 1 and next_attempt_at = now + lease_ms, so no
+ * other sender takes them while this one tries (a sender that dies leaves
+ * them due again after the lease). *out: the caller frees. */
+int mr_store_outbound_claim(struct mr_store *st, int64_t now, int64_t lease_ms,
+                            int max, struct mr_outbound_mail **out, size_t *n,
+                            struct mr_error *err);
+/* Records an attempt's end: state "sent", "pending" (again at next_at) or
+ * "failed"; last_error may be NULL. */
+int mr_store_outbound_result(struct mr_store *st, int64_t id,
+                             const char *state, int64_t next_at,
+                             const char *last_error, struct mr_error *err);
+/* Rows of tenant (NULL: every tenant), newest first, at most limit. */
+int mr_store_outbound_list(struct mr_store *st, const char *tenant, int limit,
+                           struct mr_outbound_mail **out, size_t *n,
+                           struct mr_error *err);
 
 /* ---- numbers for /metrics --------------------------------------------- */
 

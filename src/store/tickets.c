@@ -755,6 +755,17 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
                               i == 1 && updated ? updated : payload, now, err);
     free(payload);
     free(updated);
+    /* The acknowledgement is part of the same commit as its ticket; its
+     * Message-ID joins the thread, so a reply to it finds the ticket. */
+    if (rc == 0 && created && m->rules_new && m->rules_new->ack) {
+        char ack_id[256];
+        rc = mr__outbound_ack_in_tx(c, m->tenant, m->rules_new->ack,
+                                    ticket_id, number, now, &res->ack_queued,
+                                    &res->ack_window, ack_id, sizeof ack_id,
+                                    err);
+        if (rc == 0 && res->ack_queued && ack_id[0])
+            rc = insert_ref(c, m->tenant, ack_id, ticket_id, err);
+    }
     if (rc < 0)
         return rc;
     res->ticket_id = ticket_id;

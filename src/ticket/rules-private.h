@@ -158,7 +158,8 @@ struct mr__action {
     enum mr__action_kind kind;
     const char *value;    /* queue, priority, ..., field value, template */
     const char *name;     /* field name */
-    const char *text;     /* ack text */
+    const char *text;     /* ack text (the action's, else its template's) */
+    const char *subject;  /* ack subject template; NULL: "Re: <subject>" */
     int extract;          /* FIELD_EXT */
     const char *decision; /* precomputed, when static */
 };
@@ -184,6 +185,16 @@ struct mr__settings {
     bool has_bh;
     int64_t ack_window_ms;
     uint32_t match_limit;
+    /* Acknowledgement templates (docs/outbound.md): the file's, then the
+     * tenant's; looked up from the end, so a tenant's own wins. */
+    const struct mr__template *templates;
+    size_t ntemplates;
+};
+
+struct mr__template {
+    const char *name;
+    const char *subject; /* NULL: "Re: <subject>" */
+    const char *text;    /* NULL: only with the action's text */
 };
 
 struct mr__tenant {
@@ -214,6 +225,9 @@ struct mr_rules {
     /* Some condition reads previous_tickets: only then does the worker
      * count the sender's tickets (a store read per message). */
     bool uses_previous_tickets;
+    /* Some rule auto-acknowledges: only then does the worker read the
+     * sender's last acknowledgement. */
+    bool uses_auto_ack;
     /* Tests only: run PCRE2 even where the prefilter says it cannot
      * match, to prove that it never changes a result. */
     bool no_prefilter;

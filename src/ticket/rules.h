@@ -85,6 +85,9 @@ bool mr_rules_jit(const struct mr_rules *rs);
 /* Whether a condition reads previous_tickets (the caller may skip
  * counting the sender's tickets otherwise). */
 bool mr_rules_uses_previous_tickets(const struct mr_rules *rs);
+/* Whether any rule has auto_acknowledge (the caller may skip reading the
+ * sender's last acknowledgement otherwise). */
+bool mr_rules_uses_auto_ack(const struct mr_rules *rs);
 
 /* ---- the message as rules see it ------------------------------------ */
 
@@ -172,6 +175,8 @@ struct mr_rules_result {
     size_t nfields;
     bool ignore;
     const char *ack_template, *ack_text; /* NULL: no acknowledgement */
+    const char *ack_subject;   /* the template's subject, or NULL */
+    int64_t ack_window_ms;     /* the tenant's auto_ack_window */
     const char **notify;                 /* subscribers, deduplicated */
     size_t nnotify;
     /* Internal storage, reused from one evaluation to the next. */

@@ -163,7 +163,8 @@ static void reset_result(struct mr_rules_result *r)
     r->nfields = r->nnotify = 0;
     r->queue = r->priority = r->assignee = NULL;
     r->ignore = false;
-    r->ack_template = r->ack_text = NULL;
+    r->ack_template = r->ack_text = r->ack_subject = NULL;
+    r->ack_window_ms = 0;
     mr_buf_reset(&r->store->strings);
 }
 
@@ -993,6 +994,8 @@ static void run_actions(struct mr_rules_scratch *s, const struct mr__rule *rule)
             }
             r->ack_template = a->value;
             r->ack_text = a->text;
+            r->ack_subject = a->subject;
+            r->ack_window_ms = s->set->ack_window_ms;
             break;
         }
         case MR__A_NOTIFY:
@@ -1048,7 +1051,7 @@ int mr_rules_eval(const struct mr_rules *rs, const char *tenant,
     }
     if (r->ignore && r->ack_template) {
         /* An ignored message makes no ticket, so nothing to acknowledge. */
-        r->ack_template = r->ack_text = NULL;
+        r->ack_template = r->ack_text = r->ack_subject = NULL;
         decide(r, "(ignore)", "auto_ack_suppressed=ignored", 0);
     }
     /* The strings are all written: now pointers into them hold. */

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "config/yaml.h"
+#include "outbound/ack_mail.h"
 #include "rules-private.h"
 #include "util/span.h"
 
@@ -33,6 +34,8 @@ struct loader {
     pcre2_compile_context *cctx;
     size_t codes_alloc, zones_alloc, extract_alloc;
     size_t nrules; /* whole file, for the cap */
+    /* the settings of the tenant being read (its templates) */
+    const struct mr__settings *cur;
     /* the rule being read */
     int *extracts;
     size_t nextracts, extracts_alloc;
@@ -1185,6 +1188,71 @@ static bool read_fields(struct loader *l, const node *v, struct actions *a)
     return ok;
 }
 
+/* ---- acknowledgement templates -------------------------------------- */
+
+static const struct mr__template *find_template(const struct mr__settings *set,
+                                                const char *name)
+{
+    for (size_t i = set ? set->ntemplates : 0; i > 0; i--)
+        if (strcmp(set->templates[i - 1].name, name) == 0)
+            return &set->templates[i - 1];
+    return NULL;
+}
+
+static bool check_placeholders(struct loader *l, const node *at,
+                               const char *text)
+{
+    char bad[200];
+    if (mr_ack_template_check(text, bad, sizeof bad))
+        return true;
+    DIAG(l, at, "%s", bad);
+    return false;
+}
+
+/* templates: {NAME: {subject, text}} onto set (after those it has). */
+static void read_templates(struct loader *l, const node *v,
+                           struct mr__settings *set)
+{
+    static const char *const keys[] = {"subject", "text", NULL};
+    if (!want_map(l, v, "templates"))
+        return;
+    struct mr__template *t = mr_arena_zalloc(
+        l->rs->arena, (set->ntemplates + v->n + 1) * sizeof(*t));
+    if (set->ntemplates)
+        memcpy(t, set->templates, set->ntemplates * sizeof(*t));
+    size_t n = set->ntemplates;
+    for (size_t i = 0; i < v->n; i++) {
+        const node *k = v->items[2 * i], *x = v->items[2 * i + 1];
+        if (!want_scalar(l, k, "a template name") ||
+            !want_map(l, x, "a template"))
+            continue;
+        struct mr__template *tp = &t[n];
+        tp->name = sdup(l, k);
+        for (size_t j = 0; j < x->n; j++) {
+            const node *tk = x->items[2 * j], *tv = x->items[2 * j + 1];
+            int ki = known_index(tk, keys);
+            if (ki < 0) {
+                unknown_key(l, tk, "a template", keys);
+            } else if (want_scalar(l, tv, keys[ki])) {
+                const char *val = sdup(l, tv);
+                /* Kept even when refused: one problem, one message. */
+                (void)check_placeholders(l, tv, val);
+                if (ki == 0 && memchr(tv->str, '\n', tv->len))
+                    DIAG(l, tv, "a template's subject is one line");
+                else if (ki == 0)
+                    tp->subject = val;
+                else
+                    tp->text = val;
+            }
+        }
+        if (tp->text == NULL)
+            DIAG(l, x, "template '%s' needs a text", tp->name);
+        n++;
+    }
+    set->templates = t;
+    set->ntemplates = n;
+}
+
 static const char *const action_keys[] = {
     "queue",  "priority", "assignee", "add_tags", "remove_tags",
     "set_field", "ignore", "auto_acknowledge", "notify", NULL,
@@ -1252,6 +1320,7 @@ static bool read_actions(struct loader *l, const node *v, struct actions *a)
                 break;
             }
             act = new_action(l, a, MR__A_ACK);
+            l->rs->uses_auto_ack = true;
             for (size_t j = 0; j < x->n; j++) {
                 const node *ak = x->items[2 * j], *av = x->items[2 * j + 1];
                 int aki = known_index(ak, keys);
@@ -1270,8 +1339,22 @@ static bool read_actions(struct loader *l, const node *v, struct actions *a)
             if (act->value == NULL) {
                 DIAG(l, x, "auto_acknowledge needs a template name");
                 ok = false;
-            } else {
-                act->decision = sprintf_arena(l, "auto_ack=%s", act->value);
+                break;
+            }
+            act->decision = sprintf_arena(l, "auto_ack=%s", act->value);
+            const struct mr__template *tp = find_template(l->cur, act->value);
+            if (tp) {
+                act->subject = tp->subject;
+                if (act->text == NULL)
+                    act->text = tp->text;
+            }
+            if (act->text == NULL) {
+                DIAG(l, x, "auto_acknowledge: no template '%s' with a text "
+                           "(define it under templates:, or give text:)",
+                     act->value);
+                ok = false;
+            } else if (!check_placeholders(l, x, act->text)) {
+                ok = false;
             }
             break;
         }
@@ -1380,6 +1463,7 @@ static void read_tenant(struct loader *l, const node *k, const node *v,
 {
     t->name = sdup(l, k);
     t->set = *global;
+    l->cur = &t->set;
     if (v->kind == MR__CFG_SEQ) {
         read_rules(l, v, t);
         return;
@@ -1395,10 +1479,12 @@ static void read_tenant(struct loader *l, const node *k, const node *v,
         const node *tk = v->items[2 * i], *tv = v->items[2 * i + 1];
         if (key_is(tk, "rules"))
             rules = tv;
+        else if (key_is(tk, "templates"))
+            read_templates(l, tv, &t->set);
         else if (!read_setting(l, tk, tv, &t->set)) {
             static const char *const keys[] = {
                 "rules", "trusted_authserv_id", "timezone", "business_hours",
-                "auto_ack_window", "regex_match_limit", NULL};
+                "auto_ack_window", "regex_match_limit", "templates", NULL};
             unknown_key(l, tk, "a tenant", keys);
         }
     }
@@ -1437,10 +1523,12 @@ static void read_root(struct loader *l, const node *root)
         const node *k = root->items[2 * i], *v = root->items[2 * i + 1];
         if (key_is(k, "tenants"))
             tenants = v;
+        else if (key_is(k, "templates"))
+            read_templates(l, v, &global);
         else if (!read_setting(l, k, v, &global)) {
             static const char *const keys[] = {
                 "tenants", "trusted_authserv_id", "timezone", "business_hours",
-                "auto_ack_window", "regex_match_limit", NULL};
+                "auto_ack_window", "regex_match_limit", "templates", NULL};
             unknown_key(l, k, "the rules file", keys);
         }
     }
@@ -1585,4 +1673,9 @@ bool mr_rules_jit(const struct mr_rules *rs)
 bool mr_rules_uses_previous_tickets(const struct mr_rules *rs)
 {
     return rs->uses_previous_tickets;
+}
+
+bool mr_rules_uses_auto_ack(const struct mr_rules *rs)
+{
+    return rs->uses_auto_ack;
 }

@@ -21,6 +21,7 @@
 #include "content/sniff.h"
 #include "ticket/thread.h"
 #include "ticket/rules.h"
+#include "ticket/autoack.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -388,6 +389,7 @@ struct rules_out {
     struct mr_rules_outcome o; /* points into the strings below */
     char *queue, *priority, *assignee;
     char *tags_add, *tags_remove, *applied, *matched, *fields;
+    struct mr_autoack ack; /* o.ack points here when set */
 };
 
 struct prepared {
@@ -406,6 +408,7 @@ static void rules_out_free(struct rules_out *r)
     free(r->applied);
     free(r->matched);
     free(r->fields);
+    mr_autoack_clear(&r->ack);
     memset(r, 0, sizeof *r);
 }
 
@@ -479,8 +482,8 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
  * transaction whether the message starts a ticket, and the store applies
  * the outcome it chose. The sender's earlier tickets are counted on a
  * read connection before delivery (a ticket another worker opens for the
- * same sender in between is not seen: the count is advisory). The last
- * acknowledgement is not recorded yet: last_ack_at is 0. */
+ * same sender in between is not seen: the count is advisory). So is the
+ * sender's last acknowledgement, read the same way. */
 static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
                        const struct mr_job *job, json_t *ev,
                        struct prepared *p)
@@ -505,7 +508,16 @@ static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
         /* Rules still run: a count that failed reads as none. */
         mr_log_kv(d->log, MR_LOG_WARN, "worker", "previous tickets not counted",
                   "error", ce.msg, NULL);
+    /* The window's first check; the delivering transaction makes the
+     * final one (src/store/outbound.c). */
     m.last_ack_at = 0;
+    char ack_key[320];
+    if (d->cfg->outbound.smtp && mr_rules_uses_auto_ack(rs) &&
+        mr_autoack_key(p->record.rec.from_email, ack_key, sizeof ack_key) &&
+        mr_store_last_ack(d->store, job->tenant, ack_key, &m.last_ack_at,
+                          &ce) != MR_OK)
+        mr_log_kv(d->log, MR_LOG_WARN, "worker",
+                  "last acknowledgement not read", "error", ce.msg, NULL);
     for (int k = 0; k < 2; k++) {
         m.is_new = k == 0;
         struct mr_error e = {0};
@@ -517,6 +529,9 @@ static void eval_rules(const struct mr_worker_deps *d, struct job_ctx *jc,
             continue;
         }
         rules_out_fill(&p->rules[k], &jc->result);
+        if (k == 0 && mr_autoack_prepare(&p->rules[0].ack, d->cfg,
+                                         &jc->result, &p->record.rec))
+            p->rules[0].o.ack = &p->rules[0].ack.spec;
     }
     if (p->rules[0].applied)
         p->record.rec.rules_new = &p->rules[0].o;

@@ -254,6 +254,14 @@ static void full_example_values(void **state)
     assert_ptr_equal(globex, &c->tenants[1]);
     assert_true(globex->accept_all);
     assert_string_equal(globex->inboxes[0].name, "Billing");
+    assert_string_equal(c->outbound.smtp, "127.0.0.1:25");
+    assert_string_equal(c->outbound.helo, "helpdesk.acme.example");
+    assert_string_equal(c->outbound.from,
+                        "Acme Support <support@acme.example>");
+    assert_int_equal(c->outbound.timeout_ms, 30000);
+    assert_int_equal(c->outbound.max_attempts, 10);
+    assert_string_equal(globex->outbound_from,
+                        "Globex Billing <billing@globex.example>");
     assert_null(mr_config_tenant(c, "nobody"));
     mr_config_free(c);
 }

@@ -663,6 +663,77 @@ static void tz_offsets(void **state)
 
 /* ---- actions ---- */
 
+/* Named templates (docs/outbound.md): the file's, a tenant's own over
+ * them, the action's text over the template's; an unknown template
+ * without a text, or an unknown placeholder, is refused at load. */
+static void auto_ack_templates(void **state)
+{
+    (void)state;
+    struct mr_rules *rs = load(
+        "auto_ack_window: 2h\n"
+        "templates:\n"
+        "  hello: {subject: \"[#{{ticket.number}}] {{subject}}\", text: Hi}\n"
+        "  other: {text: \"Other {{ from.name }}\"}\n"
+        "tenants:\n"
+        "  t:\n"
+        "    templates:\n"
+        "      other: {text: Mine}\n"
+        "    rules:\n"
+        "      - name: A\n"
+        "        if: {subject: one}\n"
+        "        then: {auto_acknowledge: {template: hello}}\n"
+        "      - name: B\n"
+        "        if: {subject: two}\n"
+        "        then: {auto_acknowledge: {template: other}}\n"
+        "      - name: C\n"
+        "        if: {subject: three}\n"
+        "        then: {auto_acknowledge: {template: hello, text: Own}}\n"
+        "  u:\n"
+        "    - name: D\n"
+        "      then: {auto_acknowledge: {template: other}}\n");
+    struct run x;
+    run_init(&x);
+    struct mr_rules_msg m = msg();
+    m.subject = "one";
+    const struct mr_rules_result *r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_template, "hello");
+    assert_string_equal(r->ack_subject, "[#{{ticket.number}}] {{subject}}");
+    assert_string_equal(r->ack_text, "Hi");
+    assert_int_equal(r->ack_window_ms, 2 * 3600 * 1000);
+    m.subject = "two";
+    r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_text, "Mine");
+    assert_null(r->ack_subject);
+    m.subject = "three";
+    r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_text, "Own");
+    assert_non_null(r->ack_subject);
+    m.tenant = "u";
+    r = eval(&x, rs, &m);
+    assert_string_equal(r->ack_text, "Other {{ from.name }}");
+    assert_true(mr_rules_uses_auto_ack(rs));
+    run_free(&x);
+    mr_rules_free(&rs);
+
+    struct mr_config_diags d = load_bad(
+        "tenants:\n"
+        "  t:\n"
+        "    - name: A\n"
+        "      then: {auto_acknowledge: {template: nope}}\n");
+    assert_true(has_diag(&d, 4, 32, "no template 'nope'"));
+    mr_config_diags_free(&d);
+    d = load_bad("templates:\n"
+                 "  x: {text: \"Hi {{ticket.numbr}}\"}\n"
+                 "tenants:\n"
+                 "  t:\n"
+                 "    - name: A\n"
+                 "      then: {auto_acknowledge: {template: y, text: \"{{oops\"}}\n");
+    assert_true(has_diag(&d, 2, 13, "unknown placeholder {{ticket.numbr}}"));
+    assert_true(has_diag(&d, 6, 32, "without a closing"));
+    assert_int_equal(d.n, 2);
+    mr_config_diags_free(&d);
+}
+
 static void auto_ack_loop_protection(void **state)
 {
     (void)state;
@@ -744,7 +815,7 @@ static void actions_nesting_and_stop(void **state)
         "        remove_tags: [a, c]\n"
         "        priority: urgent\n"
         "        ignore: true\n"
-        "        auto_acknowledge: {template: t1}\n"
+        "        auto_acknowledge: {template: t1, text: hi}\n"
         "      stop: true\n"
         "    - name: C\n"
         "      then: {queue: never}\n");
@@ -1446,6 +1517,7 @@ int main(void)
         cmocka_unit_test(business_hours_across_dst),
         cmocka_unit_test(tz_offsets),
         cmocka_unit_test(auto_ack_loop_protection),
+        cmocka_unit_test(auto_ack_templates),
         cmocka_unit_test(actions_nesting_and_stop),
         cmocka_unit_test(msg_from_event_json),
         cmocka_unit_test(yaml_errors_have_places),

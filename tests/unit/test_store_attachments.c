@@ -253,6 +253,8 @@ static void migrate_from_version_3(void **state)
                       "DROP INDEX tokens_expires;"
                       "ALTER TABLE tokens DROP COLUMN expires_at;"
                       "ALTER TABLE tokens DROP COLUMN parent_id;"
+                      "DROP TABLE outbound_mail;"
+                      "DROP TABLE auto_ack_senders;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);
