@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 300
 SAMPLE ?= tests/data/mime/welcome.eml
 
 .PHONY: all build asan run test test-fast bench bench-parse bench-ingest \
-        bench-rules bench-content fuzz fuzz-smoke clean
+        bench-rules bench-content bench-deliver fuzz fuzz-smoke clean
 
 all: build
 
@@ -64,7 +64,7 @@ fuzz:
 fuzz-smoke:
 	scripts/fuzz.sh 60
 
-bench: bench-parse bench-ingest bench-rules bench-content
+bench: bench-parse bench-ingest bench-rules bench-content bench-deliver
 
 bench-parse: build
 	@scripts/deps.sh --bench
@@ -75,6 +75,14 @@ bench-parse: build
 bench-ingest: build
 	@scripts/deps.sh --bench
 	/usr/bin/python3 bench/ingest_bench.py --build $(BUILD) $(INGEST_ARGS)
+
+# Outbound webhooks (bench/deliver_bench.py): SMTP 250 -> webhook latency at
+# idle and under the ingest load, deliveries per second to a loopback
+# receiver; see docs/benchmarks.md. Options:
+# make bench-deliver DELIVER_ARGS="--probes 500 --concurrency 32"
+bench-deliver: build
+	@scripts/deps.sh --bench
+	/usr/bin/python3 bench/deliver_bench.py --build $(BUILD) $(DELIVER_ARGS)
 
 # Rule evaluations per second (bench/rules_bench.c): 200 generated rules
 # over the parse benchmark's corpus, one thread; see docs/benchmarks.md.

@@ -1237,6 +1237,8 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->outbound.max_attempts = 10;
     cfg->outbound.backoff_base_ms = 60 * 1000;
     cfg->outbound.backoff_max_ms = 3600 * 1000;
+    cfg->webhook_concurrency = 16;
+    cfg->webhook_timeout_ms = 10000;
     cfg->attachments.max_attachment_bytes = 25 * MIB;
     cfg->attachments.max_message_attachment_bytes = 50 * MIB;
 }
@@ -1285,7 +1287,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         "hostname", "data_dir", "storage", "listen",  "tls",
         "limits",   "workers",  "webhook", "tenants", "attachments",
         "rules",    "webhooks_allow_private", "webhook_retry_scale",
-        "outbound", NULL};
+        "outbound", "webhook_concurrency", "webhook_timeout", NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1333,6 +1335,13 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         else
             cfg->webhook_retry_scale = x;
     }
+    if ((v = get(root, "webhook_concurrency")) != NULL)
+        read_int(ctx, v, "webhook_concurrency", 1, 256,
+                 &cfg->webhook_concurrency);
+    uint64_t ms;
+    if ((v = get(root, "webhook_timeout")) != NULL &&
+        read_duration(ctx, v, "webhook_timeout", 100, 60000, false, &ms))
+        cfg->webhook_timeout_ms = (int)ms;
     read_tenants(ctx, root, cfg);
     if (webhook_tenant != NULL && cfg->ntenants > 0 &&
         mr_config_tenant(cfg, cfg->webhook.tenant) == NULL)

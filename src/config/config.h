@@ -142,6 +142,8 @@ struct mr_config {
 
     bool webhooks_allow_private; /* deliver to loopback/private addresses */
     double webhook_retry_scale;  /* multiplies the retry schedule; 1 */
+    int webhook_concurrency;     /* deliveries in flight at most; 16 */
+    int webhook_timeout_ms;      /* one attempt, connect included; 10 s */
 
     struct mr_tenant *tenants;
     size_t ntenants;

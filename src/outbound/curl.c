@@ -28,6 +28,16 @@ int mr_curl_load(struct mr_curl *c, struct mr_error *err)
         {"curl_easy_strerror", &c->easy_strerror},
         {"curl_slist_append", &c->slist_append},
         {"curl_slist_free_all", &c->slist_free_all},
+        {"curl_multi_init", &c->multi_init},
+        {"curl_multi_setopt", &c->multi_setopt},
+        {"curl_multi_add_handle", &c->multi_add_handle},
+        {"curl_multi_remove_handle", &c->multi_remove_handle},
+        {"curl_multi_perform", &c->multi_perform},
+        {"curl_multi_poll", &c->multi_poll},
+        {"curl_multi_wakeup", &c->multi_wakeup},
+        {"curl_multi_info_read", &c->multi_info_read},
+        {"curl_multi_cleanup", &c->multi_cleanup},
+        {"curl_multi_strerror", &c->multi_strerror},
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *p = dlsym(c->dl, syms[i].name);

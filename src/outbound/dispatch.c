@@ -2,10 +2,22 @@
 /*
  * dispatch.c - the outbound webhook dispatcher (see dispatch.h).
  *
- * One thread, one request at a time through http_out.h (which keeps
- * requests off private targets and caps what is read). Each round scans
- * every active subscription's new events into delivery rows, then
- * attempts the due ones.
+ * One thread, many requests at once: http_out.h's multi interface keeps
+ * up to webhook_concurrency deliveries in flight (each kept off private
+ * targets, without redirects, with timeouts and a capped body). Each
+ * round scans every active subscription's new events into delivery rows,
+ * then starts the due ones that are not in flight while slots are free;
+ * results are recorded as they come back, those of one poll in one
+ * transaction. A receiver that hangs holds its slots until its timeout
+ * and no others: one subscription takes at most three quarters of them
+ * when there are several. Order within a (subscription, ticket) pair is
+ * the store's: its due query offers the next delivery of a pair only when
+ * the one before it is done.
+ *
+ * Waking: a second thread sleeps in mr_store_commit_wait and wakes the
+ * poll (curl_multi_wakeup) after every commit, so an event is sent as soon
+ * as its transaction commits, not at the next 200 ms tick (which remains
+ * for retries coming due).
  */
 #include "outbound/dispatch.h"
 #include "outbound/http_out.h"
@@ -24,17 +36,25 @@
 
 #define ROUND_MS 200
 #define SCAN_LIMIT 200
-#define DUE_MAX 32
+
+/* A delivery in flight; w.id 0: a free slot. */
+struct flight {
+    struct mr_webhook_delivery w; /* owns its strings */
+};
 
 struct mr_dispatch {
     const struct mr_config *cfg;
     struct mr_store *st;
     struct mr_log *log;
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_t waker; /* commits -> mr_http_out_multi_wakeup */
     atomic_bool stopping;
     struct mr_http_out *http; /* libcurl, loaded when the dispatcher starts */
+    struct mr_http_out_multi *multi;
+    struct flight *flights; /* cfg->webhook_concurrency slots */
+    size_t nflights;        /* slots in use */
+    size_t nactive;         /* active subscriptions in the configuration */
+    size_t conc;            /* webhook_concurrency: slots */
     /* Per tenant, the newest event seq its subscriptions were all scanned
      * up to; -1 before the first scan. Scanning goes through the store's
      * writer, so an idle round must not scan: it reads the tenant's head
@@ -79,10 +99,11 @@ static void event_body(struct mr_buf *b, const struct mr_event_rec *e)
     mr_http_event_json(&j, e);
 }
 
-/* One signed POST; every outcome is in *res (released by the caller). */
-static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
-                 int64_t seq, const struct mr_buf *body,
-                 struct mr_http_out_res *res)
+/* Starts one signed POST with tag f; false (and why) when it cannot be
+ * made or signed. */
+static bool post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
+                 int64_t seq, const struct mr_buf *body, struct flight *f,
+                 char *why, size_t whysz)
 {
     char id[32], ts[24], sigs[2 * (MR_WEBHOOK_STD_SIG_LEN + 1)] = "";
     char hex[128];
@@ -109,49 +130,32 @@ static void post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
     const char *const hdrs[] = {"Content-Type: application/json",
                                 "User-Agent: mailroom-webhooks", h_id, h_ts,
                                 h_sig, h_hex};
+    long timeout = d->cfg->webhook_timeout_ms;
     struct mr_http_out_req req = {
         .url = sub->url,
         .headers = hdrs,
         .nheaders = sizeof hdrs / sizeof hdrs[0],
         .body = body->p,
         .body_len = body->len,
+        .connect_timeout_ms = timeout < 5000 ? timeout : 5000,
+        .timeout_ms = timeout,
     };
-    mr_http_out_do(d->http, &req, &d->stopping, res);
-    return;
+    if (mr_http_out_multi_add(d->multi, &req, f, &err) < 0) {
+        snprintf(why, whysz, "%s", err.msg);
+        return false;
+    }
+    return true;
 unsigned_:
-    memset(res, 0, sizeof *res);
-    res->retry_after_s = -1;
-    snprintf(res->error, sizeof res->error, "signing: %s", err.msg);
+    snprintf(why, whysz, "signing: %s", err.msg);
+    return false;
 }
 
-static void deliver(struct mr_dispatch *d, const struct mr_webhook_delivery *w)
+/* What an attempt's outcome makes of the delivery: *r (its last_error
+ * pointing into why, which the caller keeps until r is recorded). */
+static void judge(struct mr_dispatch *d, const struct mr_webhook_delivery *w,
+                  long status, int64_t retry_after, char *why,
+                  struct mr_webhook_result *r)
 {
-    struct mr_error err = {0};
-    const struct mr_webhook_sub *sub = find_sub(d->cfg, w->tenant, w->url);
-    if (sub == NULL || !sub->active)
-        return; /* no longer configured: kept pending until it comes back */
-    struct mr_event_rec *ev = NULL;
-    size_t n = 0;
-    if (mr_store_list_events(d->st, w->tenant, w->seq - 1, 1, NULL, 0, &ev, &n,
-                             &err) < 0 ||
-        n != 1 || ev[0].seq != w->seq) {
-        mr_event_list_free(ev, n);
-        (void)mr_store_webhook_result(d->st, w->id, "dead", w->attempts, 0,
-                                      "the event is gone", NULL);
-        return;
-    }
-    struct mr_buf body;
-    mr_buf_init(&body, 0);
-    event_body(&body, &ev[0]);
-    mr_event_list_free(ev, n);
-    struct mr_http_out_res res;
-    post(d, sub, w->seq, &body, &res);
-    mr_buf_release(&body);
-    long status = res.status;
-    int64_t retry_after = res.retry_after_s;
-    char why[300];
-    snprintf(why, sizeof why, "%s", res.error);
-    mr_http_out_res_release(&res);
     int attempts = w->attempts + 1;
     const char *state = "pending";
     int64_t next = 0;
@@ -173,13 +177,138 @@ static void deliver(struct mr_dispatch *d, const struct mr_webhook_delivery *w)
             delay = retry_after * 1000;
         next = now_ms() + (delay < 0 ? 0 : delay);
     }
-    if (mr_store_webhook_result(d->st, w->id, state, attempts, next,
-                                why[0] ? why : NULL, &err) < 0)
-        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+    *r = (struct mr_webhook_result){w->id, state, attempts, next,
+                                    why[0] ? why : NULL};
     if (strcmp(state, "dead") == 0)
         mr_logf(d->log, MR_LOG_WARN, "webhooks",
                 "evt_%lld to %s is dead after %d attempts: %s",
                 (long long)w->seq, w->url, attempts, why);
+}
+
+static void record(struct mr_dispatch *d, const struct mr_webhook_result *r,
+                   size_t n)
+{
+    struct mr_error err = {0};
+    if (mr_store_webhook_results(d->st, r, n, &err) < 0)
+        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+}
+
+static void flight_clear(struct mr_dispatch *d, struct flight *f)
+{
+    free(f->w.tenant);
+    free(f->w.url);
+    memset(f, 0, sizeof *f);
+    d->nflights--;
+}
+
+/* Starts delivery w (taking its strings) in slot f; when it cannot start,
+ * the outcome is recorded now and f stays free. */
+static void deliver(struct mr_dispatch *d, struct mr_webhook_delivery *w,
+                    struct flight *f)
+{
+    struct mr_error err = {0};
+    const struct mr_webhook_sub *sub = find_sub(d->cfg, w->tenant, w->url);
+    if (sub == NULL || !sub->active)
+        return; /* no longer configured: kept pending until it comes back */
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    if (mr_store_list_events(d->st, w->tenant, w->seq - 1, 1, NULL, 0, &ev, &n,
+                             &err) < 0 ||
+        n != 1 || ev[0].seq != w->seq) {
+        mr_event_list_free(ev, n);
+        (void)mr_store_webhook_result(d->st, w->id, "dead", w->attempts, 0,
+                                      "the event is gone", NULL);
+        return;
+    }
+    struct mr_buf body;
+    mr_buf_init(&body, 0);
+    event_body(&body, &ev[0]);
+    mr_event_list_free(ev, n);
+    char why[300] = "";
+    f->w = *w;
+    w->tenant = w->url = NULL;
+    d->nflights++;
+    bool started = post(d, sub, f->w.seq, &body, f, why, sizeof why);
+    mr_buf_release(&body);
+    if (!started) {
+        struct mr_webhook_result r;
+        judge(d, &f->w, 0, -1, why, &r);
+        record(d, &r, 1);
+        flight_clear(d, f);
+    }
+}
+
+static bool in_flight(const struct mr_dispatch *d, int64_t id)
+{
+    for (size_t i = 0; i < d->conc; i++)
+        if (d->flights[i].w.id == id)
+            return true;
+    return false;
+}
+
+/* Whether the subscription has its share of the slots: with more than one
+ * active, three quarters, so that one that hangs leaves room. */
+static bool sub_full(const struct mr_dispatch *d,
+                     const struct mr_webhook_delivery *w)
+{
+    size_t conc = d->conc;
+    if (d->nactive < 2)
+        return false;
+    size_t share = conc - conc / 4, n = 0;
+    for (size_t i = 0; i < conc; i++) {
+        const struct mr_webhook_delivery *x = &d->flights[i].w;
+        n += x->id != 0 && strcmp(x->url, w->url) == 0 &&
+             strcmp(x->tenant, w->tenant) == 0;
+    }
+    return n >= share;
+}
+
+/* Fills the free slots with due deliveries not already in flight. The
+ * window read is wider than the free slots: the rows in flight come back
+ * too (still pending), and a subscription at its share is passed over. */
+static void start_due(struct mr_dispatch *d)
+{
+    struct mr_error err = {0};
+    size_t conc = d->conc;
+    if (d->nflights >= conc)
+        return;
+    size_t window = d->nflights + 4 * conc;
+    if (window > MR_EVENTS_LIMIT_MAX)
+        window = MR_EVENTS_LIMIT_MAX;
+    struct mr_webhook_delivery *due = NULL;
+    size_t n = 0;
+    if (mr_store_webhook_due(d->st, now_ms(), (int)window, &due, &n, &err) <
+        0) {
+        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+        return;
+    }
+    size_t slot = 0;
+    for (size_t i = 0; i < n && d->nflights < conc &&
+                       !atomic_load(&d->stopping);
+         i++) {
+        if (in_flight(d, due[i].id) || sub_full(d, &due[i]))
+            continue;
+        while (d->flights[slot].w.id != 0)
+            slot++;
+        deliver(d, &due[i], &d->flights[slot]);
+    }
+    mr_webhook_delivery_list_free(due, n);
+}
+
+/* Records the outcomes of k finished requests in one transaction. */
+static void finish(struct mr_dispatch *d, struct mr_http_out_done *done,
+                   size_t k, struct mr_webhook_result *r, char (*why)[300])
+{
+    for (size_t i = 0; i < k; i++) {
+        struct flight *f = done[i].tag;
+        snprintf(why[i], sizeof why[i], "%s", done[i].res.error);
+        judge(d, &f->w, done[i].res.status, done[i].res.retry_after_s, why[i],
+              &r[i]);
+        mr_http_out_res_release(&done[i].res);
+    }
+    record(d, r, k);
+    for (size_t i = 0; i < k; i++)
+        flight_clear(d, done[i].tag);
 }
 
 static void round_once(struct mr_dispatch *d)
@@ -215,35 +344,61 @@ static void round_once(struct mr_dispatch *d)
         if (complete)
             d->scanned[t] = head;
     }
-    struct mr_webhook_delivery *due = NULL;
-    size_t n = 0;
-    if (mr_store_webhook_due(d->st, now_ms(), DUE_MAX, &due, &n, &err) < 0) {
-        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
-        return;
+    start_due(d);
+}
+
+/* Turns commits into wake-ups of the poll. Bounded: it checks stopping
+ * at least every ROUND_MS. */
+static void *wake(void *arg)
+{
+    struct mr_dispatch *d = arg;
+    uint64_t gen = mr_store_commit_gen(d->st);
+    while (!atomic_load(&d->stopping)) {
+        uint64_t now = mr_store_commit_wait(d->st, gen, ROUND_MS);
+        if (now != gen) {
+            gen = now;
+            mr_http_out_multi_wakeup(d->multi);
+        }
     }
-    for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++)
-        deliver(d, &due[i]);
-    mr_webhook_delivery_list_free(due, n);
+    return NULL;
 }
 
 static void *run(void *arg)
 {
     struct mr_dispatch *d = arg;
+    size_t conc = d->conc;
+    struct mr_http_out_done *done = mr_xcalloc(conc, sizeof *done);
+    struct mr_webhook_result *r = mr_xcalloc(conc, sizeof *r);
+    char(*why)[300] = mr_xcalloc(conc, sizeof *why);
     while (!atomic_load(&d->stopping)) {
         round_once(d);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += ROUND_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&d->mu);
-        if (!atomic_load(&d->stopping))
-            (void)pthread_cond_timedwait(&d->cv, &d->mu, &until);
-        pthread_mutex_unlock(&d->mu);
+        /* Wakes when a request finishes, a commit lands (wake()), or a
+         * retry may have come due. */
+        size_t k = mr_http_out_multi_poll(d->multi, ROUND_MS, done, conc);
+        if (k > 0 && !atomic_load(&d->stopping))
+            finish(d, done, k, r, why);
+        else
+            for (size_t i = 0; i < k; i++)
+                mr_http_out_res_release(&done[i].res);
     }
+    free(why);
+    free(r);
+    free(done);
     return NULL;
+}
+
+static void dispatch_free(struct mr_dispatch *d)
+{
+    for (size_t i = 0; d->flights && i < d->conc;
+         i++) {
+        free(d->flights[i].w.tenant);
+        free(d->flights[i].w.url);
+    }
+    mr_http_out_multi_free(d->multi);
+    mr_http_out_close(d->http);
+    free(d->flights);
+    free(d->scanned);
+    free(d);
 }
 
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
@@ -251,36 +406,45 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
                       struct mr_error *err)
 {
     *out = NULL;
-    bool any = false;
+    size_t active = 0;
     for (size_t t = 0; t < cfg->ntenants; t++)
         for (size_t i = 0; i < cfg->tenants[t].nwebhooks; i++)
-            any = any || cfg->tenants[t].webhooks[i].active;
-    if (!any)
+            active += cfg->tenants[t].webhooks[i].active;
+    if (active == 0)
         return 0;
     struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);
+    d->cfg = cfg;
+    d->st = st;
+    d->log = log;
+    d->nactive = active;
+    atomic_init(&d->stopping, false);
     d->scanned = mr_xcalloc(cfg->ntenants ? cfg->ntenants : 1,
                             sizeof *d->scanned);
     for (size_t t = 0; t < cfg->ntenants; t++)
         d->scanned[t] = -1;
+    size_t conc = cfg->webhook_concurrency > 0
+                      ? (size_t)cfg->webhook_concurrency
+                      : 1;
+    d->conc = conc;
+    d->flights = mr_xcalloc(conc, sizeof *d->flights);
     if (mr_http_out_open(cfg->webhooks_allow_private, &d->http, err) !=
-        MR_OK) {
-        free(d->scanned);
-        free(d);
+            MR_OK ||
+        mr_http_out_multi_new(d->http, conc, &d->stopping, &d->multi, err) !=
+            MR_OK) {
+        dispatch_free(d);
         return MR_EIO;
     }
-    d->cfg = cfg;
-    d->st = st;
-    d->log = log;
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
-    atomic_init(&d->stopping, false);
     int rc = pthread_create(&d->thread, NULL, run, d);
+    if (rc == 0) {
+        rc = pthread_create(&d->waker, NULL, wake, d);
+        if (rc != 0) {
+            atomic_store(&d->stopping, true);
+            mr_http_out_multi_wakeup(d->multi);
+            pthread_join(d->thread, NULL);
+        }
+    }
     if (rc != 0) {
-        pthread_cond_destroy(&d->cv);
-        pthread_mutex_destroy(&d->mu);
-        mr_http_out_close(d->http);
-        free(d->scanned);
-        free(d);
+        dispatch_free(d);
         return mr_error_set(err, MR_EIO, "webhooks: cannot start a thread: %s",
                             strerror(rc));
     }
@@ -292,14 +456,9 @@ void mr_dispatch_stop(struct mr_dispatch *d)
 {
     if (d == NULL)
         return;
-    pthread_mutex_lock(&d->mu);
     atomic_store(&d->stopping, true);
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
+    mr_http_out_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
-    pthread_cond_destroy(&d->cv);
-    pthread_mutex_destroy(&d->mu);
-    mr_http_out_close(d->http);
-    free(d->scanned);
-    free(d);
+    pthread_join(d->waker, NULL);
+    dispatch_free(d);
 }

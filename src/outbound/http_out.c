@@ -82,11 +82,17 @@ void mr_http_out_res_release(struct mr_http_out_res *res)
     res->body_len = 0;
 }
 
+/* One request's transfer: the easy handle and what its callbacks fill. */
 struct attempt {
     const struct mr_http_out *h;
     const atomic_bool *stop;
+    CURL *c;
+    struct curl_slist *hd;
     struct mr_buf resp;
     bool refused;
+    char cerr[CURL_ERROR_SIZE];
+    void *tag;
+    size_t slot; /* in the multi's table */
 };
 
 static curl_socket_t open_socket(void *cls, curlsocktype purpose,
@@ -120,31 +126,39 @@ static int on_progress(void *cls, curl_off_t a, curl_off_t b, curl_off_t c,
     return at->stop && atomic_load(at->stop) ? 1 : 0;
 }
 
-void mr_http_out_do(struct mr_http_out *h, const struct mr_http_out_req *req,
-                    const atomic_bool *stop, struct mr_http_out_res *res)
+static void res_init(struct mr_http_out_res *res)
 {
     memset(res, 0, sizeof *res);
     res->retry_after_s = -1;
-    struct attempt at = {.h = h, .stop = stop};
-    mr_buf_init(&at.resp, 0);
-    CURL *c = h->curl.easy_init();
-    if (c == NULL) {
+}
+
+/* Makes at's easy handle for req with every guard set; false (and
+ * res->error) when libcurl cannot. The body and URL are copied into the
+ * handle, so req may go once this returns. */
+static bool attempt_setup(struct mr_http_out *h, struct attempt *at,
+                          const struct mr_http_out_req *req,
+                          const atomic_bool *stop, struct mr_http_out_res *res)
+{
+    at->h = h;
+    at->stop = stop;
+    mr_buf_init(&at->resp, 0);
+    at->c = h->curl.easy_init();
+    if (at->c == NULL) {
         snprintf(res->error, sizeof res->error, "libcurl: cannot make a handle");
-        return;
+        return false;
     }
-    struct curl_slist *hd = NULL;
+    CURL *c = at->c;
     for (size_t i = 0; i < req->nheaders; i++) {
-        struct curl_slist *n = h->curl.slist_append(hd, req->headers[i]);
+        struct curl_slist *n = h->curl.slist_append(at->hd, req->headers[i]);
         if (n == NULL)
             break;
-        hd = n;
+        at->hd = n;
     }
     /* libcurl sends "Expect: 100-continue" for larger bodies and waits a
      * second for an answer many receivers never give. */
-    struct curl_slist *n = h->curl.slist_append(hd, "Expect:");
+    struct curl_slist *n = h->curl.slist_append(at->hd, "Expect:");
     if (n != NULL)
-        hd = n;
-    char cerr[CURL_ERROR_SIZE] = "";
+        at->hd = n;
     const char *method = req->method ? req->method : "POST";
     h->curl.easy_setopt(c, CURLOPT_URL, req->url);
     h->curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -157,46 +171,274 @@ void mr_http_out_do(struct mr_http_out *h, const struct mr_http_out_req *req,
     h->curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (strcmp(method, "GET") != 0) {
         h->curl.easy_setopt(c, CURLOPT_POST, 1L);
-        h->curl.easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        /* The size first: COPYPOSTFIELDS copies that many bytes. */
         h->curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                             (curl_off_t)req->body_len);
+        h->curl.easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
+                            req->body ? req->body : "");
         if (strcmp(method, "POST") != 0)
             h->curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
-    h->curl.easy_setopt(c, CURLOPT_HTTPHEADER, hd);
+    h->curl.easy_setopt(c, CURLOPT_HTTPHEADER, at->hd);
     h->curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    h->curl.easy_setopt(c, CURLOPT_WRITEDATA, &at);
+    h->curl.easy_setopt(c, CURLOPT_WRITEDATA, at);
     h->curl.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    h->curl.easy_setopt(c, CURLOPT_OPENSOCKETDATA, &at);
+    h->curl.easy_setopt(c, CURLOPT_OPENSOCKETDATA, at);
     h->curl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    h->curl.easy_setopt(c, CURLOPT_XFERINFODATA, &at);
+    h->curl.easy_setopt(c, CURLOPT_XFERINFODATA, at);
     h->curl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    h->curl.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    CURLcode rc = h->curl.easy_perform(c);
-    res->refused = at.refused;
-    if (rc == CURLE_OK) {
-        h->curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
-        curl_off_t ra = -1;
-        if (h->curl.easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
-            ra > 0)
-            res->retry_after_s = ra > MR_HTTP_OUT_RETRY_AFTER_MAX_S
-                                     ? MR_HTTP_OUT_RETRY_AFTER_MAX_S
-                                     : ra;
-        if (res->status < 200 || res->status > 299)
-            snprintf(res->error, sizeof res->error, "HTTP %ld: %.*s",
-                     res->status, (int)(at.resp.len > 200 ? 200 : at.resp.len),
-                     at.resp.p ? at.resp.p : "");
-    } else if (at.refused) {
-        snprintf(res->error, sizeof res->error,
-                 "refused: the target is a private or loopback address "
-                 "(webhooks_allow_private)");
-    } else {
-        snprintf(res->error, sizeof res->error, "%s",
-                 cerr[0] ? cerr : h->curl.easy_strerror(rc));
+    h->curl.easy_setopt(c, CURLOPT_ERRORBUFFER, at->cerr);
+    h->curl.easy_setopt(c, CURLOPT_PRIVATE, at);
+    return true;
+}
+
+/* Frees at's handle and buffers; NULL res: the outcome is dropped. */
+static void attempt_finish(struct attempt *at, CURLcode rc,
+                           struct mr_http_out_res *res)
+{
+    const struct mr_curl *cu = &at->h->curl;
+    if (res != NULL) {
+        res->refused = at->refused;
+        if (rc == CURLE_OK) {
+            cu->easy_getinfo(at->c, CURLINFO_RESPONSE_CODE, &res->status);
+            curl_off_t ra = -1;
+            if (cu->easy_getinfo(at->c, CURLINFO_RETRY_AFTER, &ra) ==
+                    CURLE_OK &&
+                ra > 0)
+                res->retry_after_s = ra > MR_HTTP_OUT_RETRY_AFTER_MAX_S
+                                         ? MR_HTTP_OUT_RETRY_AFTER_MAX_S
+                                         : ra;
+            if (res->status < 200 || res->status > 299)
+                snprintf(res->error, sizeof res->error, "HTTP %ld: %.*s",
+                         res->status,
+                         (int)(at->resp.len > 200 ? 200 : at->resp.len),
+                         at->resp.p ? at->resp.p : "");
+        } else if (at->refused) {
+            snprintf(res->error, sizeof res->error,
+                     "refused: the target is a private or loopback address "
+                     "(webhooks_allow_private)");
+        } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            snprintf(res->error, sizeof res->error, "stopped");
+        } else {
+            snprintf(res->error, sizeof res->error, "%s",
+                     at->cerr[0] ? at->cerr : cu->easy_strerror(rc));
+        }
+        res->body_len = at->resp.len;
+        res->body = mr_xstrndup(at->resp.p ? at->resp.p : "", at->resp.len);
     }
-    h->curl.easy_cleanup(c);
-    h->curl.slist_free_all(hd);
-    res->body_len = at.resp.len;
-    res->body = mr_xstrndup(at.resp.p ? at.resp.p : "", at.resp.len);
-    mr_buf_release(&at.resp);
+    cu->easy_cleanup(at->c);
+    cu->slist_free_all(at->hd);
+    at->c = NULL;
+    at->hd = NULL;
+    mr_buf_release(&at->resp);
+}
+
+void mr_http_out_do(struct mr_http_out *h, const struct mr_http_out_req *req,
+                    const atomic_bool *stop, struct mr_http_out_res *res)
+{
+    res_init(res);
+    struct attempt at = {0};
+    if (!attempt_setup(h, &at, req, stop, res)) {
+        mr_buf_release(&at.resp);
+        return;
+    }
+    attempt_finish(&at, h->curl.easy_perform(at.c), res);
+}
+
+/* ---- the multi interface ------------------------------------------------ */
+
+#define MULTI_MAX 1024
+
+struct mr_http_out_multi {
+    struct mr_http_out *h;
+    CURLM *m;
+    const atomic_bool *stop;
+    size_t max;
+    size_t running;
+    struct attempt **slots; /* max entries; NULL: free */
+};
+
+int mr_http_out_multi_new(struct mr_http_out *h, size_t max,
+                          const atomic_bool *stop,
+                          struct mr_http_out_multi **out, struct mr_error *err)
+{
+    *out = NULL;
+    if (max < 1 || max > MULTI_MAX)
+        return mr_error_set(err, MR_EINVAL,
+                            "outbound HTTP: between 1 and %d requests at once",
+                            MULTI_MAX);
+    CURLM *cm = h->curl.multi_init();
+    if (cm == NULL)
+        return mr_error_set(err, MR_EIO, "libcurl: cannot make a multi handle");
+    struct mr_http_out_multi *m = mr_xcalloc(1, sizeof *m);
+    m->h = h;
+    m->m = cm;
+    m->stop = stop;
+    m->max = max;
+    m->slots = mr_xcalloc(max, sizeof *m->slots);
+    /* Idle connections kept for reuse: one per slot is enough for a
+     * receiver that takes every slot. */
+    h->curl.multi_setopt(cm, CURLMOPT_MAXCONNECTS, (long)max);
+    *out = m;
+    return MR_OK;
+}
+
+void mr_http_out_multi_free(struct mr_http_out_multi *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->max; i++) {
+        struct attempt *at = m->slots[i];
+        if (at == NULL)
+            continue;
+        m->h->curl.multi_remove_handle(m->m, at->c);
+        attempt_finish(at, CURLE_ABORTED_BY_CALLBACK, NULL);
+        free(at);
+    }
+    m->h->curl.multi_cleanup(m->m);
+    free(m->slots);
+    free(m);
+}
+
+size_t mr_http_out_multi_running(const struct mr_http_out_multi *m)
+{
+    return m->running;
+}
+
+int mr_http_out_multi_add(struct mr_http_out_multi *m,
+                          const struct mr_http_out_req *req, void *tag,
+                          struct mr_error *err)
+{
+    if (m->running >= m->max)
+        return mr_error_set(err, MR_ELIMIT,
+                            "outbound HTTP: %zu requests already in flight",
+                            m->max);
+    size_t slot = 0;
+    while (slot < m->max && m->slots[slot] != NULL)
+        slot++;
+    struct attempt *at = mr_xcalloc(1, sizeof *at);
+    struct mr_http_out_res res;
+    res_init(&res);
+    if (!attempt_setup(m->h, at, req, m->stop, &res)) {
+        mr_buf_release(&at->resp);
+        free(at);
+        return mr_error_set(err, MR_EIO, "%s", res.error);
+    }
+    at->tag = tag;
+    at->slot = slot;
+    CURLMcode mc = m->h->curl.multi_add_handle(m->m, at->c);
+    if (mc != CURLM_OK) {
+        attempt_finish(at, CURLE_FAILED_INIT, NULL);
+        free(at);
+        return mr_error_set(err, MR_EIO, "libcurl: %s",
+                            m->h->curl.multi_strerror(mc));
+    }
+    m->slots[slot] = at;
+    m->running++;
+    return MR_OK;
+}
+
+/* Finished transfers into done, at most ndone. */
+static size_t collect(struct mr_http_out_multi *m,
+                      struct mr_http_out_done *done, size_t ndone)
+{
+    size_t k = 0;
+    int left = 0;
+    CURLMsg *msg;
+    /* Bounded: each message is a finished transfer, at most max of them. */
+    while (k < ndone && (msg = m->h->curl.multi_info_read(m->m, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct attempt *at = NULL;
+        m->h->curl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &at);
+        CURLcode rc = msg->data.result;
+        m->h->curl.multi_remove_handle(m->m, msg->easy_handle);
+        if (at == NULL)
+            continue;
+        res_init(&done[k].res);
+        done[k].tag = at->tag;
+        attempt_finish(at, rc, &done[k].res);
+        m->slots[at->slot] = NULL;
+        m->running--;
+        free(at);
+        k++;
+    }
+    return k;
+}
+
+size_t mr_http_out_multi_poll(struct mr_http_out_multi *m, int timeout_ms,
+                              struct mr_http_out_done *done, size_t ndone)
+{
+    int still = 0;
+    size_t k = collect(m, done, ndone);
+    if (k > 0)
+        return k;
+    (void)m->h->curl.multi_perform(m->m, &still);
+    if ((k = collect(m, done, ndone)) > 0)
+        return k;
+    /* libcurl shortens the wait to its own next timeout, so transfers
+     * time out on time however long the caller waits. */
+    (void)m->h->curl.multi_poll(m->m, NULL, 0, timeout_ms < 0 ? 0 : timeout_ms,
+                                NULL);
+    (void)m->h->curl.multi_perform(m->m, &still);
+    return collect(m, done, ndone);
+}
+
+void mr_http_out_multi_wakeup(struct mr_http_out_multi *m)
+{
+    (void)m->h->curl.multi_wakeup(m->m);
+}
+
+void mr_http_out_many(struct mr_http_out *h, const struct mr_http_out_req *reqs,
+                      size_t n, const atomic_bool *stop,
+                      struct mr_http_out_res *res)
+{
+    for (size_t i = 0; i < n; i++) {
+        res_init(&res[i]);
+        res[i].body = mr_xstrndup("", 0);
+    }
+    if (n == 0)
+        return;
+    struct mr_error err = {0};
+    struct mr_http_out_multi *m = NULL;
+    size_t max = n < MULTI_MAX ? n : MULTI_MAX;
+    if (mr_http_out_multi_new(h, max, stop, &m, &err) != MR_OK) {
+        for (size_t i = 0; i < n; i++)
+            snprintf(res[i].error, sizeof res[i].error, "%s", err.msg);
+        return;
+    }
+    struct mr_http_out_done *done = mr_xcalloc(max, sizeof *done);
+    bool *pending = mr_xcalloc(n, sizeof *pending);
+    size_t next = 0, left = n;
+    /* Bounded: each turn starts or finishes a request, or waits for one;
+     * a transfer ends by its timeout at the latest. */
+    while (left > 0) {
+        while (next < n && mr_http_out_multi_running(m) < max) {
+            if (mr_http_out_multi_add(m, &reqs[next], &res[next], &err) !=
+                MR_OK) {
+                snprintf(res[next].error, sizeof res[next].error, "%s",
+                         err.msg);
+                left--;
+            } else {
+                pending[next] = true;
+            }
+            next++;
+        }
+        if (stop != NULL && atomic_load(stop))
+            break;
+        size_t k = mr_http_out_multi_poll(m, 100, done, max);
+        for (size_t i = 0; i < k; i++) {
+            struct mr_http_out_res *r = done[i].tag;
+            free(r->body);
+            *r = done[i].res;
+            pending[r - res] = false;
+            left--;
+        }
+    }
+    mr_http_out_multi_free(m);
+    for (size_t i = 0; i < n; i++)
+        if (pending[i])
+            snprintf(res[i].error, sizeof res[i].error, "stopped");
+    free(pending);
+    free(done);
 }

@@ -655,6 +655,21 @@ int mr_store_webhook_result(struct mr_store *st, int64_t id,
                             const char *state, int attempts, int64_t next_at,
                             const char *last_error, struct mr_error *err);
 
+/* Several attempts recorded in one transaction (the dispatcher's
+ * concurrent sends finish together; one commit, not one each). Synced
+ * lazily: a power cut may forget a result, which costs a redelivery with
+ * the same webhook-id (at least once), never a lost delivery. */
+struct mr_webhook_result {
+    int64_t id;
+    const char *state;
+    int attempts;
+    int64_t next_at;
+    const char *last_error; /* may be NULL */
+};
+int mr_store_webhook_results(struct mr_store *st,
+                             const struct mr_webhook_result *r, size_t n,
+                             struct mr_error *err);
+
 /* Marks the subscription disabled (its receiver answered 410). */
 int mr_store_webhook_disable(struct mr_store *st, const char *tenant,
                              const char *url, int64_t now,

@@ -226,6 +226,35 @@ int mr_store_webhook_result(struct mr_store *st, int64_t id,
     return mr__store_write(st, op_result, &a, err);
 }
 
+struct results_arg {
+    const struct mr_webhook_result *r;
+    size_t n;
+};
+
+static int op_results(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct results_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct mr_webhook_result *x = &a->r[i];
+        struct result_arg one = {x->id, x->state, x->attempts, x->next_at,
+                                 x->last_error};
+        int rc = op_result(c, &one, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int mr_store_webhook_results(struct mr_store *st,
+                             const struct mr_webhook_result *r, size_t n,
+                             struct mr_error *err)
+{
+    if (n == 0)
+        return 0;
+    struct results_arg a = {r, n};
+    return mr__store_write_lazy(st, op_results, &a, err);
+}
+
 struct disable_arg {
     const char *tenant;
     const char *url;

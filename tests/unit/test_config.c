@@ -469,6 +469,20 @@ static void ints_and_bools(void **state)
     load_bad("workers: { count: 99999999999999999999999 }", "whole number");
     load_bad("workers: { count: }", "whole number");
 
+    /* Outbound webhooks: requests in flight, one attempt's time. */
+    c = load_ok("");
+    assert_int_equal(c->webhook_concurrency, 16);
+    assert_int_equal(c->webhook_timeout_ms, 10000);
+    mr_config_free(c);
+    c = load_ok("webhook_concurrency: 256\nwebhook_timeout: 1500ms");
+    assert_int_equal(c->webhook_concurrency, 256);
+    assert_int_equal(c->webhook_timeout_ms, 1500);
+    mr_config_free(c);
+    load_bad("webhook_concurrency: 0", "between 1 and 256");
+    load_bad("webhook_concurrency: 257", "between 1 and 256");
+    load_bad("webhook_timeout: 50ms", "between 100ms and 1m");
+    load_bad("webhook_timeout: 2m", "between 100ms and 1m");
+
     static const char *const on[] = {"true", "True", "yes", "on", "ON"};
     for (size_t i = 0; i < 5; i++) {
         char text[120];
