@@ -188,6 +188,15 @@ void mr__bind_str(sqlite3_stmt *s, int i, const char *v);
 int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
                          struct mr_error *err);
 
+/* ---- notifications.c ----------------------------------------------------- */
+
+/* Inside the delivering transaction: one pending notification per name of
+ * ro->notify_json for (ticket, message row). ro may be NULL. */
+int mr__notify_insert_in_tx(struct mr__conn *c, const char *tenant,
+                            const struct mr_rules_outcome *ro,
+                            int64_t ticket_id, int64_t message_row,
+                            int64_t now, struct mr_error *err);
+
 /* ---- migrations.c -------------------------------------------------------- */
 
 /* The newest schema version this binary knows. */

@@ -388,6 +388,7 @@ struct rules_out {
     struct mr_rules_outcome o; /* points into the strings below */
     char *queue, *priority, *assignee;
     char *tags_add, *tags_remove, *applied, *matched, *fields;
+    char *notify;
 };
 
 struct prepared {
@@ -406,6 +407,7 @@ static void rules_out_free(struct rules_out *r)
     free(r->applied);
     free(r->matched);
     free(r->fields);
+    free(r->notify);
     memset(r, 0, sizeof *r);
 }
 
@@ -447,6 +449,7 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
     o->tags_add = str_array_json(r->tags_add, r->ntags_add);
     o->tags_remove = str_array_json(r->tags_remove, r->ntags_remove);
     o->matched = str_array_json(r->matched, r->nmatched);
+    o->notify = r->nnotify ? str_array_json(r->notify, r->nnotify) : NULL;
     struct mr_buf b;
     struct mr_json j;
     mr_buf_init(&b, 0);
@@ -471,6 +474,7 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
         .applied_json = o->applied,
         .matched_json = o->matched,
         .fields_json = o->fields,
+        .notify_json = o->notify,
         .ignore = r->ignore,
     };
 }
