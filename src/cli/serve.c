@@ -27,6 +27,7 @@
 #include "ticket/rules_slot.h"
 #include "outbound/dispatch.h"
 #include "outbound/mail_sender.h"
+#include "outbound/notify.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -112,9 +113,26 @@ static void http_log(void *ctx, const char *msg)
     mr_logf(ctx, MR_LOG_ERROR, "http", "%s", msg);
 }
 
+static void warn_line(void *ctx, const char *msg)
+{
+    mr_logf(ctx, MR_LOG_WARN, "serve", "%s", msg);
+}
+
+/* Rules that notify a name no integration has (docs/integrations.md). */
+static void check_notify(const struct mr_config *cfg,
+                         struct mr_rules_slot *rules, struct mr_log *log)
+{
+    struct mr_rules_ref *ref = mr_rules_slot_acquire(rules);
+    if (ref)
+        (void)mr_notify_check_rules(cfg, mr_rules_ref_get(ref), warn_line,
+                                    log);
+    mr_rules_slot_release(rules, ref);
+}
+
 /* SIGHUP: the rules file again; the rules in force stay when it has an
  * error. */
-static void reload_rules(struct mr_rules_slot *rules, struct mr_log *log)
+static void reload_rules(const struct mr_config *cfg,
+                         struct mr_rules_slot *rules, struct mr_log *log)
 {
     const char *path = mr_rules_slot_path(rules);
     if (!path) {
@@ -128,6 +146,7 @@ static void reload_rules(struct mr_rules_slot *rules, struct mr_log *log)
         mr_logf(log, MR_LOG_INFO, "serve",
                 "SIGHUP: rules reloaded from %s (%zu tenants, %zu rules)",
                 path, nt, nr);
+        check_notify(cfg, rules, log);
     } else {
         mr_logf(log, MR_LOG_ERROR, "serve",
                 "SIGHUP: %s has errors, the previous rules stay: %s", path,
@@ -259,6 +278,7 @@ int mr_cli_serve(int argc, char **argv)
     struct mr_http_server *http_srv = NULL;
     struct mr_dispatch *dispatch = NULL;
     struct mr_mail_sender *mail_sender = NULL;
+    struct mr_notify *notify = NULL;
     struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
     status = MR_EXIT_IOERR;
 
@@ -275,6 +295,9 @@ int mr_cli_serve(int argc, char **argv)
         goto fail;
     if (mr_mail_sender_start(cfg, inst.store, &log, &mail_sender, &err) !=
         MR_OK)
+        goto fail;
+    check_notify(cfg, rules, &log);
+    if (mr_notify_start(cfg, inst.store, &log, &notify, &err) != MR_OK)
         goto fail;
 
     struct mr_smtp_handler handler = {
@@ -336,7 +359,7 @@ int mr_cli_serve(int argc, char **argv)
             continue;
         if (sig != SIGHUP)
             break;
-        reload_rules(rules, &log);
+        reload_rules(cfg, rules, &log);
     }
     mr_logf(&log, MR_LOG_INFO, "serve", "signal %d: shutting down", sig);
     status = MR_EXIT_OK;
@@ -352,6 +375,7 @@ stop:
     mr_workers_stop(workers);
     mr_dispatch_stop(dispatch);
     mr_mail_sender_stop(mail_sender);
+    mr_notify_stop(notify);
     mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);

@@ -1111,12 +1111,215 @@ static void read_webhooks(struct mr__cfg_ctx *ctx,
         read_webhook_sub(ctx, v->items[i], t);
 }
 
+/* ---- integrations (docs/integrations.md) ---- */
+
+static bool valid_integration_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* An http(s) URL without a trailing slash (paths are appended to it). */
+static bool read_url(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
+                     const char *what, char **dst)
+{
+    if (!read_text(ctx, v, what, 2048, dst))
+        return false;
+    char *u = *dst;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+        DIAG(ctx, v, "%s must start with http:// or https://", what);
+        return false;
+    }
+    for (size_t n = strlen(u); n > 8 && u[n - 1] == '/'; n--)
+        u[n - 1] = '\0';
+    return true;
+}
+
+/* The token itself, or the name of an environment variable holding it
+ * (so that the file can be shared without the secret). */
+static void read_token(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
+                       const char *what, char **dst)
+{
+    const struct mr__cfg_node *t = get(m, "token"), *e = get(m, "token_env");
+    if (t != NULL && e != NULL) {
+        DIAG(ctx, e, "%s: give 'token' or 'token_env', not both", what);
+        return;
+    }
+    if (t != NULL) {
+        read_text(ctx, t, what, 1024, dst);
+        return;
+    }
+    char *name = NULL;
+    if (e == NULL) {
+        DIAG(ctx, m, "%s: 'token' (or 'token_env', an environment variable "
+             "holding it) is missing", what);
+    } else if (read_text(ctx, e, what, 128, &name)) {
+        const char *val = getenv(name);
+        if (val == NULL || val[0] == '\0' || strlen(val) > 1024)
+            DIAG(ctx, e, "%s: environment variable '%s' is not set (or is "
+                 "empty or longer than 1024 bytes)", what, name);
+        else
+            *dst = mr_xstrndup(val, strlen(val));
+    }
+    free(name);
+}
+
+static void read_integration(struct mr__cfg_ctx *ctx,
+                             const struct mr__cfg_node *v, struct mr_tenant *t)
+{
+    static const char *const slack_keys[] = {"name", "kind", "url", NULL};
+    static const char *const github_keys[] = {
+        "name", "kind", "repo", "token", "token_env", "api_url", "labels",
+        NULL};
+    static const char *const jira_keys[] = {
+        "name",  "kind",      "base_url", "project", "issue_type",
+        "user",  "token",     "token_env", "labels", NULL};
+    char what[160], buf[80];
+    if (v->kind != MR__CFG_MAP) {
+        DIAG(ctx, v, "tenant '%s': each integration must be a mapping with "
+             "name and kind, not %s", t->name, kind_name(v));
+        return;
+    }
+    const struct mr__cfg_node *name = get(v, "name"), *kind = get(v, "kind");
+    if (name == NULL || kind == NULL) {
+        DIAG(ctx, v, "tenant '%s': an integration needs 'name' and 'kind' "
+             "(slack, github or jira)", t->name);
+        return;
+    }
+    if (!want_scalar(ctx, name, "integration name") ||
+        !want_scalar(ctx, kind, "integration kind"))
+        return;
+    if (!valid_integration_name(name->str, name->len)) {
+        DIAG(ctx, name, "tenant '%s': integration name '%s' must be 1 to 64 "
+             "of A-Z, a-z, 0-9, '.', '_' and '-'", t->name,
+             mr__cfg_show(name, buf, sizeof buf));
+        return;
+    }
+    const char *const *keys;
+    enum mr_integration_kind k;
+    if (scalar_is(kind, "slack")) {
+        k = MR_INTEGRATION_SLACK;
+        keys = slack_keys;
+    } else if (scalar_is(kind, "github")) {
+        k = MR_INTEGRATION_GITHUB;
+        keys = github_keys;
+    } else if (scalar_is(kind, "jira")) {
+        k = MR_INTEGRATION_JIRA;
+        keys = jira_keys;
+    } else {
+        DIAG(ctx, kind, "tenant '%s': integration kind '%s' is not one of "
+             "slack, github, jira (webhooks are the 'webhooks' list)",
+             t->name, mr__cfg_show(kind, buf, sizeof buf));
+        return;
+    }
+    for (size_t i = 0; i < t->nintegrations; i++) {
+        if (strlen(t->integrations[i].name) == name->len &&
+            memcmp(t->integrations[i].name, name->str, name->len) == 0) {
+            DIAG(ctx, name, "tenant '%s': integration '%s' is listed twice",
+                 t->name, mr__cfg_show(name, buf, sizeof buf));
+            return;
+        }
+    }
+    struct mr_integration *x = &t->integrations[t->nintegrations++];
+    memset(x, 0, sizeof *x);
+    x->name = mr_xstrndup(name->str, name->len);
+    x->kind = k;
+    snprintf(what, sizeof what, "tenant '%s': integration '%s'", t->name,
+             x->name);
+    check_keys(ctx, v, what, keys);
+    const struct mr__cfg_node *f;
+    char fw[200];
+#define NEED(key, dst, reader)                                                 \
+    do {                                                                       \
+        snprintf(fw, sizeof fw, "%s: %s", what, key);                          \
+        if ((f = get(v, key)) == NULL)                                         \
+            DIAG(ctx, v, "%s: '%s' is missing", what, key);                    \
+        else                                                                   \
+            reader(ctx, f, fw, dst);                                           \
+    } while (0)
+#define TEXT(c, n, w, d) read_text(c, n, w, 256, d)
+    switch (k) {
+    case MR_INTEGRATION_SLACK:
+        NEED("url", &x->url, read_url);
+        return;
+    case MR_INTEGRATION_GITHUB:
+        NEED("repo", &x->repo, TEXT);
+        if (x->repo) {
+            const char *sl = strchr(x->repo, '/');
+            bool ok = sl && sl != x->repo && sl[1] && !strchr(sl + 1, '/') &&
+                      valid_integration_name(x->repo, (size_t)(sl - x->repo)) &&
+                      valid_integration_name(sl + 1, strlen(sl + 1));
+            if (!ok)
+                DIAG(ctx, get(v, "repo"), "%s: repo '%s' must be owner/name",
+                     what, x->repo);
+        }
+        if ((f = get(v, "api_url")) != NULL) {
+            snprintf(fw, sizeof fw, "%s: api_url", what);
+            read_url(ctx, f, fw, &x->api_url);
+        } else {
+            x->api_url = mr_xstrndup("https://api.github.com", 22);
+        }
+        break;
+    case MR_INTEGRATION_JIRA:
+        NEED("base_url", &x->base_url, read_url);
+        NEED("project", &x->project, TEXT);
+        NEED("user", &x->user, TEXT);
+        if ((f = get(v, "issue_type")) != NULL) {
+            snprintf(fw, sizeof fw, "%s: issue_type", what);
+            read_text(ctx, f, fw, 256, &x->issue_type);
+        } else {
+            x->issue_type = mr_xstrndup("Task", 4);
+        }
+        break;
+    }
+#undef NEED
+#undef TEXT
+    read_token(ctx, v, what, &x->token);
+    const struct mr__cfg_node *lb = get(v, "labels");
+    if (lb == NULL || is_null(lb))
+        return;
+    if (lb->kind != MR__CFG_SEQ || lb->n > MR_INTEGRATION_LABELS_MAX) {
+        DIAG(ctx, lb, "%s: labels must be a list of at most %d labels", what,
+             MR_INTEGRATION_LABELS_MAX);
+        return;
+    }
+    x->labels = mr_xcalloc(lb->n ? lb->n : 1, sizeof *x->labels);
+    snprintf(fw, sizeof fw, "%s: label", what);
+    for (size_t i = 0; i < lb->n; i++)
+        if (read_text(ctx, lb->items[i], fw, 100, &x->labels[x->nlabels]))
+            x->nlabels++;
+}
+
+static void read_integrations(struct mr__cfg_ctx *ctx,
+                              const struct mr__cfg_node *v,
+                              struct mr_tenant *t)
+{
+    if (v == NULL || is_null(v))
+        return;
+    if (v->kind != MR__CFG_SEQ || v->n > MR_INTEGRATIONS_MAX) {
+        DIAG(ctx, v, "tenant '%s': integrations must be a list of at most %d "
+             "integrations", t->name, MR_INTEGRATIONS_MAX);
+        return;
+    }
+    t->integrations = mr_xcalloc(v->n ? v->n : 1, sizeof *t->integrations);
+    for (size_t i = 0; i < v->n; i++)
+        read_integration(ctx, v->items[i], t);
+}
+
 static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
                         struct mr_config *cfg, struct claims *cl,
                         const char **accept_all)
 {
     static const char *const keys[] = {"name", "inboxes", "accept_all",
-                                       "webhooks", "outbound", NULL};
+                                       "webhooks", "outbound", "integrations",
+                                       NULL};
     char buf[80];
     if (v->kind != MR__CFG_MAP) {
         DIAG(ctx, v,
@@ -1151,6 +1354,7 @@ static void read_tenant(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
         if (f != NULL)
             read_from(ctx, f, "tenant outbound.from", &t->outbound_from);
     }
+    read_integrations(ctx, get(v, "integrations"), t);
     const struct mr__cfg_node *acc = get(v, "accept_all");
     if (acc != NULL) {
         char what[96];
@@ -1287,7 +1491,8 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         "hostname", "data_dir", "storage", "listen",  "tls",
         "limits",   "workers",  "webhook", "tenants", "attachments",
         "rules",    "webhooks_allow_private", "webhook_retry_scale",
-        "outbound", "webhook_concurrency", "webhook_timeout", NULL};
+        "outbound", "webhook_concurrency", "webhook_timeout", "ticket_url",
+        NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1342,6 +1547,11 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     if ((v = get(root, "webhook_timeout")) != NULL &&
         read_duration(ctx, v, "webhook_timeout", 100, 60000, false, &ms))
         cfg->webhook_timeout_ms = (int)ms;
+    if ((v = get(root, "ticket_url")) != NULL &&
+        read_url(ctx, v, "ticket_url", &cfg->ticket_url) &&
+        strstr(cfg->ticket_url, "{id}") == NULL &&
+        strstr(cfg->ticket_url, "{number}") == NULL)
+        DIAG(ctx, v, "ticket_url must contain {id} or {number}");
     read_tenants(ctx, root, cfg);
     if (webhook_tenant != NULL && cfg->ntenants > 0 &&
         mr_config_tenant(cfg, cfg->webhook.tenant) == NULL)
@@ -1453,6 +1663,20 @@ void mr_config_free(struct mr_config *cfg)
         }
         free(tn->webhooks);
         free(tn->outbound_from);
+        for (size_t i = 0; i < tn->nintegrations; i++) {
+            struct mr_integration *x = &tn->integrations[i];
+            free(x->name);
+            free(x->url);
+            free(x->repo);
+            free(x->api_url);
+            free(x->base_url);
+            free(x->project);
+            free(x->issue_type);
+            free(x->user);
+            free(x->token);
+            free_list(x->labels, x->nlabels);
+        }
+        free(tn->integrations);
         free(tn->name);
     }
     free(cfg->tenants);
@@ -1472,6 +1696,7 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->outbound.smtp);
     free(cfg->outbound.helo);
     free(cfg->outbound.from);
+    free(cfg->ticket_url);
     free_list(cfg->attachments.blocked_extensions,
               cfg->attachments.nblocked_extensions);
     free_list(cfg->attachments.blocked_types, cfg->attachments.nblocked_types);

@@ -51,10 +51,36 @@ struct mr_webhook_sub {
     bool active;            /* default true */
 };
 
+/* An integration (docs/integrations.md): a subscriber with its own payload
+ * that rules select by name with `notify: NAME`. */
+#define MR_INTEGRATIONS_MAX 32
+#define MR_INTEGRATION_LABELS_MAX 16
+enum mr_integration_kind {
+    MR_INTEGRATION_SLACK,  /* Slack-compatible incoming webhook */
+    MR_INTEGRATION_GITHUB, /* GitHub Issues (REST) */
+    MR_INTEGRATION_JIRA,   /* Jira REST API v2 */
+};
+struct mr_integration {
+    char *name;        /* [A-Za-z0-9._-]{1,64}, unique within the tenant */
+    enum mr_integration_kind kind;
+    char *url;         /* slack: the incoming webhook URL */
+    char *repo;        /* github: "owner/name" */
+    char *api_url;     /* github: default https://api.github.com */
+    char *base_url;    /* jira: https://x.atlassian.net */
+    char *project;     /* jira: project key */
+    char *issue_type;  /* jira: default "Task" */
+    char *user;        /* jira: account (Basic auth user) */
+    char *token;       /* github, jira: from `token` or `token_env` */
+    char **labels;     /* github, jira */
+    size_t nlabels;
+};
+
 struct mr_tenant {
     char *name;             /* [a-z0-9_-]{1,64} */
     struct mr_webhook_sub *webhooks;
     size_t nwebhooks;
+    struct mr_integration *integrations;
+    size_t nintegrations;
     struct mr_inbox *inboxes;
     size_t ninboxes;
     bool accept_all;        /* the zero-config tenant: every recipient */
@@ -140,7 +166,11 @@ struct mr_config {
         int backoff_max_ms;   /* default 1 h */
     } outbound;
 
-    bool webhooks_allow_private; /* deliver to loopback/private addresses */
+    bool webhooks_allow_private; /* deliver to loopback/private addresses
+                                    (webhooks and integrations) */
+    char *ticket_url;            /* link to a ticket in integrations' messages:
+                                    "{id}" and "{number}" replaced; NULL: no
+                                    link */
     double webhook_retry_scale;  /* multiplies the retry schedule; 1 */
     int webhook_concurrency;     /* deliveries in flight at most; 16 */
     int webhook_timeout_ms;      /* one attempt, connect included; 10 s */
@@ -189,6 +219,12 @@ int mr_config_route(const struct mr_config *cfg, const char *addr,
 
 const struct mr_tenant *mr_config_tenant(const struct mr_config *cfg,
                                          const char *name);
+/* The integration of tenant called name, or NULL. */
+const struct mr_integration *mr_config_integration(const struct mr_config *cfg,
+                                                   const char *tenant,
+                                                   const char *name);
+/* "slack", "github", "jira". */
+const char *mr_integration_kind_name(enum mr_integration_kind k);
 
 /* Splits a listen address as the loader accepts it ("127.0.0.1:2525",
  * "localhost:25", "[::1]:2525") into host (brackets removed, NUL-terminated,

@@ -310,3 +310,24 @@ const struct mr_tenant *mr_config_tenant(const struct mr_config *cfg,
             return &cfg->tenants[i];
     return NULL;
 }
+
+const struct mr_integration *mr_config_integration(const struct mr_config *cfg,
+                                                   const char *tenant,
+                                                   const char *name)
+{
+    const struct mr_tenant *t = mr_config_tenant(cfg, tenant);
+    for (size_t i = 0; t && name && i < t->nintegrations; i++)
+        if (strcmp(t->integrations[i].name, name) == 0)
+            return &t->integrations[i];
+    return NULL;
+}
+
+const char *mr_integration_kind_name(enum mr_integration_kind k)
+{
+    switch (k) {
+    case MR_INTEGRATION_SLACK: return "slack";
+    case MR_INTEGRATION_GITHUB: return "github";
+    case MR_INTEGRATION_JIRA: return "jira";
+    }
+    return "unknown";
+}

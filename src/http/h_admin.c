@@ -9,7 +9,14 @@
 
 #include <stdio.h>
 
+#include "outbound/notify.h"
 #include "ticket/rules_slot.h"
+
+static void log_line(void *ctx, const char *msg)
+{
+    const struct mr__http_ctx *hc = ctx;
+    hc->deps.log(hc->deps.log_ctx, msg);
+}
 
 void mr__http_admin_reload(const struct mr__http_ctx *ctx,
                            struct mr__http_request *req,
@@ -44,6 +51,12 @@ void mr__http_admin_reload(const struct mr__http_ctx *ctx,
             char line[600];
             snprintf(line, sizeof line, "rules reloaded from %s (API)", path);
             ctx->deps.log(ctx->deps.log_ctx, line);
+            struct mr_rules_ref *ref = mr_rules_slot_acquire(slot);
+            if (ref && ctx->deps.cfg)
+                (void)mr_notify_check_rules(ctx->deps.cfg,
+                                            mr_rules_ref_get(ref), log_line,
+                                            (void *)ctx);
+            mr_rules_slot_release(slot, ref);
         }
         mr_config_diags_free(&diags);
         return;

@@ -471,6 +471,7 @@ void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
     put_summary_fields(j, t);
     put_stored_array(j, "applied_rules", t->applied_rules_json);
     put_stored_object(j, "fields", t->fields_json);
+    put_stored_object(j, "links", t->links_json);
     mr_json_key(j, "linked_ticket_id");
     if (t->linked_ticket_id > 0)
         mr_json_int(j, t->linked_ticket_id);

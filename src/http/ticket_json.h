@@ -70,7 +70,8 @@ int mr_http_reply_address(const struct mr_config *cfg, struct mr_store *st,
 void mr_http_ticket_summary_json(struct mr_json *j,
                                  const struct mr_ticket_view *t);
 
-/* One ticket with applied_rules, linked_ticket_id, reply_address (NULL or
+/* One ticket with applied_rules, fields, links (what integrations made:
+ * docs/integrations.md), linked_ticket_id, reply_address (NULL or
  * "" is written as null) and its messages, oldest first. */
 void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
                          const char *reply_address);

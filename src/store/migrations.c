@@ -349,6 +349,32 @@ static const char MIGRATION_11[] =
     "  last_ack_at INTEGER NOT NULL,"                                          \
     "  PRIMARY KEY (tenant, address)"                                          \
     ") WITHOUT ROWID;"
+/* Integrations (src/store/notifications.c, docs/integrations.md): one row
+ * per (integration, ticket, message) that a rule's notify action named,
+ * written by the delivering transaction; and what the integrations made
+ * on a ticket (an issue's URL, a Jira key), keyed by integration name. */
+#define MIGRATION_13                                                           \
+    "CREATE TABLE notifications ("                                             \
+    "  id              INTEGER PRIMARY KEY,"                                   \
+    "  tenant          TEXT NOT NULL,"                                         \
+    "  integration     TEXT NOT NULL,"                                         \
+    "  kind            TEXT,"                                                  \
+    "  ticket_id       INTEGER NOT NULL,"                                      \
+    "  message_row     INTEGER NOT NULL,"                                      \
+    "  state           TEXT NOT NULL DEFAULT 'pending'"                        \
+    "                  CHECK (state IN ('pending', 'sent', 'dead')),"          \
+    "  attempts        INTEGER NOT NULL DEFAULT 0,"                            \
+    "  next_attempt_at INTEGER NOT NULL,"                                      \
+    "  last_error      TEXT,"                                                  \
+    "  external_ref    TEXT,"                                                  \
+    "  created_at      INTEGER NOT NULL,"                                      \
+    "  updated_at      INTEGER NOT NULL,"                                      \
+    "  UNIQUE (tenant, integration, ticket_id, message_row)"                   \
+    ");"                                                                       \
+    "CREATE INDEX notifications_due ON notifications"                          \
+    " (next_attempt_at) WHERE state = 'pending';"                              \
+    "ALTER TABLE tickets ADD COLUMN links TEXT NOT NULL DEFAULT '{}'"          \
+    " CHECK (json_valid(links));"
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -363,6 +389,7 @@ static const char *const migrations[] = {
     MIGRATION_10,
     MIGRATION_11,
     MIGRATION_12,
+    MIGRATION_13,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

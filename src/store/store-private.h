@@ -228,6 +228,14 @@ int mr__outbound_ack_in_tx(struct mr__conn *c, const char *tenant,
                            int64_t number, int64_t now, bool *queued,
                            bool *in_window, char *msgid, size_t msgid_cap,
                            struct mr_error *err);
+/* ---- notifications.c ----------------------------------------------------- */
+
+/* Inside the delivering transaction: one pending notification per name of
+ * ro->notify_json for (ticket, message row). ro may be NULL. */
+int mr__notify_insert_in_tx(struct mr__conn *c, const char *tenant,
+                            const struct mr_rules_outcome *ro,
+                            int64_t ticket_id, int64_t message_row,
+                            int64_t now, struct mr_error *err);
 
 /* ---- migrations.c -------------------------------------------------------- */
 

@@ -217,6 +217,9 @@ struct mr_rules_outcome {
     const char *applied_json;
     const char *matched_json;
     const char *fields_json; /* {NAME: VALUE}, merged into the ticket's */
+    /* Integration names (rules' notify): one notifications row each for
+     * the ticket and message, in the same transaction. NULL: none. */
+    const char *notify_json;
     bool ignore; /* no ticket: kept in ignored_messages for admins */
     const struct mr_ack_spec *ack; /* NULL: no acknowledgement */
 };
@@ -379,6 +382,8 @@ struct mr_ticket_view {
     char *tags_json;   /* JSON array text, "[]" when none */
     char *applied_rules_json; /* JSON array text, "[]" when none */
     char *fields_json;        /* JSON object text, "{}" when none */
+    char *links_json;         /* what integrations made, by integration
+                                 name (docs/integrations.md); "{}" */
     char *requester;
     int64_t linked_ticket_id; /* a closed ticket this one follows, or 0 */
     int64_t version;   /* grows with every change (If-Match, ETag) */
@@ -716,6 +721,64 @@ int mr_store_outbound_result(struct mr_store *st, int64_t id,
 int mr_store_outbound_list(struct mr_store *st, const char *tenant, int limit,
                            struct mr_outbound_mail **out, size_t *n,
                            struct mr_error *err);
+
+/* ---- integrations' notifications (src/store/notifications.c) ---------- */
+
+/* What a due notification is about: the row and what payloads are made
+ * of (the ticket and the message that triggered it). */
+struct mr_notification {
+    int64_t id;
+    char *tenant;
+    char *integration;
+    int attempts;
+    int64_t ticket_id;
+    int64_t ticket_number;
+    char *subject;      /* the ticket's; may be NULL */
+    char *status, *priority, *queue, *requester; /* queue, requester: NULL */
+    int64_t message_row;
+    char *message_id;
+    char *from_email, *from_name; /* may be NULL */
+    char *text;         /* the stripped reply, else the plain text, cut at
+                           MR_NOTIFY_TEXT_MAX characters; may be NULL */
+    char *links_json;   /* the ticket's links object */
+};
+#define MR_NOTIFY_TEXT_MAX 4000
+void mr_notification_list_free(struct mr_notification *v, size_t n);
+
+/* Up to max pending notifications due at now, oldest first. */
+int mr_store_notify_due(struct mr_store *st, int64_t now, int max,
+                        struct mr_notification **out, size_t *n,
+                        struct mr_error *err);
+
+/* Records an attempt of notification id: state "pending" (next_at),
+ * "sent" or "dead"; kind, last_error and external_ref may be NULL. With
+ * link_json (a JSON object text), in the same transaction, the ticket's
+ * links get it under the integration's name. */
+struct mr_notify_result {
+    int64_t id;
+    const char *kind;
+    const char *state;
+    int attempts;
+    int64_t next_at;
+    const char *last_error;
+    const char *external_ref;
+    const char *link_json;
+};
+int mr_store_notify_result(struct mr_store *st,
+                           const struct mr_notify_result *r,
+                           struct mr_error *err);
+
+/* One notification row as it stands (tests, operators). */
+struct mr_notification_state {
+    char *integration, *kind, *state, *last_error, *external_ref;
+    int attempts;
+    int64_t ticket_id, message_row;
+};
+void mr_notification_states_free(struct mr_notification_state *v, size_t n);
+/* The notifications of tenant, oldest first, at most limit. */
+int mr_store_notify_list(struct mr_store *st, const char *tenant, int limit,
+                         struct mr_notification_state **out, size_t *n,
+                         struct mr_error *err);
 
 /* ---- numbers for /metrics --------------------------------------------- */
 

@@ -116,7 +116,7 @@ static const char SQL_INSERT_REF[] =
     "t.id, t.number, t.tenant, t.subject, t.status, t.priority, t.queue,"      \
     " t.assignee, t.tags, t.requester, t.created_at, t.updated_at,"            \
     " (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id),"             \
-    " t.applied_rules, t.linked_ticket_id, t.fields, t.version"
+    " t.applied_rules, t.linked_ticket_id, t.fields, t.version, t.links"
 
 /* NULL filter values match everything. */
 #define TICKET_FILTER                                                          \
@@ -733,6 +733,10 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         rc = insert_attachments(c, m, row, err);
     if (rc == 0)
         rc = insert_refs(c, m, ticket_id, d.unverified, err);
+    if (rc == 0)
+        rc = mr__notify_insert_in_tx(c, m->tenant,
+                                     created ? m->rules_new : m->rules_reply,
+                                     ticket_id, row, now, err);
     if (rc < 0) {
         mr__ticket_state_clear(&before);
         mr__ticket_state_clear(&after);
@@ -867,6 +871,7 @@ void mr_ticket_view_clear(struct mr_ticket_view *t)
     free(t->tags_json);
     free(t->applied_rules_json);
     free(t->fields_json);
+    free(t->links_json);
     free(t->requester);
     for (size_t i = 0; i < t->nmessages; i++)
         mr_message_view_clear(&t->messages[i]);
@@ -919,6 +924,7 @@ static void read_ticket(sqlite3_stmt *s, struct mr_ticket_view *t)
     t->linked_ticket_id = sqlite3_column_int64(s, 14);
     t->fields_json = mr__col_str(s, 15);
     t->version = sqlite3_column_int64(s, 16);
+    t->links_json = mr__col_str(s, 17);
 }
 
 /* A non-negative decimal of 1 to 18 digits (no sign, no spaces), so that it

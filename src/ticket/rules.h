@@ -89,6 +89,14 @@ bool mr_rules_uses_previous_tickets(const struct mr_rules *rs);
  * sender's last acknowledgement otherwise). */
 bool mr_rules_uses_auto_ack(const struct mr_rules *rs);
 
+/* Calls fn once per notify action (docs/rules.md) in the file: its
+ * tenant, rule and subscriber name, in file order. For checking the names
+ * against the configured integrations at load and reload. */
+void mr_rules_each_notify(const struct mr_rules *rs,
+                          void (*fn)(void *ctx, const char *tenant,
+                                     const char *rule, const char *name),
+                          void *ctx);
+
 /* ---- the message as rules see it ------------------------------------ */
 
 struct mr_rules_header {

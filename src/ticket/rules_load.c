@@ -1679,3 +1679,18 @@ bool mr_rules_uses_auto_ack(const struct mr_rules *rs)
 {
     return rs->uses_auto_ack;
 }
+
+void mr_rules_each_notify(const struct mr_rules *rs,
+                          void (*fn)(void *ctx, const char *tenant,
+                                     const char *rule, const char *name),
+                          void *ctx)
+{
+    for (size_t t = 0; rs && t < rs->ntenants; t++) {
+        const struct mr__tenant *tn = &rs->tenants[t];
+        for (size_t r = 0; r < tn->nrules; r++)
+            for (size_t a = 0; a < tn->rules[r].nactions; a++)
+                if (tn->rules[r].actions[a].kind == MR__A_NOTIFY)
+                    fn(ctx, tn->name, tn->rules[r].name,
+                       tn->rules[r].actions[a].value);
+    }
+}

@@ -390,6 +390,7 @@ struct rules_out {
     char *queue, *priority, *assignee;
     char *tags_add, *tags_remove, *applied, *matched, *fields;
     struct mr_autoack ack; /* o.ack points here when set */
+    char *notify;
 };
 
 struct prepared {
@@ -409,6 +410,7 @@ static void rules_out_free(struct rules_out *r)
     free(r->matched);
     free(r->fields);
     mr_autoack_clear(&r->ack);
+    free(r->notify);
     memset(r, 0, sizeof *r);
 }
 
@@ -450,6 +452,7 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
     o->tags_add = str_array_json(r->tags_add, r->ntags_add);
     o->tags_remove = str_array_json(r->tags_remove, r->ntags_remove);
     o->matched = str_array_json(r->matched, r->nmatched);
+    o->notify = r->nnotify ? str_array_json(r->notify, r->nnotify) : NULL;
     struct mr_buf b;
     struct mr_json j;
     mr_buf_init(&b, 0);
@@ -474,6 +477,7 @@ static void rules_out_fill(struct rules_out *o, const struct mr_rules_result *r)
         .applied_json = o->applied,
         .matched_json = o->matched,
         .fields_json = o->fields,
+        .notify_json = o->notify,
         .ignore = r->ignore,
     };
 }

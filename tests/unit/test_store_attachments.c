@@ -255,6 +255,8 @@ static void migrate_from_version_3(void **state)
                       "ALTER TABLE tokens DROP COLUMN parent_id;"
                       "DROP TABLE outbound_mail;"
                       "DROP TABLE auto_ack_senders;"
+                      "DROP TABLE notifications;"
+                      "ALTER TABLE tickets DROP COLUMN links;"
                       "DELETE FROM schema_version WHERE version >= 4;");
     struct mr_store_options o = {.url = f->url, .allow_old_schema = true};
     assert_int_equal(mr_store_open(&o, &f->st, &err), 0);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * notify.h - the integrations' sender (docs/integrations.md): one thread
+ * that drains due notifications (src/store/notifications.c) and makes
+ * each one's request (integrations.h) through http_out.h, with retries on
+ * the webhooks' schedule and a dead end with the reason.
+ *
+ * At least once: a row is "sent" only after a 2xx. A GitHub or Jira
+ * issue is made once per ticket and integration: a ticket whose links
+ * already hold one is not sent again (the row is marked sent with a note).
+ *
+ * The sender borrows cfg, store and log, which must outlive it;
+ * mr_notify_stop joins the thread (a request in flight is aborted and
+ * counted as no attempt) and frees it.
+ */
+#ifndef MR_OUTBOUND_NOTIFY_H
+#define MR_OUTBOUND_NOTIFY_H
+
+#include "config/config.h"
+#include "store/store.h"
+#include "ticket/rules.h"
+#include "util/error.h"
+#include "util/log.h"
+
+struct mr_notify;
+
+/* Starts the thread. libcurl is loaded only when a tenant has an
+ * integration (MR_EIO when it is missing then). */
+int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
+                    struct mr_log *log, struct mr_notify **out,
+                    struct mr_error *err);
+/* NULL is a no-op. */
+void mr_notify_stop(struct mr_notify *n);
+
+/* Calls fn with a message for every notify action of rs whose name is
+ * not an integration of its tenant; returns how many. */
+size_t mr_notify_check_rules(const struct mr_config *cfg,
+                             const struct mr_rules *rs,
+                             void (*fn)(void *ctx, const char *msg),
+                             void *ctx);
+
+#endif
