@@ -26,6 +26,7 @@
 #include "ticket/intake.h"
 #include "ticket/rules_slot.h"
 #include "outbound/dispatch.h"
+#include "scan/scanner.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -257,6 +258,7 @@ int mr_cli_serve(int argc, char **argv)
     struct mr_smtp_server *smtp_srv = NULL, *lmtp_srv = NULL;
     struct mr_http_server *http_srv = NULL;
     struct mr_dispatch *dispatch = NULL;
+    struct mr_scanner *scanner = NULL;
     struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
     status = MR_EXIT_IOERR;
 
@@ -270,6 +272,9 @@ int mr_cli_serve(int argc, char **argv)
         goto fail;
     mr_intake_on_enqueue(intake, mr_workers_wake, workers);
     if (mr_dispatch_start(cfg, inst.store, &log, &dispatch, &err) != MR_OK)
+        goto fail;
+    if (mr_scanner_start(cfg, inst.store, inst.blob, &log, &scanner, &err) !=
+        MR_OK)
         goto fail;
 
     struct mr_smtp_handler handler = {
@@ -309,6 +314,7 @@ int mr_cli_serve(int argc, char **argv)
             .intake = intake,
             .metrics = &metrics,
             .rules = rules,
+            .scanner = scanner,
             .log = http_log,
             .log_ctx = &log,
         };
@@ -346,6 +352,7 @@ stop:
     mr_http_stop(http_srv);
     mr_workers_stop(workers);
     mr_dispatch_stop(dispatch);
+    mr_scanner_stop(scanner);
     mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);

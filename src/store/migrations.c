@@ -307,6 +307,22 @@ static const char MIGRATION_9[] =
     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries"                \
     " (next_attempt_at) WHERE state = 'pending';"
 
+/* Antivirus (clamd, src/scan/): the verdict's details beside
+ * attachments.scan (migration 2), and the scanner's retry state. A row is
+ * pending from its delivery until the scanner records a verdict; the
+ * partial index keeps finding the due ones cheap however many attachments
+ * were ever scanned. */
+static const char MIGRATION_13[] =
+    "ALTER TABLE attachments ADD COLUMN scan_signature TEXT;"
+    "ALTER TABLE attachments ADD COLUMN scan_error TEXT;"
+    "ALTER TABLE attachments ADD COLUMN scanned_at INTEGER;"
+    "ALTER TABLE attachments ADD COLUMN scan_attempts INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN scan_next_at INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "CREATE INDEX attachments_scan_pending ON attachments (scan_next_at, id)"
+    "  WHERE scan = 'pending';";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -318,6 +334,7 @@ static const char *const migrations[] = {
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_13,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
