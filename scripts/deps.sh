@@ -12,8 +12,10 @@ set -euo pipefail
 build_pkgs=(cmake make gcc pkg-config libssl-dev libuchardet-dev libsqlite3-dev
             libyaml-dev libmicrohttpd-dev libsodium-dev libjansson-dev libgumbo-dev
             libmagic-dev libpcre2-dev)
+# clamav-daemon: tests/e2e/test_antivirus.py runs its own clamd with a
+# signature file it writes (no freshclam, no download).
 test_pkgs=(libcmocka-dev libgmime-3.0-dev clang libclang-rt-14-dev python3
-           python3-pytest swaks curl openssl chromium nodejs npm)
+           python3-pytest swaks curl openssl chromium nodejs npm clamav-daemon)
 bench_pkgs=(nodejs npm strace)
 
 want=("${build_pkgs[@]}")

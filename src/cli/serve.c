@@ -28,6 +28,7 @@
 #include "outbound/dispatch.h"
 #include "outbound/mail_sender.h"
 #include "outbound/notify.h"
+#include "scan/scanner.h"
 #include "ticket/worker.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -279,6 +280,7 @@ int mr_cli_serve(int argc, char **argv)
     struct mr_dispatch *dispatch = NULL;
     struct mr_mail_sender *mail_sender = NULL;
     struct mr_notify *notify = NULL;
+    struct mr_scanner *scanner = NULL;
     struct serve_ctx sctx = {.metrics = &metrics, .log = &log};
     status = MR_EXIT_IOERR;
 
@@ -298,6 +300,9 @@ int mr_cli_serve(int argc, char **argv)
         goto fail;
     check_notify(cfg, rules, &log);
     if (mr_notify_start(cfg, inst.store, &log, &notify, &err) != MR_OK)
+        goto fail;
+    if (mr_scanner_start(cfg, inst.store, inst.blob, &log, &scanner, &err) !=
+        MR_OK)
         goto fail;
 
     struct mr_smtp_handler handler = {
@@ -337,6 +342,7 @@ int mr_cli_serve(int argc, char **argv)
             .intake = intake,
             .metrics = &metrics,
             .rules = rules,
+            .scanner = scanner,
             .log = http_log,
             .log_ctx = &log,
         };
@@ -376,6 +382,7 @@ stop:
     mr_dispatch_stop(dispatch);
     mr_mail_sender_stop(mail_sender);
     mr_notify_stop(notify);
+    mr_scanner_stop(scanner);
     mr_rules_slot_free(&rules);
     mr_intake_free(intake);
     mr_instance_close(&inst);

@@ -830,6 +830,60 @@ static void read_attachments(struct mr__cfg_ctx *ctx,
                   &cfg->attachments.nallowed_types);
 }
 
+/* ---- antivirus ---- */
+
+static void read_clamd(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
+                       struct mr_config *cfg)
+{
+    static const char *const keys[] = {"socket",   "address",   "timeout",
+                                       "on_error", "retry_max", NULL};
+    const struct mr__cfg_node *m = get_map(ctx, root, "clamd", keys);
+    const struct mr__cfg_node *v, *sock, *addr;
+    uint64_t ms;
+    if (m == NULL)
+        return;
+    sock = get(m, "socket");
+    addr = get(m, "address");
+    if (sock && addr)
+        DIAG(ctx, addr,
+             "clamd: give either socket (a unix socket path) or address "
+             "(host:port), not both");
+    else if (!sock && !addr)
+        DIAG(ctx, m,
+             "clamd: socket (a unix socket path) or address (host:port) is "
+             "missing (leave out the whole clamd section to scan nothing)");
+    if (sock && !addr &&
+        read_text(ctx, sock, "clamd.socket", 107, &cfg->clamd.socket) &&
+        cfg->clamd.socket[0] != '/')
+        DIAG(ctx, sock, "clamd.socket must be an absolute path");
+    if (addr && !sock &&
+        read_text(ctx, addr, "clamd.address", 300, &cfg->clamd.address)) {
+        char host[256];
+        int port;
+        struct mr_error err = {0};
+        if (mr_config_listen_split(cfg->clamd.address, host, sizeof(host),
+                                   &port, &err) < 0)
+            DIAG(ctx, addr, "clamd.address: %s", err.msg);
+    }
+    if ((v = get(m, "timeout")) != NULL &&
+        read_duration(ctx, v, "clamd.timeout", 100, 10 * 60 * MS_PER_S, false,
+                      &ms))
+        cfg->clamd.timeout_ms = (int)ms;
+    if ((v = get(m, "retry_max")) != NULL &&
+        read_duration(ctx, v, "clamd.retry_max", 100, MS_PER_H, false, &ms))
+        cfg->clamd.retry_max_ms = (int)ms;
+    if ((v = get(m, "on_error")) != NULL && want_scalar(ctx, v, "on_error")) {
+        char buf[64];
+        if (scalar_is(v, "block"))
+            cfg->clamd.on_error_block = true;
+        else if (scalar_is(v, "keep"))
+            cfg->clamd.on_error_block = false;
+        else
+            DIAG(ctx, v, "clamd.on_error must be keep or block, not '%s'",
+                 mr__cfg_show(v, buf, sizeof(buf)));
+    }
+}
+
 static void free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1445,6 +1499,8 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->webhook_timeout_ms = 10000;
     cfg->attachments.max_attachment_bytes = 25 * MIB;
     cfg->attachments.max_message_attachment_bytes = 50 * MIB;
+    cfg->clamd.timeout_ms = 30 * MS_PER_S;
+    cfg->clamd.retry_max_ms = 60 * MS_PER_S;
 }
 
 /* Storage paths follow data_dir unless set on their own. */
@@ -1492,6 +1548,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         "limits",   "workers",  "webhook", "tenants", "attachments",
         "rules",    "webhooks_allow_private", "webhook_retry_scale",
         "outbound", "webhook_concurrency", "webhook_timeout", "ticket_url",
+        "clamd",
         NULL};
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
@@ -1522,6 +1579,7 @@ static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
     read_webhook(ctx, root, cfg, &webhook_tenant);
     read_attachments(ctx, root, cfg);
     read_outbound(ctx, root, cfg);
+    read_clamd(ctx, root, cfg);
     if ((v = get(root, "webhooks_allow_private")) != NULL)
         read_bool(ctx, v, "webhooks_allow_private",
                   &cfg->webhooks_allow_private);
@@ -1697,6 +1755,8 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->outbound.helo);
     free(cfg->outbound.from);
     free(cfg->ticket_url);
+    free(cfg->clamd.socket);
+    free(cfg->clamd.address);
     free_list(cfg->attachments.blocked_extensions,
               cfg->attachments.nblocked_extensions);
     free_list(cfg->attachments.blocked_types, cfg->attachments.nblocked_types);

@@ -155,6 +155,18 @@ struct mr_config {
         size_t nallowed_types;
     } attachments;
 
+    /* Antivirus (docs/attachments.md): clamd over its socket. Neither
+     * socket nor address set (no `clamd:` section): no scanning, and
+     * attachments keep `scan: null`. */
+    struct {
+        char *socket;         /* unix socket path, or NULL */
+        char *address;        /* host:port, or NULL; never both */
+        int timeout_ms;       /* connect, each write, each read; 30 s */
+        bool on_error_block;  /* on_error: block (refuse pending and error
+                                 attachments); default keep (serve them) */
+        int retry_max_ms;     /* backoff cap while clamd is down; 60 s */
+    } clamd;
+
     /* Outbound mail: automatic acknowledgements (docs/outbound.md). */
     struct {
         char *smtp;           /* relay "host:port"; NULL: nothing is sent */

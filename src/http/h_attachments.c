@@ -15,7 +15,9 @@
  * Content-Type is mr_attach_serve_type's. The verdict is judged again with
  * the configuration in force, so attachments stored before a rule existed
  * (or before migration 4) get it too: blocked by either is blocked, and a
- * blocked attachment is 403 but for an admin token.
+ * blocked attachment is 403 but for an admin token. An attachment clamd
+ * found infected is 403 for every token (quarantine); with clamd.on_error
+ * block, one not yet scanned or whose scan failed is 403 but for an admin.
  *
  * An inline image is served only when the tenant has a stored attachment
  * with that sha256 that is not blocked, not truncated and detected
@@ -128,6 +130,14 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
     bool mismatch = a.type_mismatch || v.type_mismatch;
     const char *reason =
         a.blocked && a.blocked_reason ? a.blocked_reason : v.reason;
+    /* clamd.on_error: block fails closed: what the antivirus has not
+     * cleared (still pending, or it failed) is refused like a blocked
+     * file. Judged with the configuration in force, like the policy. */
+    const struct mr_config *cfg = ctx->deps.cfg;
+    bool unscanned = cfg->clamd.on_error_block &&
+                     (cfg->clamd.socket || cfg->clamd.address) && a.scan &&
+                     (strcmp(a.scan, "pending") == 0 ||
+                      strcmp(a.scan, "error") == 0);
     /* No bytes first: a record over the size limit is 404 for everyone,
      * whatever libmagic made of its first chunk (random data sometimes
      * looks like an executable, which made the answer depend on luck). */
@@ -136,6 +146,24 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
                          "attachment %lld was over the size limit (%lld "
                          "bytes) and was not stored",
                          (long long)id, (long long)a.size);
+    } else if (a.scan && strcmp(a.scan, "infected") == 0) {
+        /* Quarantine: a file clamd named is served to no one, admins
+         * included; the bytes stay in the blob store for the operator. */
+        mr__http_problem(resp, 403,
+                         "attachment %lld is blocked (%s): it is not served",
+                         (long long)id,
+                         a.blocked_reason && a.blocked_reason[0]
+                             ? a.blocked_reason
+                             : "infected");
+    } else if (unscanned && (req->principal.role & MR_AUTH_ADMIN) == 0) {
+        mr__http_problem(resp, 403,
+                         "attachment %lld is blocked (%s): only an admin "
+                         "token may download it",
+                         (long long)id,
+                         strcmp(a.scan, "pending") == 0
+                             ? "scan pending: not scanned for viruses yet"
+                             : "scan error: it could not be scanned for "
+                               "viruses");
     } else if (blocked && (req->principal.role & MR_AUTH_ADMIN) == 0) {
         mr__http_problem(resp, 403,
                          "attachment %lld is blocked (%s): only an admin "

@@ -223,6 +223,9 @@ int mr__http_serve(const struct mr__http_serve_options *o,
 void mr__http_healthz(const struct mr__http_ctx *ctx,
                       struct mr__http_request *req,
                       struct mr__http_response *resp);
+void mr__http_health(const struct mr__http_ctx *ctx,
+                     struct mr__http_request *req,
+                     struct mr__http_response *resp);
 void mr__http_readyz(const struct mr__http_ctx *ctx,
                      struct mr__http_request *req,
                      struct mr__http_response *resp);

@@ -13,6 +13,7 @@ static const struct mr__http_route routes[] = {
     {.method = "GET", .pattern = "/healthz", .handle = mr__http_healthz},
     {.method = "GET", .pattern = "/readyz", .handle = mr__http_readyz},
     {.method = "GET", .pattern = "/metrics", .handle = mr__http_metrics},
+    {.method = "GET", .pattern = "/api/v1/health", .handle = mr__http_health},
     {.method = "POST",
      .pattern = "/api/v1/messages",
      .roles = INGESTERS,

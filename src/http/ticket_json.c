@@ -382,6 +382,8 @@ static void put_attachments(struct mr_json *j, const struct mr_message_view *m)
         mr_json_bool(j, a->truncated);
         mr_json_key(j, "scan");
         mr_json_cstr(j, a->scan);
+        mr_json_key(j, "scan_signature");
+        mr_json_cstr(j, a->scan_signature);
         /* Only where there are bytes to fetch (not truncated, not a
          * provider's attachment). */
         mr_json_key(j, "url");

@@ -375,6 +375,21 @@ static const char MIGRATION_11[] =
     " (next_attempt_at) WHERE state = 'pending';"                              \
     "ALTER TABLE tickets ADD COLUMN links TEXT NOT NULL DEFAULT '{}'"          \
     " CHECK (json_valid(links));"
+/* Antivirus (clamd, src/scan/): the verdict's details beside
+ * attachments.scan (migration 2), and the scanner's retry state. A row is
+ * pending from its delivery until the scanner records a verdict; the
+ * partial index keeps finding the due ones cheap however many attachments
+ * were ever scanned. */
+static const char MIGRATION_14[] =
+    "ALTER TABLE attachments ADD COLUMN scan_signature TEXT;"
+    "ALTER TABLE attachments ADD COLUMN scan_error TEXT;"
+    "ALTER TABLE attachments ADD COLUMN scanned_at INTEGER;"
+    "ALTER TABLE attachments ADD COLUMN scan_attempts INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN scan_next_at INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "CREATE INDEX attachments_scan_pending ON attachments (scan_next_at, id)"
+    "  WHERE scan = 'pending';";
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -390,6 +405,7 @@ static const char *const migrations[] = {
     MIGRATION_11,
     MIGRATION_12,
     MIGRATION_13,
+    MIGRATION_14,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -184,6 +184,9 @@ struct mr_attachment_rec {
     bool blocked;
     const char *blocked_reason; /* NULL unless blocked */
     bool truncated;     /* over a size limit: not stored, sha256 NULL */
+    /* "pending" when the antivirus will scan it (clamd configured and
+     * bytes stored), else NULL: never scanned. */
+    const char *scan;
 };
 
 /* One parsed inbound message, ready to store. */
@@ -310,6 +313,8 @@ struct mr_attachment_view {
     int64_t size;
     char *sha256;      /* the blob key; NULL when there is no blob */
     char *scan;        /* pending, clean, infected, error; NULL: not scanned */
+    char *scan_signature; /* infected: clamd's signature name */
+    int64_t scanned_at;   /* when the verdict was recorded; 0: none */
     char *detected_type;
     bool type_mismatch;
     bool blocked;
@@ -779,6 +784,60 @@ void mr_notification_states_free(struct mr_notification_state *v, size_t n);
 int mr_store_notify_list(struct mr_store *st, const char *tenant, int limit,
                          struct mr_notification_state **out, size_t *n,
                          struct mr_error *err);
+
+/* ---- antivirus scanning (src/store/scan.c) ------------------------------ */
+
+/* An attachment waiting for the scanner (scan = 'pending'). */
+struct mr_scan_item {
+    int64_t id;
+    char *tenant;
+    int64_t message_row;
+    int64_t ticket_id;   /* 0 when the message has no ticket */
+    char *message_id;
+    char *filename;
+    char *sha256;        /* the blob key */
+    int attempts;        /* failed conversations so far */
+};
+void mr_scan_item_list_free(struct mr_scan_item *items, size_t n);
+
+/* Up to max pending attachments due at now (scan_next_at <= now), oldest
+ * first. *out: caller frees with mr_scan_item_list_free. */
+int mr_store_scan_due(struct mr_store *st, int64_t now, int max,
+                      struct mr_scan_item **out, size_t *n,
+                      struct mr_error *err);
+
+/* The verdict for one pending attachment, in ONE transaction: scan state
+ * ("clean", "infected" or "error"), signature (infected) or error text,
+ * scanned_at; an infected attachment becomes blocked with reason
+ * "infected: <signature>"; and the outbox event attachment.scanned.
+ * MR_ENOTFOUND when the attachment is not pending any more (another
+ * scanner recorded it): nothing is written. */
+struct mr_scan_verdict {
+    int64_t id;
+    const char *scan;      /* clean, infected, error */
+    const char *signature; /* infected only */
+    const char *error;     /* error only, may be NULL */
+    int64_t now;
+};
+int mr_store_scan_result(struct mr_store *st, const struct mr_scan_verdict *v,
+                         struct mr_error *err);
+
+/* A failed attempt: the attachment stays pending, with attempts and the
+ * time of its next try. */
+int mr_store_scan_retry(struct mr_store *st, int64_t id, int attempts,
+                        int64_t next_at, const char *error,
+                        struct mr_error *err);
+
+/* The verdict recorded since `since` for another attachment of tenant with
+ * the same bytes (sha256): *scan "clean" or "infected" and *signature
+ * (caller frees both). MR_ENOTFOUND when there is none. */
+int mr_store_scan_known(struct mr_store *st, const char *tenant,
+                        const char *sha256, int64_t since, char **scan,
+                        char **signature, struct mr_error *err);
+
+/* How many attachments are pending (for /api/v1/health). */
+int mr_store_scan_pending_count(struct mr_store *st, int64_t *n,
+                                struct mr_error *err);
 
 /* ---- numbers for /metrics --------------------------------------------- */
 

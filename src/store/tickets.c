@@ -104,8 +104,9 @@ static const char SQL_CONTENT_KEY[] =
 static const char SQL_INSERT_ATTACHMENT[] =
     "INSERT INTO attachments (tenant, message_row, filename, safe_filename,"
     " content_type, disposition, content_id, size, sha256, detected_type,"
-    " type_mismatch, blocked, blocked_reason, truncated)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    " type_mismatch, blocked, blocked_reason, truncated, scan)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15)";
 /* A reference stored by an earlier message may name this id already; the
  * ticket it points to stays (threading decides, not the insert). */
 static const char SQL_INSERT_REF[] =
@@ -152,7 +153,7 @@ static const char SQL_GET_MESSAGE[] =
 #define ATTACHMENT_COLS                                                        \
     "id, message_row, filename, safe_filename, content_type, disposition,"     \
     " content_id, size, sha256, scan, detected_type, type_mismatch, blocked,"  \
-    " blocked_reason, truncated"
+    " blocked_reason, truncated, scan_signature, coalesce(scanned_at, 0)"
 static const char SQL_MESSAGE_ATTACHMENTS[] =
     "SELECT " ATTACHMENT_COLS " FROM attachments"
     " WHERE message_row = ?1 ORDER BY id LIMIT 10000";
@@ -312,6 +313,10 @@ static int insert_attachments(struct mr__conn *c,
         sqlite3_bind_int(s, 12, a->blocked ? 1 : 0);
         mr__bind_str(s, 13, a->blocked ? a->blocked_reason : NULL);
         sqlite3_bind_int(s, 14, a->truncated ? 1 : 0);
+        /* Only bytes can be scanned: a row without a blob is never
+         * pending, or the scanner would wait for it forever. */
+        bool bytes = !a->truncated && a->sha256 && a->sha256[0];
+        mr__bind_str(s, 15, bytes ? a->scan : NULL);
         rc = mr__stmt_exec(c, s, "cannot store an attachment", err);
         if (rc < 0)
             return rc;
@@ -1237,7 +1242,8 @@ void mr_attachment_view_clear(struct mr_attachment_view *a)
         return;
     char **strs[] = {&a->filename,     &a->safe_filename, &a->content_type,
                      &a->disposition,  &a->content_id,    &a->sha256,
-                     &a->scan,         &a->detected_type, &a->blocked_reason};
+                     &a->scan,         &a->detected_type, &a->blocked_reason,
+                     &a->scan_signature};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     memset(a, 0, sizeof *a);
@@ -1262,6 +1268,8 @@ static void read_attachment(sqlite3_stmt *s, struct mr_attachment_view *a)
     a->blocked = sqlite3_column_int(s, 12) != 0;
     a->blocked_reason = mr__col_str(s, 13);
     a->truncated = sqlite3_column_int(s, 14) != 0;
+    a->scan_signature = mr__col_str(s, 15);
+    a->scanned_at = sqlite3_column_int64(s, 16);
 }
 
 static int read_attachments(struct mr__conn *c, struct mr_message_view *m,

@@ -217,6 +217,7 @@ int mr_record_from_event(struct mr_record *l, json_t *ev, const char *tenant,
             .blocked = json_is_true(json_object_get(a, "blocked")),
             .blocked_reason = jstr(a, "blocked_reason"),
             .truncated = json_is_true(json_object_get(a, "truncated")),
+            .scan = jstr(a, "scan"),
         };
     }
     rec->attachments = l->atts;

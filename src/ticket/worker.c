@@ -320,6 +320,7 @@ static void annotate_attachments(const struct mr_worker_deps *d,
     mr_attach_policy_from_config(d->cfg, &policy);
     if (s)
         warn_no_magic(d, jc);
+    bool scanning = d->cfg->clamd.socket || d->cfg->clamd.address;
     json_t *list = json_object_get(ev, "attachments");
     size_t i;
     json_t *a;
@@ -342,6 +343,10 @@ static void annotate_attachments(const struct mr_worker_deps *d,
         json_object_set_new(a, "truncated", json_boolean(cut));
         if (cut)
             put_truncated(d, s, ev, a, i, job);
+        /* With clamd configured, stored bytes wait for the scanner
+         * (src/scan/scanner.c), which runs off this path. */
+        if (s && !cut && scanning && jstr(a, "sha256"))
+            json_object_set_new(a, "scan", json_string("pending"));
     }
 }
 

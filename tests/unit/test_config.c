@@ -263,6 +263,8 @@ static void full_example_values(void **state)
     assert_string_equal(globex->outbound_from,
                         "Globex Billing <billing@globex.example>");
     assert_null(mr_config_tenant(c, "nobody"));
+    assert_string_equal(c->clamd.socket, "/run/clamav/clamd.ctl");
+    assert_int_equal(c->clamd.retry_max_ms, 60000);
     mr_config_free(c);
 }
 
@@ -454,6 +456,41 @@ static void durations(void **state)
     load_bad("workers: { backoff_base: 1ms }", "between 10ms and 1h");
     load_bad("workers: { backoff_base: 10s, backoff_max: 9s }",
              "backoff_max is shorter");
+}
+
+static void clamd_section(void **state)
+{
+    (void)state;
+    struct mr_config *c = load_ok("attachments: {}");
+    assert_null(c->clamd.socket);
+    assert_null(c->clamd.address);
+    assert_int_equal(c->clamd.timeout_ms, 30000);
+    assert_int_equal(c->clamd.retry_max_ms, 60000);
+    assert_false(c->clamd.on_error_block);
+    mr_config_free(c);
+    c = load_ok("clamd: { socket: /run/clamav/clamd.ctl, timeout: 5s, "
+                "on_error: block, retry_max: 500ms }");
+    assert_string_equal(c->clamd.socket, "/run/clamav/clamd.ctl");
+    assert_null(c->clamd.address);
+    assert_int_equal(c->clamd.timeout_ms, 5000);
+    assert_int_equal(c->clamd.retry_max_ms, 500);
+    assert_true(c->clamd.on_error_block);
+    mr_config_free(c);
+    c = load_ok("clamd: { address: \"[::1]:3310\", on_error: keep }");
+    assert_string_equal(c->clamd.address, "[::1]:3310");
+    assert_false(c->clamd.on_error_block);
+    mr_config_free(c);
+
+    load_bad("clamd: { timeout: 5s }", "socket (a unix socket path) or "
+                                       "address");
+    load_bad("clamd: { socket: /x.sock, address: 127.0.0.1:3310 }",
+             "not both");
+    load_bad("clamd: { socket: clamd.sock }", "absolute path");
+    load_bad("clamd: { address: localhost }", "clamd.address");
+    load_bad("clamd: { socket: /x.sock, on_error: ignore }", "keep or block");
+    load_bad("clamd: { socket: /x.sock, timeout: 1h }", "between 100ms and");
+    load_bad("clamd: { socket: /x.sock, scan: yes }", "scan");
+    load_bad("clamd: /x.sock", "must be a mapping");
 }
 
 static void ints_and_bools(void **state)
@@ -821,6 +858,7 @@ int main(void)
         cmocka_unit_test(sizes),
         cmocka_unit_test(durations),
         cmocka_unit_test(ints_and_bools),
+        cmocka_unit_test(clamd_section),
         cmocka_unit_test(listen_split),
         cmocka_unit_test(unreadable),
         cmocka_unit_test(many_problems_are_capped),

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_clamd.c - the clamd client (src/scan/clamd.h) against a fake clamd:
+ * a thread in this program that speaks the protocol on a unix socket (or
+ * loopback TCP) and misbehaves on request: a malformed reply, a close
+ * before any reply, a reply later than the timeout, a StreamMaxLength
+ * refusal in the middle of the stream. The real clamd is the e2e test's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "scan/clamd.h"
+
+enum fake_mode {
+    FAKE_NORMAL,    /* FOUND when the stream holds "EICAR", else OK */
+    FAKE_MALFORMED, /* "stream: MAYBE" */
+    FAKE_CLOSE,     /* reads the command, closes without a reply */
+    FAKE_SLOW,      /* reads everything, answers after 1.5 s */
+    FAKE_LIMIT,     /* after limit bytes: the size-limit ERROR, close */
+    FAKE_LONG,      /* a reply longer than MR_CLAMD_REPLY_MAX, no NUL */
+    FAKE_BADCHUNK,  /* answers OK after the first chunk, before the end */
+};
+
+struct fake {
+    int lfd;
+    char path[108];
+    enum fake_mode mode;
+    size_t limit;
+    /* What the fake saw, for the test to check the framing. */
+    char command[32];
+    size_t total;
+    size_t chunks;
+    bool saw_end;
+    pthread_t thread;
+};
+
+static bool read_n(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0)
+            return false;
+        c += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static void reply(int fd, const char *s)
+{
+    write_all(fd, s, strlen(s) + 1);
+}
+
+static void *fake_run(void *arg)
+{
+    struct fake *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    /* The command: up to its NUL. */
+    size_t k = 0;
+    char ch;
+    while (k + 1 < sizeof f->command && read(fd, &ch, 1) == 1 && ch != '\0')
+        f->command[k++] = ch;
+    f->command[k] = '\0';
+    if (f->mode == FAKE_CLOSE) {
+        close(fd);
+        return NULL;
+    }
+    if (strcmp(f->command, "zPING") == 0) {
+        reply(fd, f->mode == FAKE_MALFORMED ? "PANG" : "PONG");
+        close(fd);
+        return NULL;
+    }
+    bool eicar = false;
+    char tail[8] = {0};
+    for (;;) {
+        unsigned char hdr[4];
+        if (!read_n(fd, hdr, 4))
+            break;
+        uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+                       (uint32_t)hdr[2] << 8 | hdr[3];
+        if (len == 0) {
+            f->saw_end = true;
+            break;
+        }
+        f->chunks++;
+        if (f->mode == FAKE_BADCHUNK) {
+            reply(fd, "stream: OK");
+            close(fd);
+            return NULL;
+        }
+        if (f->mode == FAKE_LIMIT && f->total + len > f->limit) {
+            reply(fd, "INSTREAM size limit exceeded. ERROR");
+            close(fd);
+            return NULL;
+        }
+        char *buf = malloc(len);
+        if (!buf || !read_n(fd, buf, len)) {
+            free(buf);
+            break;
+        }
+        /* "EICAR" may straddle two chunks: keep the last bytes. */
+        char joined[8 + 65536];
+        size_t tl = strnlen(tail, sizeof tail);
+        size_t take = len < 65536 ? len : 65536;
+        memcpy(joined, tail, tl);
+        memcpy(joined + tl, buf, take);
+        if (memmem(joined, tl + take, "EICAR", 5))
+            eicar = true;
+        size_t keep = take < 4 ? take : 4;
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, buf + len - keep, keep);
+        f->total += len;
+        free(buf);
+    }
+    switch (f->mode) {
+    case FAKE_MALFORMED: reply(fd, "stream: MAYBE"); break;
+    case FAKE_SLOW:
+        usleep(1500 * 1000);
+        reply(fd, "stream: OK");
+        break;
+    case FAKE_LONG: {
+        char big[MR_CLAMD_REPLY_MAX + 100];
+        memset(big, 'A', sizeof big);
+        write_all(fd, big, sizeof big);
+        break;
+    }
+    default: reply(fd, eicar ? "stream: Test.EICAR FOUND" : "stream: OK");
+    }
+    close(fd);
+    return NULL;
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode)
+{
+    memset(f, 0, sizeof *f);
+    f->mode = mode;
+    f->limit = 100000;
+    snprintf(f->path, sizeof f->path, "/tmp/mr-clamd-test-%d.sock", getpid());
+    unlink(f->path);
+    f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(f->lfd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(f->lfd, 4), 0);
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_run, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    pthread_join(f->thread, NULL);
+    close(f->lfd);
+    unlink(f->path);
+}
+
+static struct mr_clamd_options opts_for(const struct fake *f, int timeout_ms)
+{
+    return (struct mr_clamd_options){
+        .socket = f->path, .timeout_ms = timeout_ms, .chunk_size = 1000};
+}
+
+static void test_clean_and_framing(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_NORMAL);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    char data[2500];
+    memset(data, 'x', sizeof data);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, data, sizeof data, &r, &err), 0);
+    fake_stop(&f);
+    assert_int_equal(r.verdict, MR_CLAMD_CLEAN);
+    assert_string_equal(r.detail, "");
+    assert_string_equal(f.command, "zINSTREAM");
+    assert_int_equal(f.total, sizeof data);
+    assert_int_equal(f.chunks, 3); /* 1000 + 1000 + 500 */
+    assert_true(f.saw_end);
+}
+
+static void test_found(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_NORMAL);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    /* "EICAR" across the first chunk boundary (chunk_size 1000). */
+    char data[1500];
+    memset(data, 'y', sizeof data);
+    memcpy(data + 997, "EICAR", 5);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, data, sizeof data, &r, &err), 0);
+    fake_stop(&f);
+    assert_int_equal(r.verdict, MR_CLAMD_INFECTED);
+    assert_string_equal(r.detail, "Test.EICAR");
+}
+
+static void test_empty_stream(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_NORMAL);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, NULL, 0, &r, &err), 0);
+    fake_stop(&f);
+    assert_int_equal(r.verdict, MR_CLAMD_CLEAN);
+    assert_int_equal(f.chunks, 0);
+    assert_true(f.saw_end);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_MALFORMED);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), MR_EIO);
+    fake_stop(&f);
+    assert_non_null(strstr(err.msg, "unexpected reply"));
+}
+
+static void test_overlong_reply(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_LONG);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), MR_EIO);
+    fake_stop(&f);
+    assert_non_null(strstr(err.msg, "longer than"));
+}
+
+static void test_closes_early(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_CLOSE);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    char data[50000];
+    memset(data, 'z', sizeof data);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, data, sizeof data, &r, &err), MR_EIO);
+    fake_stop(&f);
+    assert_non_null(strstr(err.msg, "without a reply"));
+}
+
+static void test_slow_times_out(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_SLOW);
+    struct mr_clamd_options o = opts_for(&f, 300);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), MR_EIO);
+    assert_non_null(strstr(err.msg, "no reply within 300 ms"));
+    fake_stop(&f);
+}
+
+static void test_size_limit_is_error(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_LIMIT);
+    f.limit = 5000;
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    size_t n = 4 * 1024 * 1024;
+    char *data = malloc(n);
+    assert_non_null(data);
+    memset(data, 'q', n);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    int rc = mr_clamd_scan(&o, data, n, &r, &err);
+    fake_stop(&f);
+    free(data);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.verdict, MR_CLAMD_ERROR);
+    assert_string_equal(r.detail, "INSTREAM size limit exceeded.");
+}
+
+static void test_ok_before_end_is_not_clean(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_BADCHUNK);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    size_t n = 4 * 1024 * 1024;
+    char *data = malloc(n);
+    assert_non_null(data);
+    memset(data, 'q', n);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    int rc = mr_clamd_scan(&o, data, n, &r, &err);
+    fake_stop(&f);
+    free(data);
+    assert_int_equal(rc, MR_EIO);
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    struct mr_clamd_options o = {.socket = "/nonexistent/clamd.sock",
+                                 .timeout_ms = 500};
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "a", 1, &r, &err), MR_EAGAIN);
+    assert_int_equal(mr_clamd_ping(&o, &err), MR_EAGAIN);
+    struct mr_clamd_options none = {0};
+    assert_int_equal(mr_clamd_ping(&none, &err), MR_EINVAL);
+}
+
+static void test_ping(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_NORMAL);
+    struct mr_clamd_options o = opts_for(&f, 5000);
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_ping(&o, &err), 0);
+    fake_stop(&f);
+    assert_string_equal(f.command, "zPING");
+    fake_start(&f, FAKE_MALFORMED);
+    o = opts_for(&f, 5000);
+    assert_int_equal(mr_clamd_ping(&o, &err), MR_EIO);
+    fake_stop(&f);
+}
+
+/* The same conversation over loopback TCP (clamd's TCPSocket). */
+static void test_tcp(void **state)
+{
+    (void)state;
+    struct fake f;
+    memset(&f, 0, sizeof f);
+    f.mode = FAKE_NORMAL;
+    f.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(listen(f.lfd, 4), 0);
+    assert_int_equal(pthread_create(&f.thread, NULL, fake_run, &f), 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    struct mr_clamd_options o = {.address = addr, .timeout_ms = 5000};
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "hello EICAR", 11, &r, &err), 0);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    assert_int_equal(r.verdict, MR_CLAMD_INFECTED);
+    struct mr_clamd_options bad = {.address = "no-port", .timeout_ms = 100};
+    assert_int_equal(mr_clamd_ping(&bad, &err), MR_EINVAL);
+}
+
+static void test_parse_reply(void **state)
+{
+    (void)state;
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+#define P(s) mr_clamd_parse_reply(s, strlen(s), &r, &err)
+    assert_int_equal(P("stream: OK"), 0);
+    assert_int_equal(r.verdict, MR_CLAMD_CLEAN);
+    assert_int_equal(P("stream: OK\n"), 0);
+    assert_int_equal(P("stream: Win.Test.EICAR_HDB-1 FOUND"), 0);
+    assert_int_equal(r.verdict, MR_CLAMD_INFECTED);
+    assert_string_equal(r.detail, "Win.Test.EICAR_HDB-1");
+    assert_int_equal(P("stream: Can't allocate memory ERROR"), 0);
+    assert_int_equal(r.verdict, MR_CLAMD_ERROR);
+    assert_string_equal(r.detail, "Can't allocate memory");
+    assert_int_equal(P("INSTREAM size limit exceeded. ERROR"), 0);
+    assert_int_equal(r.verdict, MR_CLAMD_ERROR);
+    /* Never clean by accident. */
+    assert_int_equal(P(""), MR_EIO);
+    assert_int_equal(P("OK"), MR_EIO);
+    assert_int_equal(P("stream: "), MR_EIO);
+    assert_int_equal(P("stream: OKAY"), MR_EIO);
+    assert_int_equal(P("stream:  FOUND"), MR_EIO);
+    assert_int_equal(P("stream: two words FOUND"), MR_EIO);
+    assert_int_equal(P("stream: OK trailing"), MR_EIO);
+    assert_int_equal(P("PONG"), MR_EIO);
+    assert_int_equal(mr_clamd_parse_reply("stream: \x01 FOUND", 15, &r, &err),
+                     MR_EIO);
+    assert_int_equal(mr_clamd_parse_reply("stream: OK\0x", 12, &r, &err),
+                     MR_EIO);
+#undef P
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_reply),
+        cmocka_unit_test(test_clean_and_framing),
+        cmocka_unit_test(test_found),
+        cmocka_unit_test(test_empty_stream),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_overlong_reply),
+        cmocka_unit_test(test_closes_early),
+        cmocka_unit_test(test_slow_times_out),
+        cmocka_unit_test(test_size_limit_is_error),
+        cmocka_unit_test(test_ok_before_end_is_not_clean),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_ping),
+        cmocka_unit_test(test_tcp),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
