@@ -26,6 +26,8 @@ static void usage(FILE *out)
           "  token create|list|revoke    API tokens\n"
           "  dlq list|show|retry         the dead-letter queue\n"
           "  tickets list|show N         tickets and their messages\n"
+          "  webhooks list               webhook subscriptions\n"
+          "  deliveries list|redrive ID  webhook deliveries\n"
           "  migrate [--status]          upgrade the database schema\n"
           "  html sanitize|text [FILE|-] [--remote-images] [--jsonl]\n"
           "                              sanitized HTML or its text\n"
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
         {"migrate", mr_cli_migrate}, {"tickets", mr_cli_tickets},
         {"rules", mr_cli_rules},     {"html", mr_cli_html},
         {"content", mr_cli_content},
+        {"webhooks", mr_cli_webhooks}, {"deliveries", mr_cli_deliveries},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -31,5 +31,7 @@ int mr_cli_config(int argc, char **argv);
 int mr_cli_tickets(int argc, char **argv);
 int mr_cli_rules(int argc, char **argv);
 int mr_cli_html(int argc, char **argv);
+int mr_cli_webhooks(int argc, char **argv);
+int mr_cli_deliveries(int argc, char **argv);
 
 #endif

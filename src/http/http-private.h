@@ -156,7 +156,7 @@ typedef void (*mr__http_handler_fn)(const struct mr__http_ctx *ctx,
 
 struct mr__http_route {
     const char *method;         /* "GET" (also answers HEAD), "POST",
-                                   "PATCH" */
+                                   "PATCH", "DELETE" */
     const char *pattern;        /* "/api/v1/tickets/{id}": literal segments
                                    and at most one "{id}" */
     unsigned roles;             /* enum mr_auth_role bits allowed; 0: no
@@ -271,6 +271,31 @@ void mr__http_claim_events(const struct mr__http_ctx *ctx,
 void mr__http_ack_events(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);
+/* h_webhooks.c: subscriptions and their deliveries (admin). */
+void mr__http_create_webhook(const struct mr__http_ctx *ctx,
+                             struct mr__http_request *req,
+                             struct mr__http_response *resp);
+void mr__http_list_webhooks(const struct mr__http_ctx *ctx,
+                            struct mr__http_request *req,
+                            struct mr__http_response *resp);
+void mr__http_get_webhook(const struct mr__http_ctx *ctx,
+                          struct mr__http_request *req,
+                          struct mr__http_response *resp);
+void mr__http_patch_webhook(const struct mr__http_ctx *ctx,
+                            struct mr__http_request *req,
+                            struct mr__http_response *resp);
+void mr__http_delete_webhook(const struct mr__http_ctx *ctx,
+                             struct mr__http_request *req,
+                             struct mr__http_response *resp);
+void mr__http_list_deliveries(const struct mr__http_ctx *ctx,
+                              struct mr__http_request *req,
+                              struct mr__http_response *resp);
+void mr__http_get_delivery(const struct mr__http_ctx *ctx,
+                           struct mr__http_request *req,
+                           struct mr__http_response *resp);
+void mr__http_redrive_delivery(const struct mr__http_ctx *ctx,
+                               struct mr__http_request *req,
+                               struct mr__http_response *resp);
 
 void mr__http_patch_ticket(const struct mr__http_ctx *ctx,
                            struct mr__http_request *req,

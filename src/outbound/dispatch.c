@@ -18,6 +18,12 @@
  * poll (curl_multi_wakeup) after every commit, so an event is sent as soon
  * as its transaction commits, not at the next 200 ms tick (which remains
  * for retries coming due).
+ *
+ * Subscriptions live in the store (the configuration's are written there
+ * at start, the API adds its own); the thread keeps a copy of the list
+ * and reads it again when the store's webhook counter moves (a change
+ * made by this process) or every RELOAD_ROUNDS rounds (another
+ * process's).
  */
 #include "outbound/dispatch.h"
 #include "outbound/http_out.h"
@@ -36,6 +42,7 @@
 
 #define ROUND_MS 200
 #define SCAN_LIMIT 200
+#define RELOAD_ROUNDS 25
 
 /* A delivery in flight; w.id 0: a free slot. */
 struct flight {
@@ -53,12 +60,19 @@ struct mr_dispatch {
     struct mr_http_out_multi *multi;
     struct flight *flights; /* cfg->webhook_concurrency slots */
     size_t nflights;        /* slots in use */
-    size_t nactive;         /* active subscriptions in the configuration */
+    size_t nactive;         /* subscriptions active and not disabled */
     size_t conc;            /* webhook_concurrency: slots */
-    /* Per tenant, the newest event seq its subscriptions were all scanned
-     * up to; -1 before the first scan. Scanning goes through the store's
-     * writer, so an idle round must not scan: it reads the tenant's head
-     * on a read connection first and skips a tenant that has not moved. */
+    /* The subscriptions as last read from the store (by tenant, then id),
+     * and the store's webhook counter then. */
+    struct mr_webhook *subs;
+    size_t nsubs;
+    uint64_t subs_gen;
+    int rounds_since_load; /* -1: never loaded */
+    /* Per subscription (parallel to subs), the newest event seq of its
+     * tenant it was scanned up to; -1 before the first scan. Scanning goes
+     * through the store's writer, so an idle round must not scan: it reads
+     * the tenant's head on a read connection first and skips a
+     * subscription whose tenant has not moved. */
     int64_t *scanned;
 };
 
@@ -80,14 +94,46 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const struct mr_webhook_sub *find_sub(const struct mr_config *cfg,
-                                             const char *tenant,
-                                             const char *url)
+/* Reads the subscriptions again when they may have changed; what each was
+ * scanned up to carries over by id. On failure the old list stays. */
+static void load_subs(struct mr_dispatch *d)
 {
-    const struct mr_tenant *t = mr_config_tenant(cfg, tenant);
-    for (size_t i = 0; t && i < t->nwebhooks; i++)
-        if (strcmp(t->webhooks[i].url, url) == 0)
-            return &t->webhooks[i];
+    uint64_t gen = mr_store_webhooks_gen(d->st);
+    if (d->rounds_since_load >= 0 && gen == d->subs_gen &&
+        ++d->rounds_since_load < RELOAD_ROUNDS)
+        return;
+    struct mr_webhook *subs = NULL;
+    size_t n = 0;
+    struct mr_error err = {0};
+    if (mr_store_webhook_list(d->st, NULL, &subs, &n, &err) < 0) {
+        mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+        return;
+    }
+    int64_t *scanned = mr_xcalloc(n ? n : 1, sizeof *scanned);
+    for (size_t i = 0; i < n; i++) {
+        scanned[i] = -1;
+        for (size_t k = 0; k < d->nsubs; k++)
+            if (d->subs[k].id == subs[i].id)
+                scanned[i] = d->scanned[k];
+    }
+    mr_webhook_list_free(d->subs, d->nsubs);
+    free(d->scanned);
+    d->subs = subs;
+    d->nsubs = n;
+    d->scanned = scanned;
+    d->subs_gen = gen;
+    d->rounds_since_load = 0;
+    d->nactive = 0;
+    for (size_t i = 0; i < n; i++)
+        d->nactive += subs[i].active && subs[i].disabled_at == 0;
+}
+
+static const struct mr_webhook *find_sub(const struct mr_dispatch *d,
+                                         int64_t webhook_id)
+{
+    for (size_t i = 0; i < d->nsubs; i++)
+        if (d->subs[i].id == webhook_id)
+            return &d->subs[i];
     return NULL;
 }
 
@@ -101,7 +147,7 @@ static void event_body(struct mr_buf *b, const struct mr_event_rec *e)
 
 /* Starts one signed POST with tag f; false (and why) when it cannot be
  * made or signed. */
-static bool post(struct mr_dispatch *d, const struct mr_webhook_sub *sub,
+static bool post(struct mr_dispatch *d, const struct mr_webhook *sub,
                  int64_t seq, const struct mr_buf *body, struct flight *f,
                  char *why, size_t whysz)
 {
@@ -195,9 +241,7 @@ static void record(struct mr_dispatch *d, const struct mr_webhook_result *r,
 
 static void flight_clear(struct mr_dispatch *d, struct flight *f)
 {
-    free(f->w.tenant);
-    free(f->w.url);
-    memset(f, 0, sizeof *f);
+    mr_webhook_delivery_clear(&f->w);
     d->nflights--;
 }
 
@@ -207,9 +251,9 @@ static void deliver(struct mr_dispatch *d, struct mr_webhook_delivery *w,
                     struct flight *f)
 {
     struct mr_error err = {0};
-    const struct mr_webhook_sub *sub = find_sub(d->cfg, w->tenant, w->url);
-    if (sub == NULL || !sub->active)
-        return; /* no longer configured: kept pending until it comes back */
+    const struct mr_webhook *sub = find_sub(d, w->webhook_id);
+    if (sub == NULL || !sub->active || sub->disabled_at != 0)
+        return; /* paused or disabled since the due query: it waits */
     struct mr_event_rec *ev = NULL;
     size_t n = 0;
     if (mr_store_list_events(d->st, w->tenant, w->seq - 1, 1, NULL, 0, &ev, &n,
@@ -226,7 +270,7 @@ static void deliver(struct mr_dispatch *d, struct mr_webhook_delivery *w,
     mr_event_list_free(ev, n);
     char why[300] = "";
     f->w = *w;
-    w->tenant = w->url = NULL;
+    memset(w, 0, sizeof *w); /* its strings are the flight's now */
     d->nflights++;
     bool started = post(d, sub, f->w.seq, &body, f, why, sizeof why);
     mr_buf_release(&body);
@@ -257,8 +301,7 @@ static bool sub_full(const struct mr_dispatch *d,
     size_t share = conc - conc / 4, n = 0;
     for (size_t i = 0; i < conc; i++) {
         const struct mr_webhook_delivery *x = &d->flights[i].w;
-        n += x->id != 0 && strcmp(x->url, w->url) == 0 &&
-             strcmp(x->tenant, w->tenant) == 0;
+        n += x->id != 0 && x->webhook_id == w->webhook_id;
     }
     return n >= share;
 }
@@ -314,35 +357,34 @@ static void finish(struct mr_dispatch *d, struct mr_http_out_done *done,
 static void round_once(struct mr_dispatch *d)
 {
     struct mr_error err = {0};
-    const struct mr_config *cfg = d->cfg;
-    for (size_t t = 0; t < cfg->ntenants; t++) {
-        const struct mr_tenant *tn = &cfg->tenants[t];
-        if (tn->nwebhooks == 0)
+    load_subs(d);
+    const char *tenant = NULL; /* whose head is in head/head_ok */
+    int64_t head = 0;
+    bool head_ok = false;
+    for (size_t i = 0; i < d->nsubs && !atomic_load(&d->stopping); i++) {
+        const struct mr_webhook *w = &d->subs[i];
+        if (!w->active || w->disabled_at != 0)
             continue;
-        int64_t head = 0;
-        bool complete =
-            mr_store_events_head(d->st, tn->name, &head, &err) == MR_OK;
-        if (complete && head == d->scanned[t])
+        /* The list is by tenant: one head read per tenant and round. */
+        if (tenant == NULL || strcmp(tenant, w->tenant) != 0) {
+            tenant = w->tenant;
+            head_ok = mr_store_events_head(d->st, tenant, &head, &err) ==
+                      MR_OK;
+        }
+        if (head_ok && head == d->scanned[i])
             continue;
-        for (size_t i = 0; i < tn->nwebhooks; i++) {
-            const struct mr_webhook_sub *w = &tn->webhooks[i];
-            int added = 0;
-            if (!w->active)
-                continue;
-            if (mr_store_webhook_scan(d->st, tn->name, w->url,
-                                      (const char *const *)w->events,
-                                      w->nevents, SCAN_LIMIT, now_ms(), &added,
-                                      &err) < 0) {
-                mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
-                complete = false;
-            } else if (added >= SCAN_LIMIT) {
-                complete = false; /* more than one page behind */
-            }
+        int added = 0;
+        int64_t cursor = 0;
+        if (mr_store_webhook_scan(d->st, w->id, SCAN_LIMIT, now_ms(), &added,
+                                  &cursor, &err) < 0) {
+            mr_logf(d->log, MR_LOG_ERROR, "webhooks", "%s", err.msg);
+            continue;
         }
         /* Scans end at the head they saw or later, so head is safe to
-         * remember: an event after it moves the head again. */
-        if (complete)
-            d->scanned[t] = head;
+         * remember once the cursor reached it: an event after it moves
+         * the head again. Short of it, the next round scans on. */
+        if (head_ok && cursor >= head)
+            d->scanned[i] = head;
     }
     start_due(d);
 }
@@ -389,16 +431,46 @@ static void *run(void *arg)
 
 static void dispatch_free(struct mr_dispatch *d)
 {
-    for (size_t i = 0; d->flights && i < d->conc;
-         i++) {
-        free(d->flights[i].w.tenant);
-        free(d->flights[i].w.url);
-    }
+    for (size_t i = 0; d->flights && i < d->conc; i++)
+        mr_webhook_delivery_clear(&d->flights[i].w);
     mr_http_out_multi_free(d->multi);
     mr_http_out_close(d->http);
     free(d->flights);
+    mr_webhook_list_free(d->subs, d->nsubs);
     free(d->scanned);
     free(d);
+}
+
+/* Writes the configuration's subscriptions into the store (source
+ * 'config'); *any gets whether one of them is active. */
+static int sync_config(const struct mr_config *cfg, struct mr_store *st,
+                       bool *any, struct mr_error *err)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < cfg->ntenants; t++)
+        n += cfg->tenants[t].nwebhooks;
+    struct mr_webhook_spec *specs = mr_xcalloc(n ? n : 1, sizeof *specs);
+    size_t k = 0;
+    *any = false;
+    for (size_t t = 0; t < cfg->ntenants; t++) {
+        for (size_t i = 0; i < cfg->tenants[t].nwebhooks; i++) {
+            const struct mr_webhook_sub *w = &cfg->tenants[t].webhooks[i];
+            specs[k++] = (struct mr_webhook_spec){
+                .tenant = cfg->tenants[t].name,
+                .url = w->url,
+                .set_events = true,
+                .events = (const char *const *)w->events,
+                .nevents = w->nevents,
+                .secrets = (const char *const *)w->secrets,
+                .nsecrets = w->nsecrets,
+                .active = w->active ? 1 : 0,
+            };
+            *any = *any || w->active;
+        }
+    }
+    int rc = mr_store_webhook_sync_config(st, specs, k, err);
+    free(specs);
+    return rc;
 }
 
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
@@ -406,22 +478,16 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
                       struct mr_error *err)
 {
     *out = NULL;
-    size_t active = 0;
-    for (size_t t = 0; t < cfg->ntenants; t++)
-        for (size_t i = 0; i < cfg->tenants[t].nwebhooks; i++)
-            active += cfg->tenants[t].webhooks[i].active;
-    if (active == 0)
-        return 0;
+    bool any = false;
+    int rc = sync_config(cfg, st, &any, err);
+    if (rc != MR_OK)
+        return rc;
     struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);
     d->cfg = cfg;
     d->st = st;
     d->log = log;
-    d->nactive = active;
+    d->rounds_since_load = -1;
     atomic_init(&d->stopping, false);
-    d->scanned = mr_xcalloc(cfg->ntenants ? cfg->ntenants : 1,
-                            sizeof *d->scanned);
-    for (size_t t = 0; t < cfg->ntenants; t++)
-        d->scanned[t] = -1;
     size_t conc = cfg->webhook_concurrency > 0
                       ? (size_t)cfg->webhook_concurrency
                       : 1;
@@ -432,9 +498,16 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
         mr_http_out_multi_new(d->http, conc, &d->stopping, &d->multi, err) !=
             MR_OK) {
         dispatch_free(d);
+        /* Without libcurl, API subscriptions cannot be served either; a
+         * server without configured webhooks still runs. */
+        if (!any) {
+            mr_logf(log, MR_LOG_WARN, "webhooks", "webhooks are off: %s",
+                    err ? err->msg : "no libcurl");
+            return 0;
+        }
         return MR_EIO;
     }
-    int rc = pthread_create(&d->thread, NULL, run, d);
+    rc = pthread_create(&d->thread, NULL, run, d);
     if (rc == 0) {
         rc = pthread_create(&d->waker, NULL, wake, d);
         if (rc != 0) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dispatch.h - outbound webhooks: one thread that turns outbox events into
- * deliveries (src/store/webhooks.c) and POSTs them to the configuration's
- * subscriptions, signed (Standard Webhooks headers and X-Email-Signature).
+ * deliveries (src/store/webhooks.c) and POSTs them to the store's
+ * subscriptions (the configuration's, written there at start, and the
+ * API's), signed (Standard Webhooks headers and X-Email-Signature).
  *
  * Delivery is at least once: a row is marked delivered only after a 2xx;
  * webhook-id ("evt_<seq>") is the same on every retry so receivers can
@@ -23,8 +24,9 @@
 
 struct mr_dispatch;
 
-/* Starts the thread; *out is NULL (and 0 returned) when no tenant has an
- * active webhook. */
+/* Writes the configuration's subscriptions into the store and starts the
+ * thread. *out is NULL (and 0 returned) only when libcurl cannot be
+ * loaded and the configuration has no active webhook (logged). */
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
                       struct mr_log *log, struct mr_dispatch **out,
                       struct mr_error *err);

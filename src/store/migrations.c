@@ -390,6 +390,76 @@ static const char MIGRATION_14[] =
     "  DEFAULT 0;"
     "CREATE INDEX attachments_scan_pending ON attachments (scan_next_at, id)"
     "  WHERE scan = 'pending';";
+/* Webhook subscriptions managed by the API (issue 7; docs/webhooks.md).
+ * A subscription gets an id that deliveries point to, its filter and
+ * secrets (JSON arrays), who owns it (`config`: rewritten from the file at
+ * every serve start; `api`) and why it was disabled. The tables of
+ * migration 10 are rebuilt under the same names: their rows are kept
+ * (subscriptions as inactive `config` rows until serve fills in their
+ * secrets from the file; deliveries with the type and ticket of their
+ * event, which the due query orders by). */
+#define MR__NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+static const char MIGRATION_15[] =
+    "ALTER TABLE webhook_subs RENAME TO webhook_subs_v10;"
+    "ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_v10;"
+    "DROP INDEX webhook_deliveries_due;"
+    "CREATE TABLE webhook_subs ("
+    "  id              INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant          TEXT NOT NULL,"
+    "  url             TEXT NOT NULL,"
+    "  events          TEXT CHECK (events IS NULL OR json_valid(events)),"
+    "  secrets         TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(secrets)),"
+    "  active          INTEGER NOT NULL DEFAULT 1,"
+    "  source          TEXT NOT NULL DEFAULT 'api'"
+    "                  CHECK (source IN ('config', 'api')),"
+    "  cursor          INTEGER NOT NULL,"
+    "  disabled_at     INTEGER,"
+    "  disabled_reason TEXT,"
+    "  created_at      INTEGER NOT NULL,"
+    "  updated_at      INTEGER NOT NULL,"
+    "  UNIQUE (tenant, url)"
+    ");"
+    "INSERT INTO webhook_subs (tenant, url, secrets, active, source, cursor,"
+    "  disabled_at, disabled_reason, created_at, updated_at)"
+    "  SELECT tenant, url, '[]', 0, 'config', cursor, disabled_at,"
+    "  CASE WHEN disabled_at IS NULL THEN NULL"
+    "  ELSE 'the receiver answered 410 Gone' END, " MR__NOW_MS ", " MR__NOW_MS
+    "  FROM webhook_subs_v10 ORDER BY tenant, url;"
+    "CREATE TABLE webhook_deliveries ("
+    "  id              INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant          TEXT NOT NULL,"
+    "  webhook_id      INTEGER NOT NULL REFERENCES webhook_subs(id),"
+    "  seq             INTEGER NOT NULL,"
+    "  event_type      TEXT NOT NULL,"
+    "  ticket_id       INTEGER,"
+    "  state           TEXT NOT NULL DEFAULT 'pending'"
+    "                  CHECK (state IN ('pending', 'delivered', 'dead')),"
+    "  attempts        INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  last_error      TEXT,"
+    "  created_at      INTEGER NOT NULL,"
+    "  updated_at      INTEGER NOT NULL,"
+    "  UNIQUE (webhook_id, seq)"
+    ");"
+    "INSERT INTO webhook_deliveries (id, tenant, webhook_id, seq, event_type,"
+    "  ticket_id, state, attempts, next_attempt_at, last_error, created_at,"
+    "  updated_at)"
+    "  SELECT d.id, d.tenant, s.id, d.seq, coalesce(e.type, 'unknown'),"
+    "  nullif(e.ticket_id, 0), d.state, d.attempts, d.next_attempt_at,"
+    "  d.last_error, d.created_at, d.updated_at"
+    "  FROM webhook_deliveries_v10 d"
+    "  JOIN webhook_subs s ON s.tenant = d.tenant AND s.url = d.url"
+    "  LEFT JOIN events e ON e.seq = d.seq AND e.tenant = d.tenant;"
+    "DROP TABLE webhook_deliveries_v10;"
+    "DROP TABLE webhook_subs_v10;"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries"
+    " (next_attempt_at) WHERE state = 'pending';"
+    /* Per-ticket order: the earliest pending delivery of a (subscription,
+     * ticket) pair is found by this index. */
+    "CREATE INDEX webhook_deliveries_order ON webhook_deliveries"
+    " (webhook_id, ticket_id, seq) WHERE state = 'pending';"
+    "CREATE INDEX webhook_deliveries_list ON webhook_deliveries"
+    " (tenant, state, id);";
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -406,6 +476,7 @@ static const char *const migrations[] = {
     MIGRATION_12,
     MIGRATION_13,
     MIGRATION_14,
+    MIGRATION_15,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

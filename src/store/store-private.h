@@ -109,6 +109,10 @@ struct mr_store {
     unsigned char secret[64];
     size_t secret_len;
 
+    /* mr_store_webhooks_gen: bumped (atomically) after each committed
+     * change of a webhook subscription. */
+    uint64_t webhooks_gen;
+
     /* Read pool: nread connections, free ones stacked in rfree. */
     pthread_mutex_t rmu;
     pthread_cond_t rcond;

@@ -632,35 +632,140 @@ int mr_store_ack_events(struct mr_store *st, const char *tenant,
                         const char *name, int64_t cursor, int64_t lease_id,
                         int64_t now, struct mr_error *err);
 
-/* ---- outbound webhook deliveries (src/store/webhooks.c) ---------------- */
+/* ---- outbound webhooks (src/store/webhooks.c) --------------------------
+ *
+ * A subscription (webhook) has an id, a tenant, a URL unique within the
+ * tenant, an event filter, 1 or 2 secrets and a cursor over the outbox.
+ * `config` subscriptions are rewritten from the configuration file at
+ * every serve start (mr_store_webhook_sync_config) and are read-only
+ * through the API but for re-enabling; `api` ones are created, changed
+ * and deleted by mr_store_webhook_create/update/delete. */
 
-/* Creates the delivery rows of subscription (tenant, url) for up to limit
- * events after its cursor, of types (ntypes 0: all), and moves the cursor
- * over every event scanned. A subscription seen for the first time starts
- * at the tenant's newest event. Nothing when the subscription is disabled.
- * *added gets the number of rows made. */
-int mr_store_webhook_scan(struct mr_store *st, const char *tenant,
-                          const char *url, const char *const *types,
-                          size_t ntypes, int limit, int64_t now, int *added,
+#define MR_WEBHOOK_SECRETS_MAX 2
+#define MR_WEBHOOK_TYPES_MAX 32
+#define MR_WEBHOOK_URL_MAX 2048
+#define MR_WEBHOOK_SECRET_MIN 16
+#define MR_WEBHOOK_SECRET_MAX 1024
+/* Subscriptions one tenant may have (config and API together). */
+#define MR_WEBHOOKS_PER_TENANT_MAX 100
+
+struct mr_webhook {
+    int64_t id;
+    char *tenant;
+    char *url;
+    char **events;          /* types delivered; nevents 0: every type */
+    size_t nevents;
+    char *secrets[MR_WEBHOOK_SECRETS_MAX]; /* current first */
+    size_t nsecrets;
+    bool active;            /* false: paused (its cursor waits) */
+    char *source;           /* "config" or "api" */
+    int64_t disabled_at;    /* 0, or when a 410 disabled it */
+    char *disabled_reason;  /* NULL unless disabled */
+    int64_t cursor;         /* the last event seq scanned into deliveries */
+    int64_t created_at;
+    int64_t updated_at;
+};
+void mr_webhook_clear(struct mr_webhook *w);
+void mr_webhook_list_free(struct mr_webhook *w, size_t n);
+
+/* What create, update and the config sync take. Strings are borrowed. */
+struct mr_webhook_spec {
+    const char *tenant;     /* sync only; create and update take it apart */
+    const char *url;        /* create: required; update: NULL unchanged */
+    bool set_events;        /* update: change the filter (create: always) */
+    const char *const *events; /* nevents 0 (or NULL): every type */
+    size_t nevents;
+    const char *const *secrets; /* update: nsecrets 0 leaves them */
+    size_t nsecrets;
+    int active;             /* 1, 0; update: -1 unchanged. 1 also clears a
+                               410's disabled_at */
+};
+
+/* Is type one the outbox writes (a subscription filter may name it)? */
+bool mr_store_event_type_known(const char *type);
+
+/* A new `api` subscription of tenant, starting at the tenant's newest
+ * event (older events are not replayed); *out (may be NULL) gets it.
+ * MR_ECONFLICT when the tenant has one with this URL, MR_ELIMIT past
+ * MR_WEBHOOKS_PER_TENANT_MAX. Values are not checked here (the API does). */
+int mr_store_webhook_create(struct mr_store *st, const char *tenant,
+                            const struct mr_webhook_spec *spec,
+                            struct mr_webhook *out, struct mr_error *err);
+/* One subscription of tenant (NULL: of any tenant). MR_ENOTFOUND. */
+int mr_store_webhook_get(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_webhook *out, struct mr_error *err);
+/* Every subscription of tenant (NULL: all), by tenant then id. */
+int mr_store_webhook_list(struct mr_store *st, const char *tenant,
+                          struct mr_webhook **out, size_t *n,
+                          struct mr_error *err);
+/* Changes what spec sets. A `config` subscription takes only
+ * {active: 1} while the file has it active (clears a 410); anything else
+ * is MR_ECONFLICT, as is a URL another subscription has. MR_ENOTFOUND. */
+int mr_store_webhook_update(struct mr_store *st, const char *tenant,
+                            int64_t id, const struct mr_webhook_spec *spec,
+                            struct mr_webhook *out, struct mr_error *err);
+/* Deletes an `api` subscription and every delivery row of it (pending,
+ * delivered, dead); *deliveries (may be NULL) gets how many.
+ * MR_ECONFLICT for a `config` one, MR_ENOTFOUND. */
+int mr_store_webhook_delete(struct mr_store *st, const char *tenant,
+                            int64_t id, int64_t *deliveries,
+                            struct mr_error *err);
+/* The configuration's subscriptions (specs[i].tenant set), in one
+ * transaction: each is created or rewritten as `config` (an `api` one with
+ * the same URL becomes `config`); `config` rows the file no longer has are
+ * made inactive (their deliveries wait, as when paused). */
+int mr_store_webhook_sync_config(struct mr_store *st,
+                                 const struct mr_webhook_spec *specs,
+                                 size_t n, struct mr_error *err);
+/* Grows after every change of a subscription made through this store
+ * (create, update, delete, sync, disable), so the dispatcher reloads its
+ * list only then (and now and then for other processes' changes). */
+uint64_t mr_store_webhooks_gen(struct mr_store *st);
+
+/* Creates the delivery rows of subscription webhook_id for up to limit
+ * events after its cursor (of its filter's types) and moves the cursor
+ * over every event scanned. Nothing when it is inactive or disabled.
+ * *added gets the rows made, *cursor (may be NULL) the cursor after. */
+int mr_store_webhook_scan(struct mr_store *st, int64_t webhook_id, int limit,
+                          int64_t now, int *added, int64_t *cursor,
                           struct mr_error *err);
 
+/* One delivery row (of the due list, a listing or a get). The due list
+ * fills id, tenant, url, webhook_id, seq, ticket_id, event_type and
+ * attempts; the others are 0/NULL there. */
 struct mr_webhook_delivery {
     int64_t id;
     char *tenant;
     char *url;
     int64_t seq;
     int attempts;
+    int64_t webhook_id;
+    int64_t ticket_id;      /* 0: the event has no ticket */
+    char *event_type;
+    char *state;            /* pending, delivered, dead */
+    int64_t next_attempt_at;
+    char *last_error;
+    int64_t created_at;
+    int64_t updated_at;
 };
+void mr_webhook_delivery_clear(struct mr_webhook_delivery *d);
 void mr_webhook_delivery_list_free(struct mr_webhook_delivery *d, size_t n);
 
 /* Up to max pending deliveries due at now (next_attempt_at <= now) of
- * subscriptions not disabled, oldest first. *out: caller frees. */
+ * subscriptions active and not disabled, oldest due first. Per-ticket
+ * order: a delivery is returned only when no earlier event (lower seq) of
+ * the same (subscription, ticket) is pending, so one answer never holds
+ * two deliveries of a pair and never a later one while an earlier one
+ * waits (for a retry, or for its subscription). Deliveries of events
+ * without a ticket are not ordered. *out: caller frees. */
 int mr_store_webhook_due(struct mr_store *st, int64_t now, int max,
                          struct mr_webhook_delivery **out, size_t *n,
                          struct mr_error *err);
 
 /* Records an attempt: state "pending" (with next_at), "delivered" or
- * "dead"; last_error may be NULL. */
+ * "dead"; last_error may be NULL. "dead" also writes a delivery.failed
+ * outbox event in the same transaction, unless the dead delivery carried
+ * a delivery.failed event itself (no chains). */
 int mr_store_webhook_result(struct mr_store *st, int64_t id,
                             const char *state, int attempts, int64_t next_at,
                             const char *last_error, struct mr_error *err);
@@ -680,7 +785,8 @@ int mr_store_webhook_results(struct mr_store *st,
                              const struct mr_webhook_result *r, size_t n,
                              struct mr_error *err);
 
-/* Marks the subscription disabled (its receiver answered 410). */
+/* Marks the subscription (tenant, url) disabled: its receiver answered
+ * 410. Its deliveries wait until it is re-enabled (update, active 1). */
 int mr_store_webhook_disable(struct mr_store *st, const char *tenant,
                              const char *url, int64_t now,
                              struct mr_error *err);
@@ -838,6 +944,28 @@ int mr_store_scan_known(struct mr_store *st, const char *tenant,
 /* How many attachments are pending (for /api/v1/health). */
 int mr_store_scan_pending_count(struct mr_store *st, int64_t *n,
                                 struct mr_error *err);
+
+/* A listing of deliveries, oldest first (by id), after id `after`. */
+struct mr_delivery_filter {
+    const char *tenant;     /* NULL: every tenant */
+    const char *state;      /* NULL: any; else pending, delivered, dead */
+    int64_t webhook_id;     /* 0: any */
+    int64_t after;          /* ids above this */
+    int limit;              /* 1..MR_EVENTS_LIMIT_MAX */
+};
+int mr_store_delivery_list(struct mr_store *st,
+                           const struct mr_delivery_filter *f,
+                           struct mr_webhook_delivery **out, size_t *n,
+                           struct mr_error *err);
+/* One delivery of tenant (NULL: any). MR_ENOTFOUND. */
+int mr_store_delivery_get(struct mr_store *st, const char *tenant, int64_t id,
+                          struct mr_webhook_delivery *out,
+                          struct mr_error *err);
+/* A dead or delivered delivery back to pending, due now, attempts 0
+ * (the same event, so the same webhook-id). MR_ECONFLICT when it is
+ * pending already, MR_ENOTFOUND. */
+int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
+                              int64_t id, struct mr_error *err);
 
 /* ---- numbers for /metrics --------------------------------------------- */
 

@@ -180,8 +180,10 @@ def db_rows(server, url):
     db = sqlite3.connect(os.path.join(server.data, "mailroom.db"), timeout=30)
     try:
         return db.execute(
-            "SELECT seq, state, attempts, last_error FROM webhook_deliveries"
-            " WHERE url = ? ORDER BY seq", (url,)).fetchall()
+            "SELECT d.seq, d.state, d.attempts, d.last_error"
+            " FROM webhook_deliveries d JOIN webhook_subs s"
+            " ON s.id = d.webhook_id WHERE s.url = ? ORDER BY d.seq",
+            (url,)).fetchall()
     finally:
         db.close()
 

@@ -690,6 +690,88 @@ int mr_store_events_head(struct mr_store *st, const char *tenant,
     return fk.store_rc < 0 ? mr_error_set(err, fk.store_rc, "db down") : 0;
 }
 
+/* Webhook management (h_webhooks.c): this fake store has none; the
+ * routes are proved end to end (tests/e2e/test_webhooks_api.py) and the
+ * store by test_store_webhooks. */
+bool mr_store_event_type_known(const char *type)
+{
+    return type && strcmp(type, "ticket.created") == 0;
+}
+void mr_webhook_clear(struct mr_webhook *w) { memset(w, 0, sizeof *w); }
+void mr_webhook_list_free(struct mr_webhook *w, size_t n)
+{
+    (void)n;
+    free(w);
+}
+void mr_webhook_delivery_clear(struct mr_webhook_delivery *d)
+{
+    memset(d, 0, sizeof *d);
+}
+void mr_webhook_delivery_list_free(struct mr_webhook_delivery *d, size_t n)
+{
+    (void)n;
+    free(d);
+}
+int mr_store_webhook_create(struct mr_store *st, const char *tenant,
+                            const struct mr_webhook_spec *spec,
+                            struct mr_webhook *out, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)spec, (void)out;
+    return mr_error_set(err, MR_EIO, "no webhooks here");
+}
+int mr_store_webhook_get(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_webhook *out, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)out;
+    return mr_error_set(err, MR_ENOTFOUND, "no webhook");
+}
+int mr_store_webhook_list(struct mr_store *st, const char *tenant,
+                          struct mr_webhook **out, size_t *n,
+                          struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)err;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+int mr_store_webhook_update(struct mr_store *st, const char *tenant,
+                            int64_t id, const struct mr_webhook_spec *spec,
+                            struct mr_webhook *out, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)spec, (void)out;
+    return mr_error_set(err, MR_ENOTFOUND, "no webhook");
+}
+int mr_store_webhook_delete(struct mr_store *st, const char *tenant,
+                            int64_t id, int64_t *deliveries,
+                            struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)deliveries;
+    return mr_error_set(err, MR_ENOTFOUND, "no webhook");
+}
+int mr_store_delivery_list(struct mr_store *st,
+                           const struct mr_delivery_filter *f,
+                           struct mr_webhook_delivery **out, size_t *n,
+                           struct mr_error *err)
+{
+    (void)st, (void)f, (void)err;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+int mr_store_delivery_get(struct mr_store *st, const char *tenant, int64_t id,
+                          struct mr_webhook_delivery *out,
+                          struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)out;
+    return mr_error_set(err, MR_ENOTFOUND, "no delivery");
+}
+int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
+                              int64_t id, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id;
+    return mr_error_set(err, MR_ENOTFOUND, "no delivery");
+}
+
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err)
