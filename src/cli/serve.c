@@ -43,10 +43,14 @@ static void usage(void)
 {
     fputs("usage: mailroom serve [--data DIR] [--config FILE] "
           "[--smtp ADDR:PORT] [--lmtp ADDR:PORT] [--http ADDR:PORT]\n"
+          "                     [--webhooks-allow-private]\n"
           "Without --config: data in ./mailroom-data, SMTP on "
           "127.0.0.1:2525, HTTP on 127.0.0.1:8080,\n"
           "one tenant 'default' taking every recipient, loopback only.\n"
-          "Use 'off' as an address to disable a listener.\n",
+          "Use 'off' as an address to disable a listener.\n"
+          "--webhooks-allow-private: webhooks and integrations may connect "
+          "to loopback\nand private addresses (as webhooks_allow_private: "
+          "true in the configuration).\n",
           stderr);
 }
 
@@ -182,6 +186,7 @@ int mr_cli_serve(int argc, char **argv)
 {
     struct mr_instance_args ia = {0};
     const char *smtp = NULL, *lmtp = NULL, *http = NULL;
+    bool allow_private = false;
     const struct mr_cli_opt opts[] = {
         {"--smtp", &smtp}, {"--lmtp", &lmtp}, {"--http", &http}};
     for (int i = 1; i < argc; i++) {
@@ -190,6 +195,10 @@ int mr_cli_serve(int argc, char **argv)
             return MR_EXIT_USAGE;
         if (r > 0)
             continue;
+        if (strcmp(argv[i], "--webhooks-allow-private") == 0) {
+            allow_private = true;
+            continue;
+        }
         bool help = strcmp(argv[i], "--help") == 0;
         if (!help)
             fprintf(stderr, "mailroom serve: unexpected '%s'\n", argv[i]);
@@ -226,6 +235,8 @@ int mr_cli_serve(int argc, char **argv)
         set_listen(&cfg->lmtp, lmtp);
     if (http)
         set_listen(&cfg->http, http);
+    if (allow_private)
+        cfg->webhooks_allow_private = true;
     if (cfg->zero_config) {
         const struct mr_listen *ls[] = {&cfg->smtp, &cfg->lmtp, &cfg->http};
         for (size_t i = 0; i < 3; i++) {

@@ -118,10 +118,12 @@ class Server:
         return subprocess.run(cmd, input=stdin, capture_output=True,
                               timeout=60, check=check)
 
-    def start(self):
+    def start(self, *flags):
+        """Starts `mailroom serve` with the config and any extra flags."""
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([BIN, "serve", "--config", self.config],
-                                     stdout=self.logf, stderr=self.logf)
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--config", self.config, *flags],
+            stdout=self.logf, stderr=self.logf)
         for port in (self.smtp, self.http):
             if not wait_port(port):
                 self.stop()

@@ -144,18 +144,35 @@ def test_retries_keep_the_id_and_410_disables(tmpdir_path):
         gone.close()
 
 
-def test_private_targets_refused_by_default(tmpdir_path):
-    rcv = Receiver()
-    s = Server(tmpdir_path)
+def private_target_server(tmp, rcv):
+    """A server subscribing rcv (loopback) without webhooks_allow_private."""
+    s = Server(tmp)
     text = open(s.config).read().replace(
         "  - name: acme\n", "  - name: acme\n    webhooks:\n      - url: %s\n"
         "        secrets: [\"%s\"]\n" % (rcv.url, SECRET), 1)
     open(s.config, "w").write(text)
-    s.start()
+    return s
+
+
+def test_private_targets_refused_by_default(tmpdir_path):
+    rcv = Receiver()
+    s = private_target_server(tmpdir_path, rcv).start()
     try:
         send(s)
         time.sleep(2.0)
         assert rcv.hits == []
+    finally:
+        assert s.stop() in (0, None)
+        rcv.close()
+
+
+def test_serve_flag_allows_private_targets(tmpdir_path):
+    rcv = Receiver()
+    s = private_target_server(tmpdir_path, rcv).start(
+        "--webhooks-allow-private")
+    try:
+        send(s)
+        assert wait(lambda: len(rcv.hits) >= 3), rcv.hits
     finally:
         assert s.stop() in (0, None)
         rcv.close()
