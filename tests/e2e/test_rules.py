@@ -3,9 +3,12 @@ config, evaluation in the worker, the outcome on the ticket and its
 applied_rules, and reload by SIGHUP and POST /api/v1/admin/reload, where
 a broken file keeps the rules in force."""
 
+import http.server
+import json
 import os
 import signal
 import smtplib
+import threading
 import time
 
 import pytest
@@ -18,6 +21,9 @@ tenants:
     - name: RouteBillingMailbox
       if: {mailbox: billing@acme.test}
       then: {queue: finance}
+    - name: SecurityMailbox
+      if: {mailbox: security@acme.test}
+      then: {priority: urgent, queue: security, notify: security-pager}
     - name: EnterpriseCustomers
       if: {from_domain: enterprise.example}
       then:
@@ -53,21 +59,55 @@ RULES_V2 = RULES.replace("queue: finance}", "queue: accounts}")
 BROKEN = "tenants:\n  acme:\n    - name: X\n      then: {queue: [}\n"
 
 
+class Pager:
+    """A loopback Slack incoming webhook: records each JSON body."""
+
+    def __init__(self):
+        self.posts = []
+        pager = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                pager.posts.append(json.loads(self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/services/T0/B0/x" % (
+            self.srv.server_address[1])
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+
 @pytest.fixture
 def srv(tmpdir_path):
     s = Server(tmpdir_path)
+    s.pager = Pager()
     s.rules = os.path.join(tmpdir_path, "rules.yaml")
     with open(s.rules, "w") as f:
         f.write(RULES)
     text = open(s.config).read()
     text = text.replace("      - support@acme.test\n",
                         "      - support@acme.test\n"
-                        "      - billing@acme.test\n", 1)
+                        "      - billing@acme.test\n"
+                        "      - security@acme.test\n", 1)
+    text = text.replace("  - name: acme\n",
+                        "  - name: acme\n    integrations:\n"
+                        "      - name: security-pager\n"
+                        "        kind: slack\n"
+                        "        url: %s\n" % s.pager.url, 1)
     with open(s.config, "w") as f:
-        f.write(text + "rules: %s\n" % s.rules)
+        f.write("webhooks_allow_private: true\n" + text +
+                "rules: %s\n" % s.rules)
     s.start()
     yield s
     rc = s.stop()
+    s.pager.srv.shutdown()
     assert rc in (0, None), open(s.log).read()
 
 
@@ -105,6 +145,8 @@ def test_routing_and_trail(srv):
          mail_from="bob@enterprise.example")
     send(srv, message("Out of office", extra="Auto-Submitted: auto-replied\r\n"))
     send(srv, message("Plain hello"))
+    send(srv, message("Possible account takeover", to="security@acme.test"),
+         rcpt="security@acme.test")
 
     t = ticket(srv, tok, "Invoice question")
     assert t["queue"] == "finance"
@@ -133,6 +175,17 @@ def test_routing_and_trail(srv):
     t = ticket(srv, tok, "Plain hello")
     assert t["queue"] is None and t["priority"] == "normal"
     assert decisions(t) == [("Acknowledge", "auto_ack=received")]
+
+    # security@ is urgent and pages: the notify action reaches the
+    # tenant's Slack integration, and only for that ticket.
+    t = ticket(srv, tok, "Possible account takeover")
+    assert t["priority"] == "urgent" and t["queue"] == "security"
+    assert ("SecurityMailbox", "notify=security-pager") in decisions(t)
+    end = time.time() + 20
+    while time.time() < end and not srv.pager.posts:
+        time.sleep(0.1)
+    assert len(srv.pager.posts) == 1, srv.pager.posts
+    assert "Possible account takeover" in json.dumps(srv.pager.posts[0])
 
 
 def test_reply_appends_to_trail(srv):
