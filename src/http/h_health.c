@@ -27,14 +27,30 @@ void mr__http_healthz(const struct mr__http_ctx *ctx,
     mr_json_obj_end(&j);
 }
 
+/* Whether the database (*db) and the blob folder (*bl) accept a write now:
+ * 0 or < 0. The reasons (paths, errno text) go to the log; answers only
+ * name the part that failed, which is what an operator of a load
+ * balancer needs. */
+static void check_writable(const struct mr__http_ctx *ctx, int *db, int *bl)
+{
+    struct mr_error serr = {0}, berr = {0};
+    *db = mr_store_ping(ctx->deps.store, &serr);
+    *bl = mr_blob_check_writable(ctx->deps.blob, &berr);
+    if (ctx->deps.log) {
+        if (*db < 0)
+            ctx->deps.log(ctx->deps.log_ctx, serr.msg);
+        if (*bl < 0)
+            ctx->deps.log(ctx->deps.log_ctx, berr.msg);
+    }
+}
+
 void mr__http_readyz(const struct mr__http_ctx *ctx,
                      struct mr__http_request *req,
                      struct mr__http_response *resp)
 {
     (void)req;
-    struct mr_error serr = {0}, berr = {0};
-    int db = mr_store_ping(ctx->deps.store, &serr);
-    int bl = mr_blob_check_writable(ctx->deps.blob, &berr);
+    int db, bl;
+    check_writable(ctx, &db, &bl);
     if (db == 0 && bl == 0) {
         struct mr_json j;
         mr__http_json(resp, 200, &j);
@@ -50,14 +66,6 @@ void mr__http_readyz(const struct mr__http_ctx *ctx,
         mr_json_obj_end(&j);
         mr_json_obj_end(&j);
         return;
-    }
-    /* The reasons (paths, errno text) go to the log; the answer names
-     * which part failed, which is what a load balancer's operator needs. */
-    if (ctx->deps.log) {
-        if (db < 0)
-            ctx->deps.log(ctx->deps.log_ctx, serr.msg);
-        if (bl < 0)
-            ctx->deps.log(ctx->deps.log_ctx, berr.msg);
     }
     mr__http_problem(resp, 503, "not ready: %s%s%s",
                      db < 0 ? "the database does not accept writes" : "",
@@ -144,15 +152,8 @@ void mr__http_health(const struct mr__http_ctx *ctx,
                      struct mr__http_response *resp)
 {
     (void)req;
-    struct mr_error serr = {0}, berr = {0};
-    int db = mr_store_ping(ctx->deps.store, &serr);
-    int bl = mr_blob_check_writable(ctx->deps.blob, &berr);
-    if (ctx->deps.log) {
-        if (db < 0)
-            ctx->deps.log(ctx->deps.log_ctx, serr.msg);
-        if (bl < 0)
-            ctx->deps.log(ctx->deps.log_ctx, berr.msg);
-    }
+    int db, bl;
+    check_writable(ctx, &db, &bl);
     const struct mr_config *cfg = ctx->deps.cfg;
     bool av = cfg->clamd.socket || cfg->clamd.address;
     /* Mail cannot be taken without the database or the blob store (503);

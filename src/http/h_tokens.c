@@ -146,5 +146,6 @@ void mr__http_exchange_token(const struct mr__http_ctx *ctx,
         mr_json_int(&j, ttl);
         mr_json_obj_end(&j);
     }
-    memset(token, 0, sizeof token);
+    /* memset of a dying buffer may be optimised away. */
+    explicit_bzero(token, sizeof token);
 }

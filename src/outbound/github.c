@@ -48,17 +48,7 @@ int mr_github_build(const struct mr_integration *x,
                       link);
     else
         mr_buf_printf(&body, "Ticket #%lld", (long long)n->ticket_number);
-    if (n->queue || n->priority) {
-        mr_buf_puts(&body, " (");
-        if (n->queue) {
-            mr_buf_puts(&body, "queue: ");
-            mr_notify_line(n->queue, 100, &body);
-        }
-        if (n->priority)
-            mr_buf_printf(&body, "%spriority: %s", n->queue ? ", " : "",
-                          n->priority);
-        mr_buf_puts(&body, ")");
-    }
+    mr_notify_queue_priority(n, &body);
     mr_buf_puts(&body, "\n\n");
     size_t fence = longest_backticks(&block) + 1;
     if (fence < 3)
@@ -80,13 +70,7 @@ int mr_github_build(const struct mr_integration *x,
     mr_json_str(&j, mr_buf_span(&t));
     mr_json_key(&j, "body");
     mr_json_str(&j, mr_buf_span(&body));
-    if (x->nlabels) {
-        mr_json_key(&j, "labels");
-        mr_json_arr_begin(&j);
-        for (size_t i = 0; i < x->nlabels; i++)
-            mr_json_cstr(&j, x->labels[i]);
-        mr_json_arr_end(&j);
-    }
+    mr_notify_json_labels(&j, x);
     mr_json_obj_end(&j);
 
     struct mr_buf u;

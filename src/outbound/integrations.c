@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
 #include "util/utf8.h"
 
 void mr_notify_http_init(struct mr_notify_http *h)
@@ -155,4 +156,31 @@ void mr_notify_title(const struct mr_notification *n, struct mr_buf *out)
     mr_notify_line(n->subject, MR_NOTIFY_TITLE_MAX, out);
     if (out->len == before)
         mr_buf_puts(out, "(no subject)");
+}
+
+void mr_notify_queue_priority(const struct mr_notification *n,
+                              struct mr_buf *out)
+{
+    if (n->queue == NULL && n->priority == NULL)
+        return;
+    mr_buf_puts(out, " (");
+    if (n->queue) {
+        mr_buf_puts(out, "queue: ");
+        mr_notify_line(n->queue, 100, out);
+    }
+    if (n->priority)
+        mr_buf_printf(out, "%spriority: %s", n->queue ? ", " : "",
+                      n->priority);
+    mr_buf_puts(out, ")");
+}
+
+void mr_notify_json_labels(struct mr_json *j, const struct mr_integration *x)
+{
+    if (x->nlabels == 0)
+        return;
+    mr_json_key(j, "labels");
+    mr_json_arr_begin(j);
+    for (size_t i = 0; i < x->nlabels; i++)
+        mr_json_cstr(j, x->labels[i]);
+    mr_json_arr_end(j);
 }

@@ -70,6 +70,16 @@ void mr_notify_mail_block(const struct mr_notification *n,
  * characters of subject. */
 void mr_notify_title(const struct mr_notification *n, struct mr_buf *out);
 
+/* " (queue: Q, priority: P)" with what the ticket has of the two;
+ * nothing when it has neither. */
+void mr_notify_queue_priority(const struct mr_notification *n,
+                              struct mr_buf *out);
+
+/* The integration's labels as key "labels" of the object j is in;
+ * nothing when it has none. */
+struct mr_json;
+void mr_notify_json_labels(struct mr_json *j, const struct mr_integration *x);
+
 /* ---- Slack-compatible incoming webhook (slack.c) ---------------------- */
 
 /* Escapes Slack's control characters & < > in s[0..n) into out. */

@@ -49,17 +49,7 @@ int mr_jira_build(const struct mr_integration *x,
     mr_notify_mail_block(n, &block);
 
     mr_buf_printf(&desc, "Ticket #%lld", (long long)n->ticket_number);
-    if (n->queue || n->priority) {
-        mr_buf_puts(&desc, " (");
-        if (n->queue) {
-            mr_buf_puts(&desc, "queue: ");
-            mr_notify_line(n->queue, 100, &desc);
-        }
-        if (n->priority)
-            mr_buf_printf(&desc, "%spriority: %s", n->queue ? ", " : "",
-                          n->priority);
-        mr_buf_puts(&desc, ")");
-    }
+    mr_notify_queue_priority(n, &desc);
     if (link && link[0] && !strpbrk(link, "|] \t\r\n"))
         mr_buf_printf(&desc, "\n[Open the ticket|%s]", link);
     mr_buf_puts(&desc, "\n{noformat}\n");
@@ -87,13 +77,7 @@ int mr_jira_build(const struct mr_integration *x,
     mr_json_key(&j, "name");
     mr_json_cstr(&j, x->issue_type);
     mr_json_obj_end(&j);
-    if (x->nlabels) {
-        mr_json_key(&j, "labels");
-        mr_json_arr_begin(&j);
-        for (size_t i = 0; i < x->nlabels; i++)
-            mr_json_cstr(&j, x->labels[i]);
-        mr_json_arr_end(&j);
-    }
+    mr_notify_json_labels(&j, x);
     mr_json_obj_end(&j);
     mr_json_obj_end(&j);
 

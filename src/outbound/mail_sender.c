@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/backoff.h"
 #include "util/buf.h"
 
 #define ROUND_MS 250
@@ -44,10 +45,7 @@ int64_t mr_mail_sender_retry_ms(int attempts, int max_attempts, int base_ms,
 {
     if (attempts >= max_attempts)
         return -1;
-    int64_t d = base_ms > 0 ? base_ms : 60000;
-    for (int i = 1; i < attempts && d < max_ms; i++)
-        d *= 2;
-    return max_ms > 0 && d > max_ms ? max_ms : d;
+    return mr_backoff_ms(attempts, base_ms > 0 ? base_ms : 60000, max_ms);
 }
 
 static void send_one(struct mr_mail_sender *s, const struct mr_outbound_mail *m)

@@ -26,10 +26,12 @@
 #include "outbound/dispatch.h"
 #include "outbound/http_out.h"
 #include "outbound/integrations.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 
 #define WAIT_MS 250
 #define DUE_MAX 32
+#define STUCK_MAX_MS 60000
 
 struct mr_notify {
     const struct mr_config *cfg;
@@ -38,6 +40,8 @@ struct mr_notify {
     pthread_t thread;
     atomic_bool stopping;
     struct mr_http_out *http; /* NULL when no tenant has an integration */
+    /* Outcomes the store would not record (the sender thread's own). */
+    uint64_t unrecorded;
 };
 
 static int64_t now_ms(void)
@@ -80,8 +84,21 @@ static void describe(const struct mr_http_out_res *res, char *out, size_t cap)
 static void record(struct mr_notify *d, const struct mr_notify_result *r)
 {
     struct mr_error err = {0};
-    if (mr_store_notify_result(d->st, r, &err) < 0)
+    if (mr_store_notify_result(d->st, r, &err) < 0) {
         mr_logf(d->log, MR_LOG_ERROR, "notify", "%s", err.msg);
+        d->unrecorded++;
+    }
+}
+
+/* The store would not record outcomes: the rows are still due, and what
+ * was sent would be sent again at the next read. Waits (unless stopped)
+ * longer each round this happens again, so that a store that cannot write
+ * does not make every chat message again four times a second. */
+static void wait_for_store(struct mr_notify *d, int rounds)
+{
+    int64_t until = now_ms() + mr_backoff_ms(rounds, WAIT_MS, STUCK_MAX_MS);
+    while (!atomic_load(&d->stopping) && now_ms() < until)
+        (void)mr_store_commit_wait(d->st, mr_store_commit_gen(d->st), WAIT_MS);
 }
 
 /* *made gets the link recorded on the ticket, if any (caller frees). */
@@ -252,7 +269,9 @@ static void *run(void *arg)
 {
     struct mr_notify *d = arg;
     uint64_t seen = mr_store_commit_gen(d->st);
+    int stuck = 0; /* rounds in a row with outcomes not recorded */
     while (!atomic_load(&d->stopping)) {
+        uint64_t unrecorded = d->unrecorded;
         struct mr_notification *due = NULL;
         size_t n = 0;
         struct mr_error err = {0};
@@ -266,6 +285,12 @@ static void *run(void *arg)
             free(made);
         }
         mr_notification_list_free(due, n);
+        if (d->unrecorded != unrecorded) {
+            wait_for_store(d, ++stuck);
+            seen = mr_store_commit_gen(d->st);
+            continue;
+        }
+        stuck = 0;
         if (n == DUE_MAX)
             continue; /* more are waiting */
         seen = mr_store_commit_wait(d->st, seen, WAIT_MS);

@@ -48,6 +48,28 @@ static void put_escaped(struct mr_buf *out, const struct mr_buf *raw)
         mr_slack_escape(raw->p, raw->len, out);
 }
 
+/* A "section" block of mrkdwn text, or (context) a "context" block whose
+ * one element is that text. */
+static void mrkdwn_block(struct mr_json *j, bool context,
+                         const struct mr_buf *text)
+{
+    mr_json_obj_begin(j);
+    mr_json_key(j, "type");
+    mr_json_cstr(j, context ? "context" : "section");
+    mr_json_key(j, context ? "elements" : "text");
+    if (context)
+        mr_json_arr_begin(j);
+    mr_json_obj_begin(j);
+    mr_json_key(j, "type");
+    mr_json_cstr(j, "mrkdwn");
+    mr_json_key(j, "text");
+    mr_json_str(j, mr_buf_span(text));
+    mr_json_obj_end(j);
+    if (context)
+        mr_json_arr_end(j);
+    mr_json_obj_end(j);
+}
+
 int mr_slack_build(const struct mr_integration *x,
                    const struct mr_notification *n, const char *link,
                    struct mr_notify_http *out, struct mr_error *err)
@@ -86,17 +108,7 @@ int mr_slack_build(const struct mr_integration *x,
     else
         mr_buf_printf(&t, "*Ticket #%lld* ", (long long)n->ticket_number);
     put_escaped(&t, &subject);
-    mr_json_obj_begin(&j);
-    mr_json_key(&j, "type");
-    mr_json_cstr(&j, "section");
-    mr_json_key(&j, "text");
-    mr_json_obj_begin(&j);
-    mr_json_key(&j, "type");
-    mr_json_cstr(&j, "mrkdwn");
-    mr_json_key(&j, "text");
-    mr_json_str(&j, mr_buf_span(&t));
-    mr_json_obj_end(&j);
-    mr_json_obj_end(&j);
+    mrkdwn_block(&j, false, &t);
 
     mr_buf_reset(&t);
     mr_buf_puts(&t, "From: ");
@@ -111,34 +123,12 @@ int mr_slack_build(const struct mr_integration *x,
     }
     if (n->priority)
         mr_buf_printf(&t, " \xC2\xB7 Priority: %s", n->priority);
-    mr_json_obj_begin(&j);
-    mr_json_key(&j, "type");
-    mr_json_cstr(&j, "context");
-    mr_json_key(&j, "elements");
-    mr_json_arr_begin(&j);
-    mr_json_obj_begin(&j);
-    mr_json_key(&j, "type");
-    mr_json_cstr(&j, "mrkdwn");
-    mr_json_key(&j, "text");
-    mr_json_str(&j, mr_buf_span(&t));
-    mr_json_obj_end(&j);
-    mr_json_arr_end(&j);
-    mr_json_obj_end(&j);
+    mrkdwn_block(&j, true, &t);
 
     if (excerpt.len) {
         mr_buf_reset(&t);
         put_escaped(&t, &excerpt);
-        mr_json_obj_begin(&j);
-        mr_json_key(&j, "type");
-        mr_json_cstr(&j, "section");
-        mr_json_key(&j, "text");
-        mr_json_obj_begin(&j);
-        mr_json_key(&j, "type");
-        mr_json_cstr(&j, "mrkdwn");
-        mr_json_key(&j, "text");
-        mr_json_str(&j, mr_buf_span(&t));
-        mr_json_obj_end(&j);
-        mr_json_obj_end(&j);
+        mrkdwn_block(&j, false, &t);
     }
     mr_json_arr_end(&j);
     mr_json_obj_end(&j);

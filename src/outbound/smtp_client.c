@@ -214,8 +214,9 @@ static int read_reply(struct conn *c, struct mr_error *err)
             return mr_error_set(err, MR_EAGAIN,
                                 "relay: reply changed its code mid-way");
         rp->code = code;
-        /* Keep what fits: "550 5.1.1 no such user / more". */
-        if (used < sizeof rp->text - 1) {
+        /* Keep what fits: "550 5.1.1 no such user / more". A last line
+         * of the bare code ("250") adds nothing. */
+        if (used < sizeof rp->text - 1 && (i == 0 || n > 4)) {
             int w = snprintf(rp->text + used, sizeof rp->text - used, "%s%s",
                              i == 0 ? "" : " / ", i == 0 ? line : line + 4);
             if (w > 0)

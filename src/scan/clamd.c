@@ -233,6 +233,19 @@ static int read_reply(const struct mr_clamd_options *o, int fd, char *buf,
     return 0;
 }
 
+/* The end of a conversation: the reply, when sending went well (rc 0),
+ * then the socket closed either way. */
+static int finish(const struct mr_clamd_options *o, int fd, int rc,
+                  char reply[MR_CLAMD_REPLY_MAX + 1], size_t *rn,
+                  struct mr_error *err)
+{
+    *rn = 0;
+    if (rc == 0)
+        rc = read_reply(o, fd, reply, MR_CLAMD_REPLY_MAX, rn, err);
+    close(fd);
+    return rc;
+}
+
 static bool ends_with(const char *s, size_t n, const char *suffix, size_t k)
 {
     return n >= k && memcmp(s + n - k, suffix, k) == 0;
@@ -331,10 +344,8 @@ int mr_clamd_scan(const struct mr_clamd_options *o, const void *p, size_t n,
         left -= len;
     }
     char reply[MR_CLAMD_REPLY_MAX + 1];
-    size_t rn = 0;
-    if (rc == 0)
-        rc = read_reply(o, fd, reply, MR_CLAMD_REPLY_MAX, &rn, err);
-    close(fd);
+    size_t rn;
+    rc = finish(o, fd, rc, reply, &rn, err);
     if (rc < 0)
         return rc;
     rc = mr_clamd_parse_reply(reply, rn, out, err);
@@ -355,10 +366,8 @@ int mr_clamd_ping(const struct mr_clamd_options *o, struct mr_error *err)
     enum send_state state = SENT_ALL;
     rc = send_all(o, fd, "zPING", 6, &state, err);
     char reply[MR_CLAMD_REPLY_MAX + 1];
-    size_t rn = 0;
-    if (rc == 0)
-        rc = read_reply(o, fd, reply, MR_CLAMD_REPLY_MAX, &rn, err);
-    close(fd);
+    size_t rn;
+    rc = finish(o, fd, rc, reply, &rn, err);
     if (rc < 0)
         return rc;
     while (rn > 0 && reply[rn - 1] == '\n')

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/backoff.h"
 #include "util/buf.h"
 
 #define ROUND_MS 500
@@ -47,10 +48,7 @@ static void nap(struct mr_scanner *sc, int64_t ms)
 
 static int64_t backoff_ms(const struct mr_scanner *sc, int n)
 {
-    int64_t d = BACKOFF_BASE_MS;
-    for (int i = 1; i < n && d < sc->cfg->clamd.retry_max_ms; i++)
-        d *= 2;
-    return d < sc->cfg->clamd.retry_max_ms ? d : sc->cfg->clamd.retry_max_ms;
+    return mr_backoff_ms(n, BACKOFF_BASE_MS, sc->cfg->clamd.retry_max_ms);
 }
 
 static void note_error(struct mr_scanner *sc, const char *msg, bool down)

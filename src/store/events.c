@@ -13,7 +13,8 @@
  *
  * Writing: mr__event_insert is the one INSERT into the outbox, called
  * inside the transaction that makes the change it announces (tickets.c
- * for delivered mail, ticket_update.c for agents' changes).
+ * for delivered mail, ticket_update.c for agents' changes, scan.c for
+ * antivirus verdicts).
  *
  * Consumer groups give exactly-once processing to several pollers sharing
  * one name. A group has a watermark (acked_seq: every event up to it is
@@ -108,8 +109,15 @@ int mr__event_insert(struct mr__conn *c, const char *tenant, const char *type,
         return rc;
     mr__bind_str(s, 1, tenant);
     mr__bind_str(s, 2, type);
-    sqlite3_bind_int64(s, 3, ticket_id);
-    sqlite3_bind_int64(s, 4, row);
+    /* None is NULL, as the schema says (readers coalesce to 0). */
+    if (ticket_id > 0)
+        sqlite3_bind_int64(s, 3, ticket_id);
+    else
+        sqlite3_bind_null(s, 3);
+    if (row > 0)
+        sqlite3_bind_int64(s, 4, row);
+    else
+        sqlite3_bind_null(s, 4);
     mr__bind_str(s, 5, payload);
     sqlite3_bind_int64(s, 6, now);
     return mr__stmt_exec(c, s, "cannot store an event", err);

@@ -18,7 +18,7 @@
 #include "util/buf.h"
 #include "util/json.h"
 
-/* attachments_scan_pending (migration 13) serves this. */
+/* attachments_scan_pending (migration 14) serves this. */
 static const char SQL_SCAN_DUE[] =
     "SELECT a.id, a.tenant, a.message_row, coalesce(m.ticket_id, 0),"
     " m.message_id, a.filename, a.sha256, a.scan_attempts"
@@ -35,9 +35,6 @@ static const char SQL_SCAN_SET[] =
     " RETURNING tenant, message_row, filename, sha256";
 static const char SQL_SCAN_MSG[] =
     "SELECT ticket_id, message_id FROM messages WHERE id = ?1";
-static const char SQL_SCAN_EVENT[] =
-    "INSERT INTO events (tenant, type, ticket_id, message_row, payload,"
-    " created_at) VALUES (?1, 'attachment.scanned', ?2, ?3, ?4, ?5)";
 static const char SQL_SCAN_RETRY[] =
     "UPDATE attachments SET scan_attempts = ?2, scan_next_at = ?3,"
     " scan_error = ?4 WHERE id = ?1 AND scan = 'pending'";
@@ -182,24 +179,22 @@ static int op_scan_result(struct mr__conn *c, void *arg, struct mr_error *err)
     if ((rc = mr__stmt(c, SQL_SCAN_MSG, &s, err)) < 0)
         goto out;
     sqlite3_bind_int64(s, 1, row);
-    if (sqlite3_step(s) == SQLITE_ROW) {
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
         ticket_id = sqlite3_column_int64(s, 0);
         message_id = mr__col_str(s, 1);
+    } else if (r != SQLITE_DONE) {
+        /* An event without its ticket would reach no ticket's consumer. */
+        rc = mr__sqlerr(c, r, "cannot read the scanned attachment's message",
+                        err);
     }
     mr__stmt_done(s);
+    if (rc < 0)
+        goto out;
     char *payload =
         scanned_payload(v->id, ticket_id, row, message_id, filename, sha256, v);
-    if ((rc = mr__stmt(c, SQL_SCAN_EVENT, &s, err)) == 0) {
-        mr__bind_str(s, 1, tenant);
-        if (ticket_id > 0)
-            sqlite3_bind_int64(s, 2, ticket_id);
-        else
-            sqlite3_bind_null(s, 2);
-        sqlite3_bind_int64(s, 3, row);
-        mr__bind_str(s, 4, payload);
-        sqlite3_bind_int64(s, 5, v->now);
-        rc = mr__stmt_exec(c, s, "cannot store an event", err);
-    }
+    rc = mr__event_insert(c, tenant, "attachment.scanned", ticket_id, row,
+                          payload, v->now, err);
     free(payload);
 out:
     free(tenant);

@@ -165,17 +165,23 @@ static bool same_str(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static void change(struct mr_json *j, bool *any, const char *name,
-                   const char *before, const char *after)
+/* Key name of "changes", which the first difference opens. */
+static void change_key(struct mr_json *j, bool *any, const char *name)
 {
-    if (same_str(before, after))
-        return;
     if (!*any) {
         mr_json_key(j, "changes");
         mr_json_obj_begin(j);
         *any = true;
     }
     mr_json_key(j, name);
+}
+
+static void change(struct mr_json *j, bool *any, const char *name,
+                   const char *before, const char *after)
+{
+    if (same_str(before, after))
+        return;
+    change_key(j, any, name);
     mr_json_obj_begin(j);
     mr_json_key(j, "before");
     mr_json_cstr(j, before);
@@ -198,12 +204,7 @@ bool mr__ticket_changes_json(struct mr_json *j,
     tags_parse(before->tags_json, &tb, &db);
     tags_parse(after->tags_json, &ta, &da);
     if (!same_set(&tb, &ta)) {
-        if (!any) {
-            mr_json_key(j, "changes");
-            mr_json_obj_begin(j);
-            any = true;
-        }
-        mr_json_key(j, "tags");
+        change_key(j, &any, "tags");
         mr_json_obj_begin(j);
         mr_json_key(j, "before");
         tags_json(j, &tb);

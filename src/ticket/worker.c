@@ -38,6 +38,7 @@
 #include "mime/mime.h"
 #include "mime/msgid.h"
 #include "util/arena.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/json.h"
@@ -77,15 +78,8 @@ static int64_t now_ms(void)
 int64_t mr_worker_backoff_ms(int attempts, int base_ms, int max_ms,
                              double rnd)
 {
-    if (attempts < 1)
-        attempts = 1;
-    int64_t d = base_ms > 0 ? base_ms : 1000;
-    for (int i = 1; i < attempts && d < max_ms; i++)
-        d *= 2;
-    if (max_ms > 0 && d > max_ms)
-        d = max_ms;
-    /* Jitter spreads retries of a burst that failed together. */
-    return (int64_t)((double)d * (0.5 + rnd * 0.5));
+    return mr_backoff_jitter(
+        mr_backoff_ms(attempts, base_ms > 0 ? base_ms : 1000, max_ms), rnd);
 }
 
 static const char *jstr(json_t *obj, const char *key)

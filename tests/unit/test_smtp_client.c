@@ -237,6 +237,25 @@ static void verdicts_by_reply_class(void **state)
     mr_buf_release(&f.got);
 }
 
+/* A multiline reply whose last line is the bare code: nothing of an
+ * earlier line is read again (the line buffer still holds it). */
+static void bare_code_ends_a_multiline_reply(void **state)
+{
+    (void)state;
+    static const char *const script[] = {
+        "220 hi\r\n", "250 hi\r\n", "250 ok\r\n",
+        "550-5.1.1 no such user\r\n550\r\n"};
+    struct fake f = {0};
+    fake_start(&f, script, 4);
+    struct mr_smtp_reply reply;
+    struct mr_error err = {0};
+    assert_int_equal(send_to(&f, "x\r\n", 2000, &reply, &err), MR_EINVAL);
+    fake_stop(&f);
+    assert_int_equal(reply.code, 550);
+    assert_string_equal(reply.text, "550-5.1.1 no such user");
+    mr_buf_release(&f.got);
+}
+
 static void garbage_and_silence_are_retried(void **state)
 {
     (void)state;
@@ -294,6 +313,7 @@ int main(void)
         cmocka_unit_test(happy_path_with_multiline_and_dots),
         cmocka_unit_test(helo_when_ehlo_refused),
         cmocka_unit_test(verdicts_by_reply_class),
+        cmocka_unit_test(bare_code_ends_a_multiline_reply),
         cmocka_unit_test(garbage_and_silence_are_retried),
         cmocka_unit_test(refused_connection_and_bad_input),
     };

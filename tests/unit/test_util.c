@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "util/arena.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -534,6 +535,30 @@ static void sha256_known_value(void **state)
                              "20cbc9f5a5d134645adb5db1b9737ea3");
 }
 
+/* One doubling for every queue that retries: capped, never overflowing,
+ * the jitter inside [d/2, d). */
+static void backoff_doubles_to_the_cap(void **state)
+{
+    (void)state;
+    assert_int_equal(mr_backoff_ms(0, 1000, 60000), 1000);
+    assert_int_equal(mr_backoff_ms(1, 1000, 60000), 1000);
+    assert_int_equal(mr_backoff_ms(2, 1000, 60000), 2000);
+    assert_int_equal(mr_backoff_ms(6, 1000, 60000), 32000);
+    assert_int_equal(mr_backoff_ms(7, 1000, 60000), 60000);
+    assert_int_equal(mr_backoff_ms(1000000, 1000, 60000), 60000);
+    /* A cap below the base wins, as configuration could say. */
+    assert_int_equal(mr_backoff_ms(1, 1000, 100), 100);
+    /* No cap: it stops short of overflowing int64. */
+    int64_t big = mr_backoff_ms(1000000, 1000, 0);
+    assert_true(big > INT64_MAX / 4 && big <= INT64_MAX);
+    assert_int_equal(mr_backoff_ms(3, 0, 0), 4);
+    assert_int_equal(mr_backoff_jitter(4000, 0.0), 2000);
+    assert_int_equal(mr_backoff_jitter(4000, 0.5), 3000);
+    assert_true(mr_backoff_jitter(4000, 0.999999) < 4000);
+    assert_true(mr_backoff_jitter(4000, 7.0) < 4000);
+    assert_int_equal(mr_backoff_jitter(4000, -1.0), 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +577,7 @@ int main(void)
         cmocka_unit_test(scan_blocks_match_bytes),
         cmocka_unit_test(buf_expect_is_a_hint),
         cmocka_unit_test(sha256_known_value),
+        cmocka_unit_test(backoff_doubles_to_the_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
