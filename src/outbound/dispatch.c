@@ -80,11 +80,19 @@ static const int64_t schedule_s[] = {0, 5, 300, 1800, 7200, 18000, 36000,
                                      86400};
 #define NSCHEDULE ((int)(sizeof schedule_s / sizeof schedule_s[0]))
 
-int64_t mr_dispatch_retry_delay_ms(int attempts, double scale)
+int64_t mr_dispatch_retry_delay_ms(int attempts, double scale, double rnd)
 {
     if (attempts < 1 || attempts >= NSCHEDULE)
         return -1;
-    return (int64_t)((double)schedule_s[attempts] * 1000.0 * scale);
+    if (!(rnd >= 0.0 && rnd < 1.0))
+        rnd = 0.0;
+    return (int64_t)((double)schedule_s[attempts] * 1000.0 * scale *
+                     (1.0 + 0.2 * rnd));
+}
+
+double mr_dispatch_jitter(void)
+{
+    return (double)(arc4random() & 0xffffff) / 16777216.0;
 }
 
 static int64_t now_ms(void)
@@ -215,8 +223,8 @@ static void judge(struct mr_dispatch *d, const struct mr_webhook_delivery *w,
                 "%s answered 410: subscription of tenant %s disabled", w->url,
                 w->tenant);
     } else {
-        int64_t delay = mr_dispatch_retry_delay_ms(attempts,
-                                                   d->cfg->webhook_retry_scale);
+        int64_t delay = mr_dispatch_retry_delay_ms(
+            attempts, d->cfg->webhook_retry_scale, mr_dispatch_jitter());
         if (delay < 0)
             state = "dead";
         else if ((status == 429 || status == 503) && retry_after > 0)

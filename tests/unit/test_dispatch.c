@@ -53,12 +53,27 @@ static void bad_secrets(void **state)
 static void schedule(void **state)
 {
     (void)state;
-    assert_int_equal(mr_dispatch_retry_delay_ms(1, 1.0), 5000);
-    assert_int_equal(mr_dispatch_retry_delay_ms(2, 1.0), 300000);
-    assert_int_equal(mr_dispatch_retry_delay_ms(7, 1.0), 86400000);
-    assert_int_equal(mr_dispatch_retry_delay_ms(8, 1.0), -1);
-    assert_int_equal(mr_dispatch_retry_delay_ms(0, 1.0), -1);
-    assert_int_equal(mr_dispatch_retry_delay_ms(2, 0.001), 300);
+    assert_int_equal(mr_dispatch_retry_delay_ms(1, 1.0, 0.0), 5000);
+    assert_int_equal(mr_dispatch_retry_delay_ms(2, 1.0, 0.0), 300000);
+    assert_int_equal(mr_dispatch_retry_delay_ms(7, 1.0, 0.0), 86400000);
+    assert_int_equal(mr_dispatch_retry_delay_ms(8, 1.0, 0.0), -1);
+    assert_int_equal(mr_dispatch_retry_delay_ms(0, 1.0, 0.5), -1);
+    assert_int_equal(mr_dispatch_retry_delay_ms(2, 0.001, 0.0), 300);
+    /* Jitter adds up to a fifth of the wait, never takes from it. */
+    assert_int_equal(mr_dispatch_retry_delay_ms(1, 1.0, 0.5), 5500);
+    assert_true(mr_dispatch_retry_delay_ms(2, 1.0, 0.999999) < 360000);
+    assert_true(mr_dispatch_retry_delay_ms(2, 1.0, 0.999999) > 359000);
+    /* A value out of range counts as none. */
+    assert_int_equal(mr_dispatch_retry_delay_ms(1, 1.0, 7.0), 5000);
+    /* The random values are spread over [0, 1). */
+    double lo = 1.0, hi = 0.0;
+    for (int i = 0; i < 1000; i++) {
+        double r = mr_dispatch_jitter();
+        assert_true(r >= 0.0 && r < 1.0);
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+    }
+    assert_true(lo < 0.1 && hi > 0.9);
 }
 
 int main(void)
