@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tickets.c - `mailroom tickets list|show N|ignored|update N`: the ticket
- * API from the command line, straight from the database (no server
- * needed). `update` goes through the same store call as PATCH
+ * tickets.c - `mailroom tickets list|show N|ignored|update N|release ID`:
+ * the ticket API from the command line, straight from the database (no
+ * server needed; a release is queued here and delivered by a running
+ * server's workers). `update` goes through the same store call as PATCH
  * /api/v1/tickets/{id}, so it writes the same ticket.updated event, with
  * actor "cli".
  *
@@ -43,6 +44,7 @@ static void usage(void)
           "[--json]\n"
           "       mailroom tickets show N [--tenant T] [--json]\n"
           "       mailroom tickets ignored [--tenant T] [--limit N] [--json]\n"
+          "       mailroom tickets release ID [--tenant T] [--json]\n"
           "       mailroom tickets update N [--tenant T] [--status S] "
           "[--priority P]\n"
           "                             [--queue Q] [--assignee A] "
@@ -707,6 +709,89 @@ static int update_run(int argc, char **argv, FILE *out)
     return rc;
 }
 
+/* ---- release ------------------------------------------------------------ */
+
+/* Queues the release of ignored message ID (the ID `tickets ignored`
+ * lists; docs/rules.md, *Releasing*): a running server's workers deliver
+ * it. Exit 65 when there is no such message or it was released (or asked
+ * for) already. */
+static int release_run(int argc, char **argv, FILE *out)
+{
+    struct mr_instance_args ia = {0};
+    const char *tenant = NULL, *id_arg = NULL;
+    bool json = false;
+    const struct mr_cli_opt opts[] = {{"--tenant", &tenant}};
+    for (int i = 2; i < argc; i++) {
+        int r = mr_instance_opt(argc, argv, &i, &ia, opts, 1);
+        if (r < 0)
+            return MR_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (id_arg == NULL && argv[i][0] != '-') {
+            id_arg = argv[i];
+        } else {
+            fprintf(stderr, "mailroom tickets release: unexpected '%s'\n",
+                    argv[i]);
+            usage();
+            return MR_EXIT_USAGE;
+        }
+    }
+    int64_t id = 0;
+    if (parse_number(id_arg, &id) != 0) {
+        fputs("mailroom tickets release: give the ignored message's ID (as "
+              "in `mailroom tickets ignored`)\n",
+              stderr);
+        usage();
+        return MR_EXIT_USAGE;
+    }
+    struct mr_instance inst;
+    int rc = mr_instance_open("tickets", &ia,
+                              MR_INSTANCE_STORE | MR_INSTANCE_MIGRATE, &inst);
+    if (rc != 0)
+        return rc;
+    const char *t = pick_tenant(inst.cfg, tenant, &rc);
+    if (t != NULL) {
+        struct mr_error err = {0};
+        int64_t job = 0;
+        int r = mr_store_release_ignored(inst.store, t, id, "cli", &job, &err);
+        struct mr_ignored_view v;
+        memset(&v, 0, sizeof v);
+        if (r == MR_OK && json)
+            r = mr_store_get_ignored(inst.store, t, id, &v, &err);
+        if (r == MR_ENOTFOUND) {
+            fprintf(stderr,
+                    "mailroom tickets release: no ignored message %" PRId64
+                    " in tenant %s\n",
+                    id, t);
+            rc = MR_EXIT_DATAERR;
+        } else if (r == MR_ECONFLICT || r == MR_EINVAL) {
+            fprintf(stderr, "mailroom tickets release: %s\n", err.msg);
+            rc = MR_EXIT_DATAERR;
+        } else if (r != MR_OK) {
+            fprintf(stderr, "mailroom tickets release: %s\n", err.msg);
+            rc = MR_EXIT_IOERR;
+        } else if (json) {
+            struct mr_buf b;
+            struct mr_json j;
+            mr_buf_init(&b, 0);
+            mr_json_init(&j, &b, false);
+            mr_http_ignored_json(&j, &v);
+            fprintf(out, "%s\n", b.p);
+            mr_buf_release(&b);
+        } else {
+            fprintf(out,
+                    "ignored message %" PRId64 ": release queued as job "
+                    "%" PRId64 " (the server's workers deliver it)\n",
+                    id, job);
+        }
+        mr_ignored_view_clear(&v);
+    }
+    mr_instance_close(&inst);
+    return rc;
+}
+
 /* The command with its output stream (tests pass a memory stream). */
 static int tickets_run(int argc, char **argv, FILE *out)
 {
@@ -719,6 +804,8 @@ static int tickets_run(int argc, char **argv, FILE *out)
     bool is_ignored = strcmp(sub, "ignored") == 0;
     if (strcmp(sub, "update") == 0)
         return update_run(argc, argv, out);
+    if (strcmp(sub, "release") == 0)
+        return release_run(argc, argv, out);
     if (!is_list && !is_show && !is_ignored) {
         usage();
         return MR_EXIT_USAGE;

@@ -247,6 +247,10 @@ void mr__http_list_tickets(const struct mr__http_ctx *ctx,
 void mr__http_list_ignored(const struct mr__http_ctx *ctx,
                            struct mr__http_request *req,
                            struct mr__http_response *resp);
+/* h_ignored.c: POST /api/v1/ignored/{id}/release (agents, admins). */
+void mr__http_release_ignored(const struct mr__http_ctx *ctx,
+                              struct mr__http_request *req,
+                              struct mr__http_response *resp);
 void mr__http_get_ticket(const struct mr__http_ctx *ctx,
                          struct mr__http_request *req,
                          struct mr__http_response *resp);

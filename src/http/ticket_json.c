@@ -509,6 +509,31 @@ void mr_http_ignored_json(struct mr_json *j, const struct mr_ignored_view *v)
     mr_json_cstr(j, v->raw_sha256);
     put_stored_array(j, "applied_rules", v->applied_rules_json);
     put_stored_array(j, "matched_rules", v->matched_rules_json);
+    mr_json_key(j, "release");
+    if (v->release_job_id <= 0 && v->released_at <= 0) {
+        mr_json_null(j);
+    } else {
+        mr_json_obj_begin(j);
+        mr_json_key(j, "state");
+        mr_json_cstr(j, v->released_at > 0 ? "released" : "queued");
+        mr_json_key(j, "job_id");
+        mr_json_int(j, v->release_job_id);
+        mr_json_key(j, "by");
+        mr_json_cstr(j, v->release_by);
+        put_time(j, "requested_at", v->release_requested_at);
+        put_time(j, "released_at", v->released_at);
+        mr_json_key(j, "ticket_id");
+        if (v->released_ticket_id > 0)
+            mr_json_int(j, v->released_ticket_id);
+        else
+            mr_json_null(j);
+        mr_json_key(j, "message_row");
+        if (v->released_message_row > 0)
+            mr_json_int(j, v->released_message_row);
+        else
+            mr_json_null(j);
+        mr_json_obj_end(j);
+    }
     mr_json_obj_end(j);
 }
 

@@ -89,7 +89,9 @@ void mr_http_event_json(struct mr_json *j, const struct mr_event_rec *e);
 
 /* One ignored message (GET /api/v1/ignored, `mailroom tickets ignored`):
  * {id, message_id, channel, inbox, from, subject, received_at,
- *  raw_sha256, applied_rules, matched_rules}. */
+ *  raw_sha256, applied_rules, matched_rules, release}; release is null
+ * until one was asked for, then {state: queued|released, job_id, by,
+ * requested_at, released_at, ticket_id, message_row}. */
 void mr_http_ignored_json(struct mr_json *j, const struct mr_ignored_view *v);
 
 #endif

@@ -546,6 +546,26 @@ int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
     return op_verdict(c, &a, err);
 }
 
+int mr__job_insert_in_tx(struct mr__conn *c, const struct mr_job_spec *j,
+                         int64_t now, int64_t *job_id, struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_INSERT_JOB, &s, err);
+    if (rc < 0)
+        return rc;
+    mr__bind_str(s, 1, j->tenant);
+    mr__bind_str(s, 2, j->channel);
+    mr__bind_str(s, 3, j->raw_sha256);
+    sqlite3_bind_int64(s, 4, j->raw_size);
+    mr__bind_str(s, 5, j->payload ? j->payload : "{}");
+    sqlite3_bind_int64(s, 6, j->received_at);
+    mr__bind_str(s, 7, j->dedupe_key);
+    sqlite3_bind_int64(s, 8, now);
+    rc = mr__stmt_exec(c, s, "cannot enqueue a job", err);
+    *job_id = rc == 0 ? sqlite3_last_insert_rowid(c->db) : 0;
+    return rc;
+}
+
 /* ---- views --------------------------------------------------------------- */
 
 int mr_store_get_job(struct mr_store *st, int64_t job_id, struct mr_job *out,

@@ -461,6 +461,21 @@ static const char MIGRATION_15[] =
     "CREATE INDEX webhook_deliveries_list ON webhook_deliveries"
     " (tenant, state, id);";
 
+/* Releasing ignored mail (docs/rules.md, *Releasing*): who asked for a
+ * release and the job that carries it (set together, once: a second
+ * request is refused while either is set), and, written by the
+ * delivering transaction that makes the message a ticket's, when it was
+ * released and where it went (ticket and messages row; NULL ticket for an
+ * unmatched bounce, which opens none). The lead numbers it on merge: 18
+ * in the plan of 2026-11-27. */
+static const char MIGRATION_18[] =
+    "ALTER TABLE ignored_messages ADD COLUMN release_job_id INTEGER;"
+    "ALTER TABLE ignored_messages ADD COLUMN release_by TEXT;"
+    "ALTER TABLE ignored_messages ADD COLUMN release_requested_at INTEGER;"
+    "ALTER TABLE ignored_messages ADD COLUMN released_at INTEGER;"
+    "ALTER TABLE ignored_messages ADD COLUMN released_ticket_id INTEGER;"
+    "ALTER TABLE ignored_messages ADD COLUMN released_message_row INTEGER;";
+
 static const char *const migrations[] = {
     MIGRATION_1,
     MIGRATION_2,
@@ -477,6 +492,7 @@ static const char *const migrations[] = {
     MIGRATION_13,
     MIGRATION_14,
     MIGRATION_15,
+    MIGRATION_18,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

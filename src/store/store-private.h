@@ -192,6 +192,10 @@ void mr__bind_str(sqlite3_stmt *s, int i, const char *v);
  * (MR_ENOTFOUND otherwise). */
 int mr__job_finish_in_tx(struct mr__conn *c, int64_t job_id, const char *worker,
                          struct mr_error *err);
+/* Queues one job inside the caller's op (no dedupe lookup: a duplicate
+ * dedupe_key fails on the unique index, MR_ECONFLICT). */
+int mr__job_insert_in_tx(struct mr__conn *c, const struct mr_job_spec *j,
+                         int64_t now, int64_t *job_id, struct mr_error *err);
 
 /* ---- events.c: the outbox writer ----------------------------------------- */
 

@@ -270,6 +270,15 @@ struct mr_message_rec {
      * delivering transaction: rules_new applies when the message starts a
      * ticket, rules_reply when it joins one. NULL: no rules. */
     const struct mr_rules_outcome *rules_new, *rules_reply;
+    /* A release (docs/rules.md, *Releasing*): the ignored_messages row
+     * this delivery takes out of the ignored list, 0 for ordinary mail,
+     * and who asked (for the trail). The store then takes no `ignore`
+     * and queues no acknowledgement, and marks that row released in the
+     * same transaction; a row released already makes the delivery a
+     * duplicate, so a release job that runs twice stores the message
+     * once. */
+    int64_t release_of;
+    const char *release_by;
 };
 
 struct mr_deliver_result {
@@ -445,8 +454,36 @@ struct mr_ignored_view {
     char *applied_rules_json; /* JSON array text */
     char *matched_rules_json; /* JSON array text */
     int64_t received_at;
+    /* Its release (docs/rules.md, *Releasing*): requested (job, by whom,
+     * when; 0/NULL when never), then done (released_at; the ticket and
+     * messages row it went to, 0 when it opened none). */
+    int64_t release_job_id;
+    char *release_by;
+    int64_t release_requested_at;
+    int64_t released_at;
+    int64_t released_ticket_id;
+    int64_t released_message_row;
+    char *event_json; /* mr_store_get_ignored only: the stored event */
 };
+void mr_ignored_view_clear(struct mr_ignored_view *v);
 void mr_ignored_list_free(struct mr_ignored_view *v, size_t n);
+
+/* One ignored message of tenant with its stored event. MR_ENOTFOUND when
+ * missing or in another tenant. */
+int mr_store_get_ignored(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_ignored_view *out, struct mr_error *err);
+
+/* Asks for ignored message id of tenant to be released into a ticket: in
+ * ONE transaction, checks that it was neither released nor asked for
+ * before, queues a job (channel "release", the row's raw message, payload
+ * {"release": {"ignored_id", "by"}}) and records the job, `by` and the
+ * time on the row. A worker then delivers the stored event as new mail
+ * would be (mr_message_rec.release_of). *job_id gets the job.
+ * MR_ENOTFOUND; MR_ECONFLICT when it was released or asked for already
+ * (err says which). by: who asks ("api:<prefix>", "cli"), required. */
+int mr_store_release_ignored(struct mr_store *st, const char *tenant,
+                             int64_t id, const char *by, int64_t *job_id,
+                             struct mr_error *err);
 
 /* The ignored messages of one tenant, newest first, paged like
  * mr_store_list_tickets (cursor: NULL or a previous *next_cursor; one

@@ -11,6 +11,12 @@
  * they announce, so an event never names a row that does not exist and a
  * stored message never lacks its event.
  *
+ * Ignored mail (docs/rules.md) is kept in ignored_messages with its
+ * message.ignored event. A release (mr_store_release_ignored, then a
+ * delivery with release_of) is idempotent the same way: the job is
+ * queued once per row, and the delivery that stores the message marks
+ * the row released in its transaction, so its second run is a duplicate.
+ *
  * Paging: tickets are listed newest updated first and paged by the key
  * (updated_at, id) of the last row, not by an offset, so a page costs the
  * same at any depth and rows updated meanwhile are neither skipped nor
@@ -89,7 +95,33 @@ static const char SQL_INSERT_IGNORED[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 #define IGNORED_COLS                                                           \
     "id, message_id, channel, inbox, from_email, subject, raw_blob,"           \
-    " applied_rules, matched_rules, received_at"
+    " applied_rules, matched_rules, received_at,"                              \
+    " coalesce(release_job_id, 0), release_by,"                                \
+    " coalesce(release_requested_at, 0), coalesce(released_at, 0),"            \
+    " coalesce(released_ticket_id, 0), coalesce(released_message_row, 0)"
+static const char SQL_GET_IGNORED[] =
+    "SELECT " IGNORED_COLS ", event_json FROM ignored_messages"
+    " WHERE id = ?1 AND tenant = ?2";
+/* Releasing (docs/rules.md): the request, then the delivery's mark. */
+static const char SQL_RELEASE_STATE[] =
+    "SELECT released_at IS NOT NULL, coalesce(released_ticket_id, 0),"
+    " coalesce(release_job_id, 0), raw_blob, received_at"
+    " FROM ignored_messages WHERE id = ?1 AND tenant = ?2";
+static const char SQL_RELEASE_REQUEST[] =
+    "UPDATE ignored_messages SET release_job_id = ?3, release_by = ?4,"
+    " release_requested_at = ?5 WHERE id = ?1 AND tenant = ?2";
+static const char SQL_RELEASED_AS[] =
+    "SELECT coalesce(released_ticket_id, 0),"
+    " coalesce(released_message_row, 0) FROM ignored_messages"
+    " WHERE id = ?1 AND tenant = ?2 AND released_at IS NOT NULL";
+static const char SQL_MARK_RELEASED[] =
+    "UPDATE ignored_messages SET released_at = ?3, released_ticket_id = ?4,"
+    " released_message_row = ?5"
+    " WHERE id = ?1 AND tenant = ?2 AND released_at IS NULL";
+/* One {name, decision} entry at the end of a ticket's trail. */
+static const char SQL_TRAIL_APPEND[] =
+    "UPDATE tickets SET applied_rules = json_insert(applied_rules, '$[#]',"
+    " json_object('name', ?2, 'decision', ?3)) WHERE id = ?1";
 static const char SQL_LIST_IGNORED_FIRST[] =
     "SELECT " IGNORED_COLS " FROM ignored_messages WHERE tenant = ?1"
     " ORDER BY id DESC LIMIT ?2";
@@ -457,6 +489,10 @@ static char *event_payload(const struct mr_message_rec *m, int64_t job_id,
         mr_json_key(&j, "job_id");
         mr_json_int(&j, job_id);
     }
+    if (m->release_of > 0) {
+        mr_json_key(&j, "released_from");
+        mr_json_int(&j, m->release_of);
+    }
     if (before && after) {
         mr_json_key(&j, "actor");
         mr_json_cstr(&j, "reply");
@@ -642,6 +678,158 @@ static int insert_ignored(struct mr__conn *c, const struct mr_message_rec *m,
     return rc;
 }
 
+/* message.ignored's payload: the row to release, what identifies the mail
+ * to a person (sender, subject), and the rules whose decision was
+ * `ignore`, read off the trail (each named once). */
+static char *ignored_payload(const struct mr_message_rec *m,
+                             const struct mr_rules_outcome *ro, int64_t job_id,
+                             int64_t row)
+{
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "ignored_id");
+    mr_json_int(&j, row);
+    mr_json_key(&j, "message_id");
+    mr_json_cstr(&j, m->message_id);
+    mr_json_key(&j, "from");
+    mr_json_cstr(&j, m->from_email);
+    mr_json_key(&j, "subject");
+    mr_json_cstr(&j, m->subject);
+    mr_json_key(&j, "rules");
+    mr_json_arr_begin(&j);
+    json_t *trail =
+        ro->applied_json ? json_loads(ro->applied_json, 0, NULL) : NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(trail, i, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *dec = json_string_value(json_object_get(v, "decision"));
+        if (!name || !dec || strcmp(dec, "ignore") != 0)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++) {
+            json_t *w = json_array_get(trail, k);
+            const char *n2 = json_string_value(json_object_get(w, "name"));
+            const char *d2 = json_string_value(json_object_get(w, "decision"));
+            seen = n2 && d2 && strcmp(d2, "ignore") == 0 &&
+                   strcmp(n2, name) == 0;
+        }
+        if (!seen)
+            mr_json_cstr(&j, name);
+    }
+    json_decref(trail);
+    mr_json_arr_end(&j);
+    if (job_id > 0) {
+        mr_json_key(&j, "job_id");
+        mr_json_int(&j, job_id);
+    }
+    mr_json_obj_end(&j);
+    return mr_buf_detach(&b, NULL);
+}
+
+/* Ignored mail is kept, and announced in the same transaction: admins
+ * may want to release it (message.ignored names the row to release). */
+static int store_ignored(struct mr__conn *c, const struct mr_message_rec *m,
+                         const struct mr_rules_outcome *ro, int64_t job_id,
+                         int64_t now, int64_t *row, struct mr_error *err)
+{
+    int rc = insert_ignored(c, m, ro, now, row, err);
+    if (rc < 0)
+        return rc;
+    char *payload = ignored_payload(m, ro, job_id, *row);
+    rc = mr__event_insert(c, m->tenant, "message.ignored", 0, 0, payload, now,
+                          err);
+    free(payload);
+    return rc;
+}
+
+/* A release delivery whose row was released already (its job ran twice:
+ * the worker died after the commit): a duplicate, with where it went. 1
+ * then, 0 when it is still to be released. */
+static int released_already(struct mr__conn *c, const struct mr_message_rec *m,
+                            struct mr_deliver_result *res,
+                            struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_RELEASED_AS, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, m->release_of);
+    mr__bind_str(s, 2, m->tenant);
+    rc = sqlite3_step(s);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        res->duplicate = true;
+        res->ticket_id = sqlite3_column_int64(s, 0);
+        res->message_row = sqlite3_column_int64(s, 1);
+        snprintf(res->threaded_by, sizeof res->threaded_by, "%s",
+                 mr_thread_by_name(MR_THREAD_DUPLICATE));
+        r = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = mr__sqlerr(c, rc, "cannot read the ignored message", err);
+    }
+    mr__stmt_done(s);
+    return r;
+}
+
+/* The release's end, in the delivering transaction: where the message
+ * went (ticket_id 0: nowhere, an unmatched bounce). */
+static int mark_released(struct mr__conn *c, const struct mr_message_rec *m,
+                         int64_t ticket_id, int64_t row, int64_t now,
+                         struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_MARK_RELEASED, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, m->release_of);
+    mr__bind_str(s, 2, m->tenant);
+    sqlite3_bind_int64(s, 3, now);
+    if (ticket_id > 0)
+        sqlite3_bind_int64(s, 4, ticket_id);
+    if (row > 0)
+        sqlite3_bind_int64(s, 5, row);
+    rc = mr__stmt_exec(c, s, "cannot mark the ignored message released", err);
+    if (rc == 0 && sqlite3_changes(c->db) != 1)
+        rc = mr_error_set(err, MR_EINVAL, "no ignored message %lld to release",
+                          (long long)m->release_of);
+    return rc;
+}
+
+static int trail_append(struct mr__conn *c, int64_t ticket_id,
+                        const char *name, const char *decision,
+                        struct mr_error *err)
+{
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_TRAIL_APPEND, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, ticket_id);
+    mr__bind_str(s, 2, name);
+    mr__bind_str(s, 3, decision);
+    return mr__stmt_exec(c, s, "cannot extend the ticket's trail", err);
+}
+
+/* The trail says who released the message and that no acknowledgement
+ * went out for it: a release is an agent's act, not the sender's mail. */
+static int release_trail(struct mr__conn *c, const struct mr_message_rec *m,
+                         int64_t ticket_id, bool created, struct mr_error *err)
+{
+    char dec[200];
+    snprintf(dec, sizeof dec, "released ignored=%lld by=%.120s",
+             (long long)m->release_of,
+             m->release_by && *m->release_by ? m->release_by : "unknown");
+    int rc = trail_append(c, ticket_id, "(release)", dec, err);
+    if (rc == 0 && created && m->rules_new && m->rules_new->ack)
+        rc = trail_append(c, ticket_id, "(release)",
+                          "auto_ack_suppressed=release", err);
+    return rc;
+}
+
 static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
 {
     struct deliver_arg *a = arg;
@@ -656,8 +844,11 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
 
     /* A copy of mail the rules ignored stays a duplicate of it, whatever
-     * the rules say now: delivery is idempotent. */
-    rc = ignored_duplicate(c, m->tenant, m->message_id, res, err);
+     * the rules say now: delivery is idempotent. A release delivers that
+     * very message: it is a duplicate only once its row is released. */
+    bool release = m->release_of > 0;
+    rc = release ? released_already(c, m, res, err)
+                 : ignored_duplicate(c, m->tenant, m->message_id, res, err);
     if (rc != 0)
         return rc < 0 ? rc : 0;
 
@@ -672,7 +863,8 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         m = &renamed;
         res->id_reused = true;
         /* The suffixed id may have been ignored before, too. */
-        rc = ignored_duplicate(c, m->tenant, m->message_id, res, err);
+        rc = release ? 0
+                     : ignored_duplicate(c, m->tenant, m->message_id, res, err);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
@@ -694,18 +886,30 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
              mr_thread_by_name(d.by));
     if (d.by == MR_THREAD_DUPLICATE) {
         res->duplicate = true;
-        return find_message(c, m, res, err);
+        rc = find_message(c, m, res, err);
+        /* Stored meanwhile by another way in: released into its ticket. */
+        if (rc == 0 && release)
+            rc = mark_released(c, m, res->ticket_id, res->message_row, now,
+                               err);
+        return rc;
     }
     /* The outcome threading chose decides; ignored mail opens no ticket
-     * and touches none. */
+     * and touches none. A release overrides `ignore`: that is its point. */
     const struct mr_rules_outcome *chosen =
         d.ticket_id == 0 ? m->rules_new : m->rules_reply;
-    if (chosen && chosen->ignore) {
+    if (chosen && chosen->ignore && !release) {
         res->ignored = true;
-        return insert_ignored(c, m, chosen, now, &res->message_row, err);
+        return store_ignored(c, m, chosen, a->job_id, now, &res->message_row,
+                             err);
     }
-    if (d.ticket_id == 0 && d.delivery_failure)
-        return unmatched_bounce(c, m, a->job_id, now, err);
+    if (d.ticket_id == 0 && d.delivery_failure) {
+        /* A bounce of nothing of ours never opens a ticket, released or
+         * not (pitfalls.md 11): released into no ticket. */
+        rc = unmatched_bounce(c, m, a->job_id, now, err);
+        if (rc == 0 && release)
+            rc = mark_released(c, m, 0, 0, now, err);
+        return rc;
+    }
 
     int64_t ticket_id = d.ticket_id, number = 0, row = 0;
     bool created = ticket_id == 0;
@@ -726,6 +930,8 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     if (rc == 0)
         rc = apply_rules(c, ticket_id, created ? m->rules_new : m->rules_reply,
                          err);
+    if (rc == 0 && release)
+        rc = release_trail(c, m, ticket_id, created, err);
     if (rc == 0 && !created)
         rc = mr__ticket_state_read(c, NULL, ticket_id, &after, err);
     /* Only a sender who may be in the thread adds people to it. */
@@ -766,7 +972,7 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
     free(updated);
     /* The acknowledgement is part of the same commit as its ticket; its
      * Message-ID joins the thread, so a reply to it finds the ticket. */
-    if (rc == 0 && created && m->rules_new && m->rules_new->ack) {
+    if (rc == 0 && created && m->rules_new && m->rules_new->ack && !release) {
         char ack_id[256];
         rc = mr__outbound_ack_in_tx(c, m->tenant, m->rules_new->ack,
                                     ticket_id, number, now, &res->ack_queued,
@@ -775,6 +981,8 @@ static int op_deliver(struct mr__conn *c, void *arg, struct mr_error *err)
         if (rc == 0 && res->ack_queued && ack_id[0])
             rc = insert_ref(c, m->tenant, ack_id, ticket_id, err);
     }
+    if (rc == 0 && release)
+        rc = mark_released(c, m, ticket_id, row, now, err);
     if (rc < 0)
         return rc;
     res->ticket_id = ticket_id;
@@ -1098,12 +1306,15 @@ int mr_store_list_tickets(struct mr_store *st, const char *tenant,
 
 /* ---- ignored mail ------------------------------------------------------- */
 
-static void ignored_view_clear(struct mr_ignored_view *v)
+void mr_ignored_view_clear(struct mr_ignored_view *v)
 {
+    if (v == NULL)
+        return;
     char **strs[] = {
-        &v->message_id,         &v->channel,           &v->inbox,
-        &v->from_email,         &v->subject,           &v->raw_sha256,
-        &v->applied_rules_json, &v->matched_rules_json};
+        &v->message_id,         &v->channel,            &v->inbox,
+        &v->from_email,         &v->subject,            &v->raw_sha256,
+        &v->applied_rules_json, &v->matched_rules_json, &v->release_by,
+        &v->event_json};
     for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
         free(*strs[k]);
     memset(v, 0, sizeof *v);
@@ -1112,7 +1323,7 @@ static void ignored_view_clear(struct mr_ignored_view *v)
 void mr_ignored_list_free(struct mr_ignored_view *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
-        ignored_view_clear(&v[i]);
+        mr_ignored_view_clear(&v[i]);
     free(v);
 }
 
@@ -1129,6 +1340,19 @@ static void read_ignored(sqlite3_stmt *s, struct mr_ignored_view *v)
     v->applied_rules_json = mr__col_str(s, 7);
     v->matched_rules_json = mr__col_str(s, 8);
     v->received_at = sqlite3_column_int64(s, 9);
+    v->release_job_id = sqlite3_column_int64(s, 10);
+    v->release_by = mr__col_str(s, 11);
+    v->release_requested_at = sqlite3_column_int64(s, 12);
+    v->released_at = sqlite3_column_int64(s, 13);
+    v->released_ticket_id = sqlite3_column_int64(s, 14);
+    v->released_message_row = sqlite3_column_int64(s, 15);
+}
+
+static void read_ignored_full(sqlite3_stmt *s, void *row)
+{
+    struct mr_ignored_view *v = row;
+    read_ignored(s, v);
+    v->event_json = mr__col_str(s, 16);
 }
 
 static void bind_after_id(sqlite3_stmt *s, const void *ctx)
@@ -1145,7 +1369,7 @@ static void read_ignored_row(sqlite3_stmt *s, void *row)
 
 static void clear_ignored_row(void *row)
 {
-    ignored_view_clear(row);
+    mr_ignored_view_clear(row);
 }
 
 int mr_store_list_ignored(struct mr_store *st, const char *tenant,
@@ -1186,6 +1410,131 @@ int mr_store_list_ignored(struct mr_store *st, const char *tenant,
         *next_cursor = mr_xstrndup(buf, strlen(buf));
     }
     return 0;
+}
+
+/* get_by_id is defined further down, with the other single-row reads. */
+static int get_by_id(struct mr__conn *c, const char *sql, int64_t id,
+                     const char *tenant, void (*read)(sqlite3_stmt *, void *),
+                     void *out, const char *what, struct mr_error *err);
+
+int mr_store_get_ignored(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_ignored_view *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    struct mr__conn *c = mr__store_read_acquire(st);
+    int rc = get_by_id(c, SQL_GET_IGNORED, id, tenant, read_ignored_full, out,
+                       "ignored message", err);
+    mr__store_read_release(st, c);
+    if (rc < 0)
+        mr_ignored_view_clear(out);
+    return rc;
+}
+
+struct release_arg {
+    const char *tenant;
+    int64_t id;
+    const char *by;
+    int64_t job_id;
+};
+
+/* The check and the job in one transaction, so two agents pressing
+ * "release" at once queue one job: the second finds the first's. */
+static int op_release(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct release_arg *a = arg;
+    int64_t now = mr__store_now_ms();
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_RELEASE_STATE, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, a->id);
+    mr__bind_str(s, 2, a->tenant);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE
+                 ? mr_error_set(err, MR_ENOTFOUND, "no ignored message %lld",
+                                (long long)a->id)
+                 : mr__sqlerr(c, rc, "cannot read the ignored message", err);
+        mr__stmt_done(s);
+        return rc;
+    }
+    bool released = sqlite3_column_int(s, 0) != 0;
+    int64_t ticket = sqlite3_column_int64(s, 1);
+    int64_t job = sqlite3_column_int64(s, 2);
+    char *raw = mr__col_str(s, 3);
+    int64_t received_at = sqlite3_column_int64(s, 4);
+    mr__stmt_done(s);
+    if (released || job > 0) {
+        free(raw);
+        if (released && ticket > 0)
+            return mr_error_set(err, MR_ECONFLICT,
+                                "ignored message %lld was released already, "
+                                "into ticket %lld",
+                                (long long)a->id, (long long)ticket);
+        if (released)
+            return mr_error_set(err, MR_ECONFLICT,
+                                "ignored message %lld was released already",
+                                (long long)a->id);
+        return mr_error_set(err, MR_ECONFLICT,
+                            "ignored message %lld is being released already "
+                            "(job %lld)",
+                            (long long)a->id, (long long)job);
+    }
+    /* The dedupe key is a second lock: the row's release_job_id is the
+     * first. */
+    char key[48];
+    snprintf(key, sizeof key, "release:%lld", (long long)a->id);
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "release");
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "ignored_id");
+    mr_json_int(&j, a->id);
+    mr_json_key(&j, "by");
+    mr_json_cstr(&j, a->by);
+    mr_json_obj_end(&j);
+    mr_json_obj_end(&j);
+    char *payload = mr_buf_detach(&b, NULL);
+    struct mr_job_spec spec = {.tenant = a->tenant,
+                               .channel = "release",
+                               .raw_sha256 = raw,
+                               .payload = payload,
+                               .received_at = received_at,
+                               .dedupe_key = key};
+    rc = mr__job_insert_in_tx(c, &spec, now, &a->job_id, err);
+    if (rc == 0)
+        rc = mr__stmt(c, SQL_RELEASE_REQUEST, &s, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(s, 1, a->id);
+        mr__bind_str(s, 2, a->tenant);
+        sqlite3_bind_int64(s, 3, a->job_id);
+        mr__bind_str(s, 4, a->by);
+        sqlite3_bind_int64(s, 5, now);
+        rc = mr__stmt_exec(c, s, "cannot record the release", err);
+    }
+    free(payload);
+    free(raw);
+    return rc;
+}
+
+int mr_store_release_ignored(struct mr_store *st, const char *tenant,
+                             int64_t id, const char *by, int64_t *job_id,
+                             struct mr_error *err)
+{
+    *job_id = 0;
+    if (tenant == NULL || by == NULL || *by == '\0' || id <= 0)
+        return mr_error_set(err, MR_EINVAL,
+                            "a release needs a tenant, an id and who asks");
+    struct release_arg a = {tenant, id, by, 0};
+    int rc = mr__store_write(st, op_release, &a, err);
+    if (rc == 0)
+        *job_id = a.job_id;
+    return rc;
 }
 
 int mr_store_count_requester_tickets(struct mr_store *st, const char *tenant,

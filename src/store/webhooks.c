@@ -137,7 +137,7 @@ static const char SQL_REDRIVE[] =
 static const char *const event_types[] = {
     "email.received",     "ticket.created",   "ticket.updated",
     "message.added",      "bounce.unmatched", "delivery.failed",
-    "attachment.scanned",
+    "attachment.scanned", "message.ignored",
 };
 
 bool mr_store_event_type_known(const char *type)

@@ -77,6 +77,12 @@ static void notify(struct mr_intake *in)
         in->notify(in->notify_ctx);
 }
 
+void mr_intake_wake(struct mr_intake *in)
+{
+    if (in)
+        notify(in);
+}
+
 int mr_intake_route(struct mr_intake *in, const char *rcpt,
                     struct mr_route *out, struct mr_error *err)
 {

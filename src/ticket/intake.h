@@ -57,6 +57,10 @@ struct mr_intake_env {
 void mr_intake_on_enqueue(struct mr_intake *in, void (*fn)(void *ctx),
                           void *ctx);
 
+/* Tells the same listener that a job was queued by other means (a
+ * release of ignored mail, src/store/tickets.c). NULL in: nothing. */
+void mr_intake_wake(struct mr_intake *in);
+
 /* Routes one recipient through the configuration (SMTP RCPT time). */
 int mr_intake_route(struct mr_intake *in, const char *rcpt,
                     struct mr_route *out, struct mr_error *err);

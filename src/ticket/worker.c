@@ -396,6 +396,10 @@ struct prepared {
     json_t *ev; /* a reference of our own; NULL when not prepared */
     struct mr_record record;
     struct rules_out rules[2]; /* [0] new ticket, [1] reply */
+    /* A release: the ignored row (the record borrows its channel and raw
+     * key) and who asked. */
+    struct mr_ignored_view release;
+    char *release_by;
 };
 
 static void rules_out_free(struct rules_out *r)
@@ -420,6 +424,8 @@ static void prepared_free(struct prepared *p)
     rules_out_free(&p->rules[0]);
     rules_out_free(&p->rules[1]);
     mr_record_free(&p->record);
+    mr_ignored_view_clear(&p->release);
+    free(p->release_by);
     json_decref(p->ev);
     memset(p, 0, sizeof *p);
 }
@@ -912,6 +918,78 @@ static int run_webhook(const struct mr_worker_deps *d,
     return rc;
 }
 
+/* A release (docs/rules.md, *Releasing*): the ignored message's stored
+ * event is delivered as it was prepared when it arrived (its attachments'
+ * blobs were stored then), under its own channel, raw message and
+ * arrival time, with the rules evaluated again; the store overrides
+ * `ignore`, queues no acknowledgement and marks the row released in the
+ * delivering transaction. Re-parsing the raw bytes instead would not
+ * serve provider webhook mail, which has none. */
+static int run_release(const struct mr_worker_deps *d, const struct mr_job *job,
+                       struct job_ctx *jc, struct prepared *p,
+                       struct mr_error *err)
+{
+    json_error_t jerr;
+    json_t *pl = json_loads(job->payload ? job->payload : "{}", 0, &jerr);
+    json_t *r = json_object_get(pl, "release");
+    json_t *idv = json_object_get(r, "ignored_id");
+    const char *by = jstr(r, "by");
+    int rc;
+    if (!json_is_integer(idv) || json_integer_value(idv) <= 0) {
+        json_decref(pl);
+        return mr_error_set(err, MR_EINVAL,
+                            "release job %lld names no ignored message",
+                            (long long)job->id);
+    }
+    int64_t id = (int64_t)json_integer_value(idv);
+    struct mr_ignored_view *v = &p->release;
+    rc = mr_store_get_ignored(d->store, job->tenant, id, v, err);
+    if (rc == MR_ENOTFOUND)
+        rc = mr_error_set(err, MR_EINVAL, "ignored message %lld is gone",
+                          (long long)id);
+    json_t *ev = NULL;
+    if (rc == MR_OK) {
+        ev = v->event_json ? json_loads(v->event_json, 0, &jerr) : NULL;
+        if (!json_is_object(ev))
+            rc = mr_error_set(err, MR_EINVAL,
+                              "ignored message %lld has no stored event",
+                              (long long)id);
+    }
+    if (rc == MR_OK) {
+        struct mr_job as = *job;
+        as.channel = v->channel ? v->channel : job->channel;
+        as.raw_sha256 = v->raw_sha256;
+        as.received_at = v->received_at;
+        as.payload = NULL;
+        as.raw_size = 0;
+        /* The rules' `size` reads the raw message's. */
+        if (v->raw_sha256) {
+            struct mr_raw map;
+            struct mr_error re = {0};
+            if (mr_raw_open(d->store, d->blob, v->raw_sha256, &map, &re) ==
+                MR_OK)
+                as.raw_size = (int64_t)map.len;
+            mr_raw_close(&map);
+        }
+        p->release_by = mr_xstrndup(by ? by : "unknown",
+                                    strlen(by ? by : "unknown"));
+        rc = prepare_event(d, jc, &as, ev, p, err);
+    }
+    json_decref(ev);
+    json_decref(pl);
+    if (rc != MR_OK) {
+        mr_ignored_view_clear(&p->release);
+        free(p->release_by);
+        p->release_by = NULL;
+        return rc;
+    }
+    p->record.rec.release_of = id;
+    p->record.rec.release_by = p->release_by;
+    p->rules[0].o.ignore = false;
+    p->rules[1].o.ignore = false;
+    return MR_OK;
+}
+
 static bool permanent(int rc)
 {
     return rc == MR_EINVAL || rc == MR_ELIMIT;
@@ -939,6 +1017,8 @@ static int prepare_job(const struct mr_worker_deps *d, const struct mr_job *job,
                        struct mr_error *err)
 {
     memset(p, 0, sizeof *p);
+    if (job->channel && strcmp(job->channel, "release") == 0)
+        return run_release(d, job, jc, p, err);
     if (job->raw_sha256)
         return run_raw(d, job, jc, p, err);
     if (job->channel && strcmp(job->channel, "webhook") == 0)

@@ -71,6 +71,7 @@ static const struct {
     {"tok-admin-a", "a", "admin"}, {"tok-ingest-a", "a", "ingest"},
     {"tok-read-a", "a", "read"},   {"tok-agent-a", "a", "agent"},
     {"tok-read-b", "b", "read"},   {"tok-odd-role", "a", "superuser"},
+    {"tok-agent-b", "b", "agent"},
 };
 
 int mr_store_token_find(struct mr_store *st, const char *hash_hex,
@@ -366,6 +367,62 @@ void mr_ignored_list_free(struct mr_ignored_view *v, size_t n)
         free(v[i].matched_rules_json);
     }
     free(v);
+}
+
+/* Releases (POST /api/v1/ignored/{id}/release): ignored message 2 of
+ * tenant a is released once (job 77), then 409; anything else is 404. */
+static int release_calls;
+static char release_by[64];
+
+void mr_ignored_view_clear(struct mr_ignored_view *v)
+{
+    if (!v)
+        return;
+    free(v->message_id);
+    free(v->release_by);
+    free(v->event_json);
+    memset(v, 0, sizeof *v);
+}
+
+int mr_store_get_ignored(struct mr_store *st, const char *tenant, int64_t id,
+                         struct mr_ignored_view *out, struct mr_error *err)
+{
+    (void)st;
+    memset(out, 0, sizeof *out);
+    if (strcmp(tenant, "a") != 0 || id != 2)
+        return mr_error_set(err, MR_ENOTFOUND, "no ignored message");
+    out->id = 2;
+    out->message_id = strdup("two@list.example");
+    if (release_calls > 0) {
+        out->release_job_id = 77;
+        out->release_by = strdup(release_by);
+        out->release_requested_at = 1736157600000LL;
+    }
+    return 0;
+}
+
+int mr_store_release_ignored(struct mr_store *st, const char *tenant,
+                             int64_t id, const char *by, int64_t *job_id,
+                             struct mr_error *err)
+{
+    (void)st;
+    *job_id = 0;
+    if (strcmp(tenant, "a") != 0 || id != 2)
+        return mr_error_set(err, MR_ENOTFOUND, "no ignored message");
+    if (release_calls++ > 0)
+        return mr_error_set(err, MR_ECONFLICT,
+                            "ignored message 2 is being released already");
+    snprintf(release_by, sizeof release_by, "%s", by);
+    *job_id = 77;
+    return 0;
+}
+
+static int intake_wakes;
+
+void mr_intake_wake(struct mr_intake *in)
+{
+    (void)in;
+    intake_wakes++;
 }
 
 int mr_store_get_ticket(struct mr_store *st, const char *tenant, int64_t id,
@@ -1401,6 +1458,74 @@ static void list_ignored(void **state)
     http_reply_free(&r);
 }
 
+/* POST /api/v1/ignored/{id}/release: agents and admins; 202 with the
+ * document and its release, then 409; 404 for another tenant's or none;
+ * the workers are woken. */
+static void release_ignored(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    release_calls = 0;
+    intake_wakes = 0;
+    static const char *const refused[] = {"tok-read-a", "tok-ingest-a"};
+    for (size_t i = 0; i < 2; i++) {
+        char h[128];
+        snprintf(h, sizeof h, "Authorization: Bearer %s\r\n", refused[i]);
+        assert_int_equal(http_do(a->port, "POST", "/api/v1/ignored/2/release",
+                                 h, NULL, 0, &r),
+                         0);
+        assert_int_equal(r.status, 403);
+        http_reply_free(&r);
+    }
+    assert_int_equal(release_calls, 0);
+    const char *ag = "Authorization: Bearer tok-agent-a\r\n";
+    const char *other = "Authorization: Bearer tok-agent-b\r\n";
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/ignored/2/release",
+                             other, NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 404);
+    http_reply_free(&r);
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/ignored/x2/release", ag,
+                             NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 404);
+    http_reply_free(&r);
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/ignored/2/release", ag, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 405);
+    http_reply_free(&r);
+
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/ignored/2/release", ag,
+                             NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 202);
+    json_t *j = reply_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 2);
+    json_t *rel = json_object_get(j, "release");
+    assert_string_equal(jstr(rel, "state"), "queued");
+    assert_int_equal(json_integer_value(json_object_get(rel, "job_id")), 77);
+    assert_string_equal(jstr(rel, "by"), release_by);
+    assert_int_equal(strncmp(release_by, "api:", 4), 0);
+    assert_string_equal(jstr(rel, "requested_at"), "2025-01-06T10:00:00.000Z");
+    assert_true(json_is_null(json_object_get(rel, "released_at")));
+    assert_true(json_is_null(json_object_get(rel, "ticket_id")));
+    json_decref(j);
+    http_reply_free(&r);
+    assert_int_equal(intake_wakes, 1);
+
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/ignored/2/release",
+                             "Authorization: Bearer tok-admin-a\r\n", NULL, 0,
+                             &r),
+                     0);
+    assert_int_equal(r.status, 409);
+    j = reply_json(&r);
+    assert_non_null(strstr(jstr(j, "detail"), "released already"));
+    json_decref(j);
+    http_reply_free(&r);
+    assert_int_equal(intake_wakes, 1);
+}
+
 static void list_tickets(void **state)
 {
     struct api *a = *state;
@@ -2105,6 +2230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(webhook_refusals, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_tickets, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_ignored, api_up, api_down),
+        cmocka_unit_test_setup_teardown(release_ignored, api_up, api_down),
         cmocka_unit_test_setup_teardown(list_filters, api_up, api_down),
         cmocka_unit_test_setup_teardown(get_ticket, api_up, api_down),
         cmocka_unit_test_setup_teardown(reply_address, api_up, api_down),
