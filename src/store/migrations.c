@@ -468,7 +468,7 @@ static const char MIGRATION_15[] =
  * released and where it went (ticket and messages row; NULL ticket for an
  * unmatched bounce, which opens none). The lead numbers it on merge: 18
  * in the plan of 2026-11-27. */
-static const char MIGRATION_18[] =
+static const char MIGRATION_16[] =
     "ALTER TABLE ignored_messages ADD COLUMN release_job_id INTEGER;"
     "ALTER TABLE ignored_messages ADD COLUMN release_by TEXT;"
     "ALTER TABLE ignored_messages ADD COLUMN release_requested_at INTEGER;"
@@ -492,7 +492,7 @@ static const char *const migrations[] = {
     MIGRATION_13,
     MIGRATION_14,
     MIGRATION_15,
-    MIGRATION_18,
+    MIGRATION_16,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
