@@ -28,6 +28,8 @@ static void usage(FILE *out)
           "  tickets list|show N         tickets and their messages\n"
           "  webhooks list               webhook subscriptions\n"
           "  deliveries list|redrive ID  webhook deliveries\n"
+          "  outbound list|retry ID      outbound mail (acknowledgements)\n"
+          "  notifications list|redrive ID  integrations' notifications\n"
           "  migrate [--status]          upgrade the database schema\n"
           "  html sanitize|text [FILE|-] [--remote-images] [--jsonl]\n"
           "                              sanitized HTML or its text\n"
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
         {"rules", mr_cli_rules},     {"html", mr_cli_html},
         {"content", mr_cli_content},
         {"webhooks", mr_cli_webhooks}, {"deliveries", mr_cli_deliveries},
+        {"outbound", mr_cli_outbound}, {"notifications", mr_cli_notifications},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

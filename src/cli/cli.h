@@ -33,5 +33,7 @@ int mr_cli_rules(int argc, char **argv);
 int mr_cli_html(int argc, char **argv);
 int mr_cli_webhooks(int argc, char **argv);
 int mr_cli_deliveries(int argc, char **argv);
+int mr_cli_outbound(int argc, char **argv);
+int mr_cli_notifications(int argc, char **argv);
 
 #endif

@@ -304,16 +304,18 @@ int mr_cli_serve(int argc, char **argv)
     if (mr_workers_start(&wd, &workers, &err) != MR_OK)
         goto fail;
     mr_intake_on_enqueue(intake, mr_workers_wake, workers);
-    if (mr_dispatch_start(cfg, inst.store, &log, &dispatch, &err) != MR_OK)
-        goto fail;
-    if (mr_mail_sender_start(cfg, inst.store, &log, &mail_sender, &err) !=
+    if (mr_dispatch_start(cfg, inst.store, &log, &metrics, &dispatch, &err) !=
         MR_OK)
+        goto fail;
+    if (mr_mail_sender_start(cfg, inst.store, &log, &metrics, &mail_sender,
+                             &err) != MR_OK)
         goto fail;
     check_notify(cfg, rules, &log);
-    if (mr_notify_start(cfg, inst.store, &log, &notify, &err) != MR_OK)
-        goto fail;
-    if (mr_scanner_start(cfg, inst.store, inst.blob, &log, &scanner, &err) !=
+    if (mr_notify_start(cfg, inst.store, &log, &metrics, &notify, &err) !=
         MR_OK)
+        goto fail;
+    if (mr_scanner_start(cfg, inst.store, inst.blob, &log, &metrics, &scanner,
+                         &err) != MR_OK)
         goto fail;
 
     struct mr_smtp_handler handler = {

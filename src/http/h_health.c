@@ -79,7 +79,8 @@ void mr__http_metrics(const struct mr__http_ctx *ctx,
                       struct mr__http_response *resp)
 {
     (void)req;
-    struct mr_metrics_gauges g = {-1, -1, -1, -1, -1};
+    struct mr_metrics_gauges g;
+    mr_metrics_gauges_unknown(&g);
     struct mr_store_stats st;
     struct mr_error err = {0};
     if (mr_store_stats(ctx->deps.store, &st, &err) == 0) {
@@ -88,6 +89,14 @@ void mr__http_metrics(const struct mr__http_ctx *ctx,
         g.jobs_dead = st.jobs_dead;
         g.messages = st.messages;
         g.tickets = st.tickets;
+        g.webhook_pending = st.webhook_pending;
+        g.webhook_dead = st.webhook_dead;
+        g.notify_pending = st.notify_pending;
+        g.notify_dead = st.notify_dead;
+        g.mail_pending = st.mail_pending;
+        g.mail_failed = st.mail_failed;
+        g.scan_pending = st.scan_pending;
+        g.scan_error = st.scan_error;
     } else if (ctx->deps.log) {
         /* Unknown gauges are left out of the page, never reported as 0. */
         ctx->deps.log(ctx->deps.log_ctx, err.msg);

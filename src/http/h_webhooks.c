@@ -60,17 +60,6 @@ static void problem_field(struct mr__http_response *r, const char *field,
     mr_json_obj_end(&j);
 }
 
-static void time_or_null(struct mr_json *j, int64_t ms)
-{
-    if (ms == 0) {
-        mr_json_null(j);
-        return;
-    }
-    char t[MR__HTTP_TIME_LEN];
-    mr__http_time(ms, t);
-    mr_json_cstr(j, t);
-}
-
 static void webhook_json(struct mr_json *j, const struct mr_webhook *w)
 {
     mr_json_obj_begin(j);
@@ -105,15 +94,15 @@ static void webhook_json(struct mr_json *j, const struct mr_webhook *w)
     mr_json_key(j, "source");
     mr_json_cstr(j, w->source);
     mr_json_key(j, "disabled_at");
-    time_or_null(j, w->disabled_at);
+    mr__http_json_time(j, w->disabled_at);
     mr_json_key(j, "disabled_reason");
     mr_json_cstr(j, w->disabled_reason);
     mr_json_key(j, "cursor");
     mr_json_int(j, w->cursor);
     mr_json_key(j, "created_at");
-    time_or_null(j, w->created_at);
+    mr__http_json_time(j, w->created_at);
     mr_json_key(j, "updated_at");
-    time_or_null(j, w->updated_at);
+    mr__http_json_time(j, w->updated_at);
     mr_json_obj_end(j);
 }
 
@@ -146,25 +135,16 @@ static void delivery_json(struct mr_json *j,
     mr_json_int(j, d->attempts);
     mr_json_key(j, "next_attempt_at");
     if (d->state && strcmp(d->state, "pending") == 0)
-        time_or_null(j, d->next_attempt_at);
+        mr__http_json_time(j, d->next_attempt_at);
     else
         mr_json_null(j);
     mr_json_key(j, "last_error");
     mr_json_cstr(j, d->last_error);
     mr_json_key(j, "created_at");
-    time_or_null(j, d->created_at);
+    mr__http_json_time(j, d->created_at);
     mr_json_key(j, "updated_at");
-    time_or_null(j, d->updated_at);
+    mr__http_json_time(j, d->updated_at);
     mr_json_obj_end(j);
-}
-
-static bool path_id(struct mr__http_request *req,
-                    struct mr__http_response *resp, int64_t *id)
-{
-    if (mr__http_parse_id(req->id, id))
-        return true;
-    mr__http_problem(resp, 404, "no resource at this path");
-    return false;
 }
 
 /* ---- the body of POST and PATCH ---------------------------------------------
@@ -421,7 +401,7 @@ void mr__http_get_webhook(const struct mr__http_ctx *ctx,
                           struct mr__http_response *resp)
 {
     int64_t id;
-    if (!path_id(req, resp, &id))
+    if (!mr__http_path_id(req, resp, &id))
         return;
     struct mr_webhook w;
     struct mr_error err = {0};
@@ -439,7 +419,7 @@ void mr__http_patch_webhook(const struct mr__http_ctx *ctx,
                             struct mr__http_response *resp)
 {
     int64_t id;
-    if (!path_id(req, resp, &id))
+    if (!mr__http_path_id(req, resp, &id))
         return;
     json_t *doc = load_body(req, resp);
     if (doc == NULL)
@@ -467,7 +447,7 @@ void mr__http_delete_webhook(const struct mr__http_ctx *ctx,
                              struct mr__http_response *resp)
 {
     int64_t id;
-    if (!path_id(req, resp, &id))
+    if (!mr__http_path_id(req, resp, &id))
         return;
     struct mr_error err = {0};
     if (mr_store_webhook_delete(ctx->deps.store, req->principal.tenant, id,
@@ -481,39 +461,26 @@ void mr__http_delete_webhook(const struct mr__http_ctx *ctx,
 /* ---- /api/v1/deliveries
  * ------------------------------------------------------ */
 
-/* A positive decimal id in a query value (NULL: 0). */
-static bool query_id(const char *v, int64_t *out)
-{
-    *out = 0;
-    return v == NULL || mr__http_parse_id(mr_span_make(v, strlen(v)), out);
-}
-
 void mr__http_list_deliveries(const struct mr__http_ctx *ctx,
                               struct mr__http_request *req,
                               struct mr__http_response *resp)
 {
+    static const char *const states[] = {"pending", "delivered", "dead",
+                                         NULL};
+    struct mr__http_page pg;
+    if (!mr__http_page_query(req, resp, DELIVERIES_DEFAULT, DELIVERIES_MAX,
+                             states, &pg))
+        return;
+    struct mr_delivery_filter f = {.tenant = req->principal.tenant,
+                                   .state = pg.state,
+                                   .after = pg.after,
+                                   .limit = pg.limit};
+    if (!mr__http_query_id(mr__http_query(req, "webhook_id"),
+                           &f.webhook_id)) {
+        mr__http_problem(resp, 400, "webhook_id is a webhook's id");
+        return;
+    }
     struct mr_error err = {0};
-    struct mr_delivery_filter f = {.tenant = req->principal.tenant};
-    if (mr__http_parse_limit(mr__http_query(req, "limit"), DELIVERIES_DEFAULT,
-                             DELIVERIES_MAX, &f.limit, &err) < 0) {
-        mr__http_problem(resp, 400, "%s", err.msg);
-        return;
-    }
-    f.state = mr__http_query(req, "state");
-    if (f.state && strcmp(f.state, "pending") != 0 &&
-        strcmp(f.state, "delivered") != 0 && strcmp(f.state, "dead") != 0) {
-        mr__http_problem(resp, 400, "state is pending, delivered or dead");
-        return;
-    }
-    const char *after = mr__http_query(req, "after");
-    if (!query_id(mr__http_query(req, "webhook_id"), &f.webhook_id) ||
-        !(after == NULL || strcmp(after, "0") == 0 ||
-          query_id(after, &f.after))) {
-        mr__http_problem(resp, 400,
-                         "webhook_id and after are delivery or webhook ids "
-                         "(after=0 starts at the beginning)");
-        return;
-    }
     struct mr_webhook_delivery *d = NULL;
     size_t n = 0;
     if (mr_store_delivery_list(ctx->deps.store, &f, &d, &n, &err) < 0) {
@@ -543,7 +510,7 @@ void mr__http_get_delivery(const struct mr__http_ctx *ctx,
                            struct mr__http_response *resp)
 {
     int64_t id;
-    if (!path_id(req, resp, &id))
+    if (!mr__http_path_id(req, resp, &id))
         return;
     struct mr_webhook_delivery d;
     struct mr_error err = {0};
@@ -563,7 +530,7 @@ void mr__http_redrive_delivery(const struct mr__http_ctx *ctx,
                                struct mr__http_response *resp)
 {
     int64_t id;
-    if (!path_id(req, resp, &id))
+    if (!mr__http_path_id(req, resp, &id))
         return;
     struct mr_error err = {0};
     if (mr_store_delivery_redrive(ctx->deps.store, req->principal.tenant, id,

@@ -300,6 +300,18 @@ void mr__http_get_delivery(const struct mr__http_ctx *ctx,
 void mr__http_redrive_delivery(const struct mr__http_ctx *ctx,
                                struct mr__http_request *req,
                                struct mr__http_response *resp);
+void mr__http_list_outbound_mail(const struct mr__http_ctx *ctx,
+                                 struct mr__http_request *req,
+                                 struct mr__http_response *resp);
+void mr__http_retry_outbound_mail(const struct mr__http_ctx *ctx,
+                                  struct mr__http_request *req,
+                                  struct mr__http_response *resp);
+void mr__http_list_notifications(const struct mr__http_ctx *ctx,
+                                 struct mr__http_request *req,
+                                 struct mr__http_response *resp);
+void mr__http_redrive_notification(const struct mr__http_ctx *ctx,
+                                   struct mr__http_request *req,
+                                   struct mr__http_response *resp);
 
 void mr__http_patch_ticket(const struct mr__http_ctx *ctx,
                            struct mr__http_request *req,
@@ -340,5 +352,28 @@ int mr__http_parse_limit(const char *value, int def, int max, int *out,
 /* Unix ms -> "2025-01-06T10:00:00.123Z" (RFC 3339, UTC, milliseconds). */
 #define MR__HTTP_TIME_LEN 32
 void mr__http_time(int64_t ms, char out[MR__HTTP_TIME_LEN]);
+/* ---- queue listings (page.c) ----------------------------------------- */
+
+/* The time ms as mr__http_time writes it, or null when ms is 0 (never). */
+void mr__http_json_time(struct mr_json *j, int64_t ms);
+
+/* The {id} of the path; false (after answering 404) when it is no id. */
+bool mr__http_path_id(struct mr__http_request *req,
+                      struct mr__http_response *resp, int64_t *id);
+
+/* A queue listing's query (the deliveries, outbound mail and
+ * notifications): ?limit= (def, 1..max), ?state= (one of states, a
+ * NULL-terminated list; NULL when absent) and ?after= (an id of the
+ * queue; 0 or absent: from the start). false after answering 400. */
+struct mr__http_page {
+    int limit;
+    const char *state;
+    int64_t after;
+};
+bool mr__http_page_query(struct mr__http_request *req,
+                         struct mr__http_response *resp, int def, int max,
+                         const char *const *states, struct mr__http_page *out);
+/* A positive decimal id in a query value (NULL: 0). */
+bool mr__http_query_id(const char *v, int64_t *out);
 
 #endif

@@ -53,6 +53,7 @@ struct mr_dispatch {
     const struct mr_config *cfg;
     struct mr_store *st;
     struct mr_log *log;
+    struct mr_metrics *metrics; /* may be NULL */
     pthread_t thread;
     pthread_t waker; /* commits -> mr_http_out_multi_wakeup */
     atomic_bool stopping;
@@ -233,6 +234,12 @@ static void judge(struct mr_dispatch *d, const struct mr_webhook_delivery *w,
     }
     *r = (struct mr_webhook_result){w->id, state, attempts, next,
                                     why[0] ? why : NULL};
+    if (d->metrics)
+        mr_metrics_inc(&d->metrics->webhook_deliveries[
+            status == 410                        ? MR_WEBHOOK_DISABLED
+            : strcmp(state, "delivered") == 0 ? MR_WEBHOOK_DELIVERED
+            : strcmp(state, "dead") == 0      ? MR_WEBHOOK_DEAD
+                                              : MR_WEBHOOK_RETRIED]);
     if (strcmp(state, "dead") == 0)
         mr_logf(d->log, MR_LOG_WARN, "webhooks",
                 "evt_%lld to %s is dead after %d attempts: %s",
@@ -482,8 +489,8 @@ static int sync_config(const struct mr_config *cfg, struct mr_store *st,
 }
 
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
-                      struct mr_log *log, struct mr_dispatch **out,
-                      struct mr_error *err)
+                      struct mr_log *log, struct mr_metrics *metrics,
+                      struct mr_dispatch **out, struct mr_error *err)
 {
     *out = NULL;
     bool any = false;
@@ -494,6 +501,7 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
     d->cfg = cfg;
     d->st = st;
     d->log = log;
+    d->metrics = metrics;
     d->rounds_since_load = -1;
     atomic_init(&d->stopping, false);
     size_t conc = cfg->webhook_concurrency > 0

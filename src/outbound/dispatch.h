@@ -7,8 +7,9 @@
  *
  * Delivery is at least once: a row is marked delivered only after a 2xx;
  * webhook-id ("evt_<seq>") is the same on every retry so receivers can
- * deduplicate. The dispatcher borrows cfg, store and log, which must
- * outlive it; mr_dispatch_stop joins the thread (an attempt in flight is
+ * deduplicate. Every attempt's outcome is counted in
+ * metrics->webhook_deliveries. The dispatcher borrows cfg, store, log and
+ * metrics (may be NULL: nothing counted), which must outlive it; mr_dispatch_stop joins the thread (an attempt in flight is
  * aborted) and frees it.
  */
 #ifndef MR_DISPATCH_H
@@ -21,6 +22,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 struct mr_dispatch;
 
@@ -28,8 +30,8 @@ struct mr_dispatch;
  * thread. *out is NULL (and 0 returned) only when libcurl cannot be
  * loaded and the configuration has no active webhook (logged). */
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
-                      struct mr_log *log, struct mr_dispatch **out,
-                      struct mr_error *err);
+                      struct mr_log *log, struct mr_metrics *metrics,
+                      struct mr_dispatch **out, struct mr_error *err);
 /* NULL is a no-op. */
 void mr_dispatch_stop(struct mr_dispatch *d);
 

@@ -27,6 +27,7 @@ struct mr_mail_sender {
     const struct mr_config *cfg;
     struct mr_store *st;
     struct mr_log *log;
+    struct mr_metrics *metrics; /* may be NULL */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -73,6 +74,11 @@ static void send_one(struct mr_mail_sender *s, const struct mr_outbound_mail *m)
     } else if (rc != MR_OK) {
         state = "failed";
     }
+    if (s->metrics)
+        mr_metrics_inc(&s->metrics->outbound_mail[
+            rc == MR_OK                      ? MR_MAIL_SENT
+            : strcmp(state, "pending") == 0 ? MR_MAIL_RETRIED
+                                             : MR_MAIL_FAILED]);
     struct mr_error rerr = {0};
     if (mr_store_outbound_result(s->st, m->id, state, next,
                                  rc == MR_OK ? NULL : err.msg, &rerr) != MR_OK)
@@ -144,8 +150,8 @@ static void *run(void *arg)
 }
 
 int mr_mail_sender_start(const struct mr_config *cfg, struct mr_store *st,
-                         struct mr_log *log, struct mr_mail_sender **out,
-                         struct mr_error *err)
+                         struct mr_log *log, struct mr_metrics *metrics,
+                         struct mr_mail_sender **out, struct mr_error *err)
 {
     *out = NULL;
     if (!cfg->outbound.smtp)
@@ -154,6 +160,7 @@ int mr_mail_sender_start(const struct mr_config *cfg, struct mr_store *st,
     s->cfg = cfg;
     s->st = st;
     s->log = log;
+    s->metrics = metrics;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->stopping, false);

@@ -12,7 +12,9 @@
  * to be tried again (at least once: a relay that took the message but
  * whose 250 was lost gets it twice; the Message-ID is the same).
  *
- * The sender borrows cfg, store and log, which must outlive it.
+ * The sender borrows cfg, store, log and metrics (may be NULL: nothing
+ * counted), which must outlive it; every attempt's end is counted in
+ * metrics->outbound_mail.
  */
 #ifndef MR_MAIL_SENDER_H
 #define MR_MAIL_SENDER_H
@@ -23,14 +25,15 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 struct mr_mail_sender;
 
 /* Starts the thread; *out is NULL (and 0 returned) when outbound.smtp is
  * not set. */
 int mr_mail_sender_start(const struct mr_config *cfg, struct mr_store *st,
-                         struct mr_log *log, struct mr_mail_sender **out,
-                         struct mr_error *err);
+                         struct mr_log *log, struct mr_metrics *metrics,
+                         struct mr_mail_sender **out, struct mr_error *err);
 /* NULL is a no-op. An attempt in flight finishes (bounded by the SMTP
  * timeout) before the thread ends. */
 void mr_mail_sender_stop(struct mr_mail_sender *s);

@@ -37,6 +37,7 @@ struct mr_notify {
     const struct mr_config *cfg;
     struct mr_store *st;
     struct mr_log *log;
+    struct mr_metrics *metrics; /* may be NULL */
     pthread_t thread;
     atomic_bool stopping;
     struct mr_http_out *http; /* NULL when no tenant has an integration */
@@ -83,6 +84,14 @@ static void describe(const struct mr_http_out_res *res, char *out, size_t cap)
 
 static void record(struct mr_notify *d, const struct mr_notify_result *r)
 {
+    if (d->metrics) {
+        enum mr_notify_outcome o = strcmp(r->state, "sent") == 0 ? MR_NOTIFY_SENT
+                                   : strcmp(r->state, "dead") == 0
+                                       ? MR_NOTIFY_DEAD
+                                       : MR_NOTIFY_RETRIED;
+        mr_metrics_inc(
+            &d->metrics->notifications[mr_metrics_notify_kind(r->kind)][o]);
+    }
     struct mr_error err = {0};
     if (mr_store_notify_result(d->st, r, &err) < 0) {
         mr_logf(d->log, MR_LOG_ERROR, "notify", "%s", err.msg);
@@ -299,8 +308,8 @@ static void *run(void *arg)
 }
 
 int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
-                    struct mr_log *log, struct mr_notify **out,
-                    struct mr_error *err)
+                    struct mr_log *log, struct mr_metrics *metrics,
+                    struct mr_notify **out, struct mr_error *err)
 {
     *out = NULL;
     bool any = false;
@@ -315,6 +324,7 @@ int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
     d->cfg = cfg;
     d->st = st;
     d->log = log;
+    d->metrics = metrics;
     atomic_init(&d->stopping, false);
     int rc = pthread_create(&d->thread, NULL, run, d);
     if (rc != 0) {

@@ -9,7 +9,11 @@
  * issue is made once per ticket and integration: a ticket whose links
  * already hold one is not sent again (the row is marked sent with a note).
  *
- * The sender borrows cfg, store and log, which must outlive it;
+ * Every recorded attempt is counted in metrics->notifications (by the
+ * integration's kind and what the attempt came to).
+ *
+ * The sender borrows cfg, store, log and metrics (may be NULL: nothing
+ * counted), which must outlive it;
  * mr_notify_stop joins the thread (a request in flight is aborted and
  * counted as no attempt) and frees it.
  */
@@ -21,14 +25,15 @@
 #include "ticket/rules.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 struct mr_notify;
 
 /* Starts the thread. libcurl is loaded only when a tenant has an
  * integration (MR_EIO when it is missing then). */
 int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
-                    struct mr_log *log, struct mr_notify **out,
-                    struct mr_error *err);
+                    struct mr_log *log, struct mr_metrics *metrics,
+                    struct mr_notify **out, struct mr_error *err);
 /* NULL is a no-op. */
 void mr_notify_stop(struct mr_notify *n);
 

@@ -18,6 +18,7 @@ struct mr_scanner {
     struct mr_store *st;
     struct mr_blob *blob;
     struct mr_log *log;
+    struct mr_metrics *metrics; /* may be NULL */
     struct mr_clamd_options copt;
     pthread_t thread;
     pthread_mutex_t mu; /* guards status and the sleep */

@@ -89,6 +89,8 @@ static bool record(struct mr_scanner *sc, const struct mr_scan_item *it,
                   "attachment", id, "error", err.msg, NULL);
         return false;
     }
+    if (rc == 0 && sc->metrics)
+        mr_metrics_inc(&sc->metrics->scans[mr_metrics_scan_outcome(scan)]);
     if (rc == 0) {
         pthread_mutex_lock(&sc->mu);
         sc->status.scanned++;
@@ -212,7 +214,8 @@ static void *run(void *arg)
 
 int mr_scanner_start(const struct mr_config *cfg, struct mr_store *st,
                      struct mr_blob *blob, struct mr_log *log,
-                     struct mr_scanner **out, struct mr_error *err)
+                     struct mr_metrics *metrics, struct mr_scanner **out,
+                     struct mr_error *err)
 {
     *out = NULL;
     if (cfg->clamd.socket == NULL && cfg->clamd.address == NULL)
@@ -222,6 +225,7 @@ int mr_scanner_start(const struct mr_config *cfg, struct mr_store *st,
     sc->st = st;
     sc->blob = blob;
     sc->log = log;
+    sc->metrics = metrics;
     mr_scanner_clamd_options(cfg, &sc->copt);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);

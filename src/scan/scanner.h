@@ -17,7 +17,8 @@
  * once. A verdict for the same bytes (tenant, sha256) recorded within the
  * last MR_SCANNER_REUSE_MS is reused without asking clamd again.
  *
- * Ownership: the scanner borrows cfg, store, blob and log, which must
+ * Ownership: the scanner borrows cfg, store, blob, log and metrics (may
+ * be NULL; each recorded verdict is counted in metrics->scans), which must
  * outlive mr_scanner_stop. Threads: mr_scanner_status may be called from
  * any thread.
  */
@@ -33,6 +34,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define MR_SCANNER_BATCH 16
 #define MR_SCANNER_MAX_ATTEMPTS 5
@@ -58,7 +60,8 @@ void mr_scanner_clamd_options(const struct mr_config *cfg,
  * has no clamd. */
 int mr_scanner_start(const struct mr_config *cfg, struct mr_store *st,
                      struct mr_blob *blob, struct mr_log *log,
-                     struct mr_scanner **out, struct mr_error *err);
+                     struct mr_metrics *metrics, struct mr_scanner **out,
+                     struct mr_error *err);
 /* Stops after the scan in hand and frees. NULL is a no-op. */
 void mr_scanner_stop(struct mr_scanner *sc);
 

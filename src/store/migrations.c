@@ -466,8 +466,7 @@ static const char MIGRATION_15[] =
  * request is refused while either is set), and, written by the
  * delivering transaction that makes the message a ticket's, when it was
  * released and where it went (ticket and messages row; NULL ticket for an
- * unmatched bounce, which opens none). The lead numbers it on merge: 18
- * in the plan of 2026-11-27. */
+ * unmatched bounce, which opens none). */
 static const char MIGRATION_16[] =
     "ALTER TABLE ignored_messages ADD COLUMN release_job_id INTEGER;"
     "ALTER TABLE ignored_messages ADD COLUMN release_by TEXT;"
@@ -475,6 +474,17 @@ static const char MIGRATION_16[] =
     "ALTER TABLE ignored_messages ADD COLUMN released_at INTEGER;"
     "ALTER TABLE ignored_messages ADD COLUMN released_ticket_id INTEGER;"
     "ALTER TABLE ignored_messages ADD COLUMN released_message_row INTEGER;";
+/* Operators' views of the outbound queues (docs/api.md): listing one
+ * state page by page walks (state, id), and /metrics counts the rows at
+ * each queue's dead end on every scrape: partial indexes hold only those
+ * rows, so neither reads the sent mail and notifications that pile up. */
+#define MIGRATION_17                                                           \
+    "CREATE INDEX outbound_mail_state ON outbound_mail (state, id);"           \
+    "CREATE INDEX notifications_state ON notifications (state, id);"           \
+    "CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (id)"          \
+    " WHERE state = 'dead';"                                                   \
+    "CREATE INDEX attachments_scan_error ON attachments (id)"                  \
+    " WHERE scan = 'error';"
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -493,6 +503,7 @@ static const char *const migrations[] = {
     MIGRATION_14,
     MIGRATION_15,
     MIGRATION_16,
+    MIGRATION_17,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -49,10 +49,27 @@ static const char SQL_LINK[] =
     "UPDATE tickets SET links = json_set(links, '$.\"' || n.integration"
     " || '\"', json(?2)) FROM notifications n"
     " WHERE n.id = ?1 AND tickets.id = n.ticket_id";
-static const char SQL_LIST[] =
-    "SELECT integration, kind, state, last_error, external_ref, attempts,"
-    " ticket_id, message_row FROM notifications WHERE tenant = ?1"
-    " ORDER BY id LIMIT ?2";
+#define STATE_COLS                                                             \
+    "id, tenant, integration, kind, state, last_error, external_ref,"         \
+    " attempts, ticket_id, message_row, next_attempt_at, created_at,"         \
+    " updated_at"
+/* With a state, along notifications_state (state, id): a page of the few
+ * dead rows does not read the many sent ones. */
+static const char SQL_LIST_STATE[] =
+    "SELECT " STATE_COLS " FROM notifications WHERE state = ?2 AND id > ?3"
+    " AND (?1 IS NULL OR tenant = ?1) ORDER BY id LIMIT ?4";
+static const char SQL_LIST_ALL[] =
+    "SELECT " STATE_COLS " FROM notifications WHERE id > ?3"
+    " AND (?1 IS NULL OR tenant = ?1) AND ?2 IS NULL ORDER BY id LIMIT ?4";
+static const char SQL_GET[] =
+    "SELECT " STATE_COLS " FROM notifications WHERE id = ?1"
+    " AND (?2 IS NULL OR tenant = ?2)";
+/* attempts 0: the whole schedule again, as a redriven webhook delivery;
+ * the kind is written again at the next attempt from the configuration
+ * then in force (an integration fixed by a reload is used). */
+static const char SQL_REDRIVE[] =
+    "UPDATE notifications SET state = 'pending', attempts = 0,"
+    " next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1";
 
 int mr__notify_insert_in_tx(struct mr__conn *c, const char *tenant,
                             const struct mr_rules_outcome *ro,
@@ -185,50 +202,77 @@ int mr_store_notify_result(struct mr_store *st,
     return mr__store_write(st, op_result, (void *)r, err);
 }
 
+void mr_notification_state_clear(struct mr_notification_state *x)
+{
+    free(x->tenant);
+    free(x->integration);
+    free(x->kind);
+    free(x->state);
+    free(x->last_error);
+    free(x->external_ref);
+    memset(x, 0, sizeof *x);
+}
+
 void mr_notification_states_free(struct mr_notification_state *v, size_t n)
 {
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].integration);
-        free(v[i].kind);
-        free(v[i].state);
-        free(v[i].last_error);
-        free(v[i].external_ref);
-    }
+    for (size_t i = 0; v && i < n; i++)
+        mr_notification_state_clear(&v[i]);
     free(v);
 }
 
-int mr_store_notify_list(struct mr_store *st, const char *tenant, int limit,
+static void read_state(sqlite3_stmt *s, struct mr_notification_state *x)
+{
+    x->id = sqlite3_column_int64(s, 0);
+    x->tenant = mr__col_str(s, 1);
+    x->integration = mr__col_str(s, 2);
+    x->kind = mr__col_str(s, 3);
+    x->state = mr__col_str(s, 4);
+    x->last_error = mr__col_str(s, 5);
+    x->external_ref = mr__col_str(s, 6);
+    x->attempts = sqlite3_column_int(s, 7);
+    x->ticket_id = sqlite3_column_int64(s, 8);
+    x->message_row = sqlite3_column_int64(s, 9);
+    x->next_attempt_at = sqlite3_column_int64(s, 10);
+    x->created_at = sqlite3_column_int64(s, 11);
+    x->updated_at = sqlite3_column_int64(s, 12);
+}
+
+static bool state_valid(const char *s)
+{
+    return s && (strcmp(s, "pending") == 0 || strcmp(s, "sent") == 0 ||
+                 strcmp(s, "dead") == 0);
+}
+
+int mr_store_notify_list(struct mr_store *st, const struct mr_notify_filter *f,
                          struct mr_notification_state **out, size_t *n,
                          struct mr_error *err)
 {
     *out = NULL;
     *n = 0;
-    if (tenant == NULL || limit < 1 || limit > MR_EVENTS_LIMIT_MAX)
-        return mr_error_set(err, MR_EINVAL, "notify list: a tenant, a limit");
+    if (f->limit < 1 || f->limit > MR_EVENTS_LIMIT_MAX ||
+        (f->state && !state_valid(f->state)))
+        return mr_error_set(err, MR_EINVAL,
+                            "notifications: a limit of 1 to %d, a state of "
+                            "pending, sent or dead",
+                            MR_EVENTS_LIMIT_MAX);
     struct mr__conn *c = mr__store_read_acquire(st);
     sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_LIST, &s, err);
+    int rc = mr__stmt(c, f->state ? SQL_LIST_STATE : SQL_LIST_ALL, &s, err);
     if (rc < 0) {
         mr__store_read_release(st, c);
         return rc;
     }
-    mr__bind_str(s, 1, tenant);
-    sqlite3_bind_int(s, 2, limit);
+    mr__bind_str(s, 1, f->tenant);
+    mr__bind_str(s, 2, f->state);
+    sqlite3_bind_int64(s, 3, f->after);
+    sqlite3_bind_int(s, 4, f->limit);
     struct mr_notification_state *v = NULL;
     size_t cnt = 0;
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW && cnt < (size_t)limit) {
+    int r = SQLITE_DONE;
+    while (cnt < (size_t)f->limit && (r = sqlite3_step(s)) == SQLITE_ROW) {
         if (v == NULL)
-            v = mr_xcalloc((size_t)limit, sizeof *v);
-        struct mr_notification_state *x = &v[cnt++];
-        x->integration = mr__col_str(s, 0);
-        x->kind = mr__col_str(s, 1);
-        x->state = mr__col_str(s, 2);
-        x->last_error = mr__col_str(s, 3);
-        x->external_ref = mr__col_str(s, 4);
-        x->attempts = sqlite3_column_int(s, 5);
-        x->ticket_id = sqlite3_column_int64(s, 6);
-        x->message_row = sqlite3_column_int64(s, 7);
+            v = mr_xcalloc((size_t)f->limit, sizeof *v);
+        read_state(s, &v[cnt++]);
     }
     if (r != SQLITE_DONE && r != SQLITE_ROW)
         rc = mr__sqlerr(c, r, "cannot read notifications", err);
@@ -241,4 +285,75 @@ int mr_store_notify_list(struct mr_store *st, const char *tenant, int limit,
     *out = v;
     *n = cnt;
     return 0;
+}
+
+static int get_state(struct mr__conn *c, const char *tenant, int64_t id,
+                     struct mr_notification_state *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    mr__bind_str(s, 2, tenant);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        read_state(s, out);
+    else if (r == SQLITE_DONE)
+        rc = mr_error_set(err, MR_ENOTFOUND, "no notification %lld",
+                          (long long)id);
+    else
+        rc = mr__sqlerr(c, r, "cannot read a notification", err);
+    mr__stmt_done(s);
+    return rc;
+}
+
+int mr_store_notify_get(struct mr_store *st, const char *tenant, int64_t id,
+                        struct mr_notification_state *out,
+                        struct mr_error *err)
+{
+    struct mr__conn *c = mr__store_read_acquire(st);
+    int rc = get_state(c, tenant, id, out, err);
+    mr__store_read_release(st, c);
+    return rc;
+}
+
+struct redrive_arg {
+    const char *tenant;
+    int64_t id;
+    int64_t now;
+};
+
+static int op_redrive(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct redrive_arg *a = arg;
+    struct mr_notification_state x;
+    int rc = get_state(c, a->tenant, a->id, &x, err);
+    if (rc < 0)
+        return rc;
+    if (x.state == NULL || strcmp(x.state, "dead") != 0) {
+        /* A pending row may be in the sender's hands; a sent one would
+         * post the chat message, or open the issue, twice. */
+        rc = mr_error_set(err, MR_ECONFLICT,
+                          "notification %lld is %s: only a dead one can be "
+                          "redriven",
+                          (long long)a->id, x.state ? x.state : "unknown");
+        mr_notification_state_clear(&x);
+        return rc;
+    }
+    mr_notification_state_clear(&x);
+    sqlite3_stmt *s;
+    if ((rc = mr__stmt(c, SQL_REDRIVE, &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int64(s, 2, a->now);
+    return mr__stmt_exec(c, s, "cannot redrive a notification", err);
+}
+
+int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err)
+{
+    struct redrive_arg a = {tenant, id, mr__store_now_ms()};
+    return mr__store_write(st, op_redrive, &a, err);
 }

@@ -38,7 +38,7 @@ static const char SQL_INSERT_MAIL[] =
     " VALUES (?1, 'auto_ack', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)";
 #define MAIL_COLS                                                              \
     "id, tenant, kind, ticket_id, message_id, mail_from, rcpt_to, message,"   \
-    " state, attempts, next_attempt_at, last_error, created_at"
+    " state, attempts, next_attempt_at, last_error, created_at, updated_at"
 static const char SQL_DUE[] =
     "SELECT " MAIL_COLS " FROM outbound_mail WHERE state = 'pending'"
     " AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2";
@@ -48,9 +48,23 @@ static const char SQL_LEASE[] =
 static const char SQL_RESULT[] =
     "UPDATE outbound_mail SET state = ?2, next_attempt_at = ?3,"
     " last_error = ?4, updated_at = ?5 WHERE id = ?1";
-static const char SQL_LIST[] =
-    "SELECT " MAIL_COLS " FROM outbound_mail WHERE (?1 IS NULL OR tenant = ?1)"
-    " ORDER BY id DESC LIMIT ?2";
+/* With a state, the walk is along outbound_mail_state (state, id), so a
+ * page of the few failed rows does not read the many sent ones; without,
+ * along the rowid. */
+static const char SQL_LIST_STATE[] =
+    "SELECT " MAIL_COLS " FROM outbound_mail WHERE state = ?2 AND id > ?3"
+    " AND (?1 IS NULL OR tenant = ?1) ORDER BY id LIMIT ?4";
+static const char SQL_LIST_ALL[] =
+    "SELECT " MAIL_COLS " FROM outbound_mail WHERE id > ?3"
+    " AND (?1 IS NULL OR tenant = ?1) AND ?2 IS NULL ORDER BY id LIMIT ?4";
+static const char SQL_GET[] =
+    "SELECT " MAIL_COLS " FROM outbound_mail WHERE id = ?1"
+    " AND (?2 IS NULL OR tenant = ?2)";
+/* attempts 0: the retried mail gets the whole schedule again, as a
+ * redriven webhook delivery does; last_error stays until the next try. */
+static const char SQL_RETRY[] =
+    "UPDATE outbound_mail SET state = 'pending', attempts = 0,"
+    " next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1";
 
 static int read_last_ack(struct mr__conn *c, const char *tenant,
                          const char *address, int64_t *at,
@@ -145,18 +159,23 @@ int mr__outbound_ack_in_tx(struct mr__conn *c, const char *tenant,
     return rc;
 }
 
+void mr_outbound_mail_clear(struct mr_outbound_mail *m)
+{
+    free(m->tenant);
+    free(m->kind);
+    free(m->message_id);
+    free(m->mail_from);
+    free(m->rcpt_to);
+    free(m->message);
+    free(m->state);
+    free(m->last_error);
+    memset(m, 0, sizeof *m);
+}
+
 void mr_outbound_mail_list_free(struct mr_outbound_mail *m, size_t n)
 {
-    for (size_t i = 0; m && i < n; i++) {
-        free(m[i].tenant);
-        free(m[i].kind);
-        free(m[i].message_id);
-        free(m[i].mail_from);
-        free(m[i].rcpt_to);
-        free(m[i].message);
-        free(m[i].state);
-        free(m[i].last_error);
-    }
+    for (size_t i = 0; m && i < n; i++)
+        mr_outbound_mail_clear(&m[i]);
     free(m);
 }
 
@@ -175,6 +194,7 @@ static void read_row(sqlite3_stmt *s, struct mr_outbound_mail *m)
     m->next_attempt_at = sqlite3_column_int64(s, 10);
     m->last_error = mr__col_str(s, 11);
     m->created_at = sqlite3_column_int64(s, 12);
+    m->updated_at = sqlite3_column_int64(s, 13);
 }
 
 /* Steps s (bound, and handed over) into a new array of at most max. */
@@ -255,6 +275,12 @@ int mr_store_outbound_claim(struct mr_store *st, int64_t now, int64_t lease_ms,
     return 0;
 }
 
+static bool state_valid(const char *s)
+{
+    return s && (strcmp(s, "pending") == 0 || strcmp(s, "sent") == 0 ||
+                 strcmp(s, "failed") == 0);
+}
+
 struct result_arg {
     int64_t id;
     const char *state;
@@ -285,9 +311,7 @@ int mr_store_outbound_result(struct mr_store *st, int64_t id,
                              const char *state, int64_t next_at,
                              const char *last_error, struct mr_error *err)
 {
-    if (state == NULL || (strcmp(state, "sent") != 0 &&
-                          strcmp(state, "pending") != 0 &&
-                          strcmp(state, "failed") != 0))
+    if (!state_valid(state))
         return mr_error_set(err, MR_EINVAL,
                             "outbound state must be sent, pending or failed");
     struct result_arg a = {id, state, next_at, last_error};
@@ -295,22 +319,102 @@ int mr_store_outbound_result(struct mr_store *st, int64_t id,
     return mr__store_write(st, op_result, &a, err);
 }
 
-int mr_store_outbound_list(struct mr_store *st, const char *tenant, int limit,
+int mr_store_outbound_list(struct mr_store *st,
+                           const struct mr_outbound_filter *f,
                            struct mr_outbound_mail **out, size_t *n,
                            struct mr_error *err)
 {
     *out = NULL;
     *n = 0;
-    if (limit < 1 || limit > OUTBOUND_LIST_MAX)
-        limit = OUTBOUND_LIST_MAX;
+    if (f->limit < 1 || f->limit > OUTBOUND_LIST_MAX ||
+        (f->state && !state_valid(f->state)))
+        return mr_error_set(err, MR_EINVAL,
+                            "outbound mail: a limit of 1 to %d, a state of "
+                            "pending, sent or failed",
+                            OUTBOUND_LIST_MAX);
     struct mr__conn *c = mr__store_read_acquire(st);
     sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_LIST, &s, err);
+    int rc = mr__stmt(c, f->state ? SQL_LIST_STATE : SQL_LIST_ALL, &s, err);
     if (rc == 0) {
-        mr__bind_str(s, 1, tenant);
-        sqlite3_bind_int(s, 2, limit);
-        rc = read_rows(c, s, limit, out, n, err);
+        mr__bind_str(s, 1, f->tenant);
+        mr__bind_str(s, 2, f->state);
+        sqlite3_bind_int64(s, 3, f->after);
+        sqlite3_bind_int(s, 4, f->limit);
+        rc = read_rows(c, s, f->limit, out, n, err);
     }
     mr__store_read_release(st, c);
     return rc;
+}
+
+/* One row of tenant (NULL: any) into *out; MR_ENOTFOUND. */
+static int get_row(struct mr__conn *c, const char *tenant, int64_t id,
+                   struct mr_outbound_mail *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_GET, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    mr__bind_str(s, 2, tenant);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        read_row(s, out);
+    else if (r == SQLITE_DONE)
+        rc = mr_error_set(err, MR_ENOTFOUND, "no outbound mail %lld",
+                          (long long)id);
+    else
+        rc = mr__sqlerr(c, r, "cannot read outbound mail", err);
+    mr__stmt_done(s);
+    return rc;
+}
+
+int mr_store_outbound_get(struct mr_store *st, const char *tenant, int64_t id,
+                          struct mr_outbound_mail *out, struct mr_error *err)
+{
+    struct mr__conn *c = mr__store_read_acquire(st);
+    int rc = get_row(c, tenant, id, out, err);
+    mr__store_read_release(st, c);
+    return rc;
+}
+
+struct retry_arg {
+    const char *tenant;
+    int64_t id;
+    int64_t now;
+};
+
+static int op_retry(struct mr__conn *c, void *arg, struct mr_error *err)
+{
+    struct retry_arg *a = arg;
+    struct mr_outbound_mail m;
+    int rc = get_row(c, a->tenant, a->id, &m, err);
+    if (rc < 0)
+        return rc;
+    bool failed = m.state && strcmp(m.state, "failed") == 0;
+    if (!failed) {
+        /* A pending row may be in a sender's hands right now, and a sent
+         * one retried would reach its recipient twice. */
+        rc = mr_error_set(err, MR_ECONFLICT,
+                          "outbound mail %lld is %s: only a failed one can be "
+                          "retried",
+                          (long long)a->id, m.state ? m.state : "unknown");
+        mr_outbound_mail_clear(&m);
+        return rc;
+    }
+    mr_outbound_mail_clear(&m);
+    sqlite3_stmt *s;
+    if ((rc = mr__stmt(c, SQL_RETRY, &s, err)) < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, a->id);
+    sqlite3_bind_int64(s, 2, a->now);
+    return mr__stmt_exec(c, s, "cannot retry outbound mail", err);
+}
+
+int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err)
+{
+    struct retry_arg a = {tenant, id, mr__store_now_ms()};
+    /* Durable, as every change an operator asked for and was told of. */
+    return mr__store_write(st, op_retry, &a, err);
 }

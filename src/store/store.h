@@ -850,7 +850,9 @@ struct mr_outbound_mail {
     int64_t next_attempt_at;
     char *last_error;
     int64_t created_at;
+    int64_t updated_at;
 };
+void mr_outbound_mail_clear(struct mr_outbound_mail *m);
 void mr_outbound_mail_list_free(struct mr_outbound_mail *m, size_t n);
 
 /* Claims up to max pending rows due at now (next_attempt_at <= now),
@@ -865,10 +867,25 @@ int mr_store_outbound_claim(struct mr_store *st, int64_t now, int64_t lease_ms,
 int mr_store_outbound_result(struct mr_store *st, int64_t id,
                              const char *state, int64_t next_at,
                              const char *last_error, struct mr_error *err);
-/* Rows of tenant (NULL: every tenant), newest first, at most limit. */
-int mr_store_outbound_list(struct mr_store *st, const char *tenant, int limit,
+/* A listing of outbound mail, oldest first (by id), after id `after`
+ * (the API's and the CLI's pages). MR_EINVAL for a bad limit or state. */
+struct mr_outbound_filter {
+    const char *tenant; /* NULL: every tenant */
+    const char *state;  /* NULL: any; else pending, sent, failed */
+    int64_t after;      /* ids above this */
+    int limit;          /* 1..1000 */
+};
+int mr_store_outbound_list(struct mr_store *st,
+                           const struct mr_outbound_filter *f,
                            struct mr_outbound_mail **out, size_t *n,
                            struct mr_error *err);
+/* One row of tenant (NULL: any). MR_ENOTFOUND. *out: the caller clears. */
+int mr_store_outbound_get(struct mr_store *st, const char *tenant, int64_t id,
+                          struct mr_outbound_mail *out, struct mr_error *err);
+/* A failed row back to pending, due now, attempts 0 (the same message and
+ * Message-ID). MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND. */
+int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err);
 
 /* ---- integrations' notifications (src/store/notifications.c) ---------- */
 
@@ -916,17 +933,35 @@ int mr_store_notify_result(struct mr_store *st,
                            const struct mr_notify_result *r,
                            struct mr_error *err);
 
-/* One notification row as it stands (tests, operators). */
+/* One notification row as it stands (the API, the CLI, tests). */
 struct mr_notification_state {
-    char *integration, *kind, *state, *last_error, *external_ref;
+    int64_t id;
+    char *tenant, *integration, *kind, *state, *last_error, *external_ref;
     int attempts;
     int64_t ticket_id, message_row;
+    int64_t next_attempt_at, created_at, updated_at;
 };
+void mr_notification_state_clear(struct mr_notification_state *x);
 void mr_notification_states_free(struct mr_notification_state *v, size_t n);
-/* The notifications of tenant, oldest first, at most limit. */
-int mr_store_notify_list(struct mr_store *st, const char *tenant, int limit,
+/* A listing of notifications, oldest first (by id), after id `after`.
+ * MR_EINVAL for a bad limit or state. */
+struct mr_notify_filter {
+    const char *tenant; /* NULL: every tenant */
+    const char *state;  /* NULL: any; else pending, sent, dead */
+    int64_t after;      /* ids above this */
+    int limit;          /* 1..MR_EVENTS_LIMIT_MAX */
+};
+int mr_store_notify_list(struct mr_store *st, const struct mr_notify_filter *f,
                          struct mr_notification_state **out, size_t *n,
                          struct mr_error *err);
+/* One notification of tenant (NULL: any). MR_ENOTFOUND. */
+int mr_store_notify_get(struct mr_store *st, const char *tenant, int64_t id,
+                        struct mr_notification_state *out,
+                        struct mr_error *err);
+/* A dead notification back to pending, due now, attempts 0.
+ * MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND. */
+int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err);
 
 /* ---- antivirus scanning (src/store/scan.c) ------------------------------ */
 
@@ -1034,6 +1069,12 @@ struct mr_store_stats {
     int64_t jobs_dead;
     int64_t messages;
     int64_t tickets;
+    /* The outbound queues, every tenant: rows waiting, and rows at their
+     * dead end (webhook and notification dead, mail failed, scan error). */
+    int64_t webhook_pending, webhook_dead;
+    int64_t notify_pending, notify_dead;
+    int64_t mail_pending, mail_failed;
+    int64_t scan_pending, scan_error;
 };
 int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
                    struct mr_error *err);

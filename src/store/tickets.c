@@ -203,7 +203,18 @@ static const char SQL_STATS[] =
     "       (SELECT count(*) FROM jobs WHERE state = 'leased'),"
     "       (SELECT count(*) FROM jobs WHERE state = 'dead'),"
     "       (SELECT count(*) FROM messages),"
-    "       (SELECT count(*) FROM tickets)";
+    "       (SELECT count(*) FROM tickets),"
+    /* The outbound queues: each count walks an index holding just that
+     * state (the due indexes, migration 17's), so a scrape costs the rows
+     * counted, not the sent rows that pile up. */
+    "       (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'),"
+    "       (SELECT count(*) FROM webhook_deliveries WHERE state = 'dead'),"
+    "       (SELECT count(*) FROM notifications WHERE state = 'pending'),"
+    "       (SELECT count(*) FROM notifications WHERE state = 'dead'),"
+    "       (SELECT count(*) FROM outbound_mail WHERE state = 'pending'),"
+    "       (SELECT count(*) FROM outbound_mail WHERE state = 'failed'),"
+    "       (SELECT count(*) FROM attachments WHERE scan = 'pending'),"
+    "       (SELECT count(*) FROM attachments WHERE scan = 'error')";
 
 /* ---- deliver ------------------------------------------------------------- */
 
@@ -1879,6 +1890,14 @@ int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
             out->jobs_dead = sqlite3_column_int64(s, 2);
             out->messages = sqlite3_column_int64(s, 3);
             out->tickets = sqlite3_column_int64(s, 4);
+            out->webhook_pending = sqlite3_column_int64(s, 5);
+            out->webhook_dead = sqlite3_column_int64(s, 6);
+            out->notify_pending = sqlite3_column_int64(s, 7);
+            out->notify_dead = sqlite3_column_int64(s, 8);
+            out->mail_pending = sqlite3_column_int64(s, 9);
+            out->mail_failed = sqlite3_column_int64(s, 10);
+            out->scan_pending = sqlite3_column_int64(s, 11);
+            out->scan_error = sqlite3_column_int64(s, 12);
             rc = 0;
         } else {
             rc = mr__sqlerr(c, rc, "cannot count", err);

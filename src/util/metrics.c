@@ -5,6 +5,7 @@
 #include "util/metrics.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 static const char *const channel_names[MR_CH_COUNT] = {
     "smtp", "lmtp", "pipe", "http", "webhook",
@@ -13,6 +14,49 @@ static const char *const channel_names[MR_CH_COUNT] = {
 const char *mr_channel_name(enum mr_channel ch)
 {
     return (unsigned)ch < MR_CH_COUNT ? channel_names[ch] : "unknown";
+}
+
+static const char *const webhook_outcomes[MR_WEBHOOK_OUTCOMES] = {
+    "delivered", "retried", "dead", "disabled",
+};
+static const char *const notify_outcomes[MR_NOTIFY_OUTCOMES] = {
+    "sent", "retried", "dead",
+};
+static const char *const notify_kinds[MR_NOTIFY_KINDS] = {
+    "slack", "github", "jira", "unknown",
+};
+static const char *const mail_outcomes[MR_MAIL_OUTCOMES] = {
+    "sent", "retried", "failed",
+};
+static const char *const scan_outcomes[MR_SCAN_OUTCOMES] = {
+    "clean", "infected", "error",
+};
+
+enum mr_notify_kind mr_metrics_notify_kind(const char *name)
+{
+    for (int i = 0; name && i < MR_NOTIFY_KIND_UNKNOWN; i++)
+        if (strcmp(name, notify_kinds[i]) == 0)
+            return (enum mr_notify_kind)i;
+    return MR_NOTIFY_KIND_UNKNOWN;
+}
+
+enum mr_scan_outcome mr_metrics_scan_outcome(const char *scan)
+{
+    for (int i = 0; scan && i < MR_SCAN_OUTCOMES; i++)
+        if (strcmp(scan, scan_outcomes[i]) == 0)
+            return (enum mr_scan_outcome)i;
+    return MR_SCAN_ERROR;
+}
+
+void mr_metrics_gauges_unknown(struct mr_metrics_gauges *g)
+{
+    *g = (struct mr_metrics_gauges){
+        .queue_ready = -1,     .queue_leased = -1,   .jobs_dead = -1,
+        .messages = -1,        .tickets = -1,        .webhook_pending = -1,
+        .webhook_dead = -1,    .notify_pending = -1, .notify_dead = -1,
+        .mail_pending = -1,    .mail_failed = -1,    .scan_pending = -1,
+        .scan_error = -1,
+    };
 }
 
 static uint64_t get(const atomic_uint_fast64_t *c)
@@ -34,6 +78,17 @@ static void counter(struct mr_buf *out, const char *name, const char *help,
 {
     mr_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n",
                   name, help, name, name, get(c));
+}
+
+/* One counter family with a single label over n values. */
+static void by_label(struct mr_buf *out, const char *name, const char *help,
+                     const char *label, const char *const *values, int n,
+                     const atomic_uint_fast64_t *c)
+{
+    mr_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int i = 0; i < n; i++)
+        mr_buf_printf(out, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label,
+                      values[i], get(&c[i]));
 }
 
 static void gauge(struct mr_buf *out, const char *name, const char *help,
@@ -76,6 +131,29 @@ void mr_metrics_render(const struct mr_metrics *m,
             &m->http_requests);
     counter(out, "mailroom_smtp_connections_total",
             "SMTP and LMTP connections accepted.", &m->smtp_connections);
+    by_label(out, "mailroom_webhook_deliveries_total",
+             "Webhook delivery attempts, by outcome (disabled: the receiver "
+             "answered 410 and its subscription was disabled).",
+             "outcome", webhook_outcomes, MR_WEBHOOK_OUTCOMES,
+             m->webhook_deliveries);
+    mr_buf_printf(out,
+                  "# HELP mailroom_notifications_total Integration "
+                  "notification attempts, by integration kind and outcome.\n"
+                  "# TYPE mailroom_notifications_total counter\n");
+    for (int k = 0; k < MR_NOTIFY_KINDS; k++)
+        for (int o = 0; o < MR_NOTIFY_OUTCOMES; o++)
+            mr_buf_printf(out,
+                          "mailroom_notifications_total{kind=\"%s\","
+                          "outcome=\"%s\"} %" PRIu64 "\n",
+                          notify_kinds[k], notify_outcomes[o],
+                          get(&m->notifications[k][o]));
+    by_label(out, "mailroom_outbound_mail_total",
+             "Outbound mail attempts (automatic acknowledgements), by "
+             "outcome.",
+             "outcome", mail_outcomes, MR_MAIL_OUTCOMES, m->outbound_mail);
+    by_label(out, "mailroom_attachment_scans_total",
+             "Antivirus verdicts recorded, by outcome.", "outcome",
+             scan_outcomes, MR_SCAN_OUTCOMES, m->scans);
     if (g) {
         gauge(out, "mailroom_queue_ready", "Jobs waiting for a worker.",
               g->queue_ready);
@@ -86,5 +164,27 @@ void mr_metrics_render(const struct mr_metrics *m,
         gauge(out, "mailroom_messages_stored", "Messages stored.",
               g->messages);
         gauge(out, "mailroom_tickets", "Tickets.", g->tickets);
+        gauge(out, "mailroom_webhook_deliveries_pending",
+              "Webhook deliveries waiting to be sent or retried.",
+              g->webhook_pending);
+        gauge(out, "mailroom_webhook_deliveries_dead",
+              "Webhook deliveries dead-lettered (redrive to send again).",
+              g->webhook_dead);
+        gauge(out, "mailroom_notifications_pending",
+              "Integration notifications waiting to be sent or retried.",
+              g->notify_pending);
+        gauge(out, "mailroom_notifications_dead",
+              "Integration notifications dead (redrive to send again).",
+              g->notify_dead);
+        gauge(out, "mailroom_outbound_mail_pending",
+              "Outbound mail waiting to be sent or retried.",
+              g->mail_pending);
+        gauge(out, "mailroom_outbound_mail_failed",
+              "Outbound mail failed for good (retry to send again).",
+              g->mail_failed);
+        gauge(out, "mailroom_attachment_scans_pending",
+              "Attachments waiting for the antivirus.", g->scan_pending);
+        gauge(out, "mailroom_attachment_scans_error",
+              "Attachments whose scan ended in an error.", g->scan_error);
     }
 }

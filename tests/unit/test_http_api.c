@@ -163,6 +163,14 @@ int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
     out->jobs_dead = 2;
     out->messages = 9;
     out->tickets = 3;
+    out->webhook_pending = 11;
+    out->webhook_dead = 12;
+    out->notify_pending = 13;
+    out->notify_dead = 14;
+    out->mail_pending = 15;
+    out->mail_failed = 16;
+    out->scan_pending = 17;
+    out->scan_error = 18;
     return 0;
 }
 
@@ -829,6 +837,68 @@ int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
     return mr_error_set(err, MR_ENOTFOUND, "no delivery");
 }
 
+/* The outbound mail and notification queues (h_outbound.c): empty. */
+int mr_store_outbound_list(struct mr_store *st,
+                           const struct mr_outbound_filter *f,
+                           struct mr_outbound_mail **out, size_t *n,
+                           struct mr_error *err)
+{
+    (void)st, (void)f, (void)err;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+int mr_store_outbound_get(struct mr_store *st, const char *tenant, int64_t id,
+                          struct mr_outbound_mail *out, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)out;
+    return mr_error_set(err, MR_ENOTFOUND, "no outbound mail");
+}
+int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id;
+    return mr_error_set(err, MR_ENOTFOUND, "no outbound mail");
+}
+void mr_outbound_mail_clear(struct mr_outbound_mail *m)
+{
+    (void)m;
+}
+void mr_outbound_mail_list_free(struct mr_outbound_mail *m, size_t n)
+{
+    (void)m, (void)n;
+}
+int mr_store_notify_list(struct mr_store *st, const struct mr_notify_filter *f,
+                         struct mr_notification_state **out, size_t *n,
+                         struct mr_error *err)
+{
+    (void)st, (void)f, (void)err;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+int mr_store_notify_get(struct mr_store *st, const char *tenant, int64_t id,
+                        struct mr_notification_state *out,
+                        struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id, (void)out;
+    return mr_error_set(err, MR_ENOTFOUND, "no notification");
+}
+int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
+                            int64_t id, struct mr_error *err)
+{
+    (void)st, (void)tenant, (void)id;
+    return mr_error_set(err, MR_ENOTFOUND, "no notification");
+}
+void mr_notification_state_clear(struct mr_notification_state *x)
+{
+    (void)x;
+}
+void mr_notification_states_free(struct mr_notification_state *v, size_t n)
+{
+    (void)v, (void)n;
+}
+
 int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
                          const char *raw, size_t len,
                          struct mr_intake_result *res, struct mr_error *err)
@@ -1047,6 +1117,7 @@ static void health_ready_metrics(void **state)
     assert_int_equal(http_do(a->port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     assert_null(strstr(r.body, "mailroom_queue_ready"));
+    assert_null(strstr(r.body, "mailroom_outbound_mail_failed"));
     assert_non_null(strstr(r.body, "mailroom_http_requests_total"));
     http_reply_free(&r);
     fk.store_rc = 0;
@@ -1057,6 +1128,35 @@ static void health_ready_metrics(void **state)
     assert_non_null(strstr(v, "text/plain; version=0.0.4"));
     assert_non_null(strstr(r.body, "\nmailroom_queue_ready 4\n"));
     assert_non_null(strstr(r.body, "\nmailroom_http_requests_total 7\n"));
+    http_reply_free(&r);
+
+    /* The outbound queues: counters by label, gauges from the store. */
+    a->metrics.webhook_deliveries[MR_WEBHOOK_DISABLED] = 2;
+    a->metrics.notifications[MR_NOTIFY_KIND_JIRA][MR_NOTIFY_DEAD] = 3;
+    a->metrics.outbound_mail[MR_MAIL_RETRIED] = 4;
+    a->metrics.scans[MR_SCAN_INFECTED] = 5;
+    assert_int_equal(http_do(a->port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    static const char *const want[] = {
+        "\n# TYPE mailroom_webhook_deliveries_total counter\n",
+        "\nmailroom_webhook_deliveries_total{outcome=\"disabled\"} 2\n",
+        "\nmailroom_webhook_deliveries_total{outcome=\"dead\"} 0\n",
+        "\nmailroom_notifications_total{kind=\"jira\",outcome=\"dead\"} 3\n",
+        "\nmailroom_notifications_total{kind=\"unknown\",outcome=\"sent\"} 0\n",
+        "\nmailroom_outbound_mail_total{outcome=\"retried\"} 4\n",
+        "\nmailroom_attachment_scans_total{outcome=\"infected\"} 5\n",
+        "\n# TYPE mailroom_webhook_deliveries_pending gauge\n",
+        "\nmailroom_webhook_deliveries_pending 11\n",
+        "\nmailroom_webhook_deliveries_dead 12\n",
+        "\nmailroom_notifications_pending 13\n",
+        "\nmailroom_notifications_dead 14\n",
+        "\nmailroom_outbound_mail_pending 15\n",
+        "\nmailroom_outbound_mail_failed 16\n",
+        "\nmailroom_attachment_scans_pending 17\n",
+        "\nmailroom_attachment_scans_error 18\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(r.body, want[i]) == NULL)
+            fail_msg("/metrics lacks %s", want[i]);
     http_reply_free(&r);
 
     assert_int_equal(http_do(a->port, "POST", "/healthz", NULL, "", 0, &r), 0);

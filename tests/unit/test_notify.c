@@ -163,7 +163,8 @@ static const char *state_of(struct mr_store *st)
     struct mr_notification_state *v = NULL;
     size_t n = 0;
     struct mr_error err = {0};
-    assert_int_equal(mr_store_notify_list(st, "acme", 10, &v, &n, &err), 0);
+    struct mr_notify_filter all = {.tenant = "acme", .limit = 10};
+    assert_int_equal(mr_store_notify_list(st, &all, &v, &n, &err), 0);
     assert_int_equal(n, 1);
     snprintf(state, sizeof state, "%s", v[0].state);
     mr_notification_states_free(v, n);
@@ -191,7 +192,7 @@ static void unrecorded_outcomes_back_off(void **state)
     mr_store_debug_fail_commits(f->st, 1000000);
     struct mr_notify *nt = NULL;
     struct mr_error err = {0};
-    assert_int_equal(mr_notify_start(cfg, f->st, &log, &nt, &err), 0);
+    assert_int_equal(mr_notify_start(cfg, f->st, &log, NULL, &nt, &err), 0);
     usleep(2000 * 1000);
     int lost = atomic_load(&s.requests);
     char before[16];

@@ -230,7 +230,8 @@ static void migrate_from_version_3(void **state)
     mr_store_close(f->st);
     f->st = NULL;
     /* Back to version 3: what migration 4 adds is taken out again. */
-    store_fx_exec(f->path, "DROP INDEX attachments_scan_pending;"
+    store_fx_exec(f->path, "DROP INDEX attachments_scan_error;"
+                      "DROP INDEX attachments_scan_pending;"
                       "ALTER TABLE attachments DROP COLUMN scan_signature;"
                       "ALTER TABLE attachments DROP COLUMN scan_error;"
                       "ALTER TABLE attachments DROP COLUMN scanned_at;"

@@ -5,7 +5,7 @@
  * that opens a ticket, re-checks the sender's window itself (so a
  * worker's stale last_ack_at cannot yield a second one), threads a reply
  * to the acknowledgement into its ticket; claims lease rows, results
- * move them.
+ * move them; operators list the queue by state and put failed mail back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,8 +71,8 @@ static size_t count_rows(struct mr_store *st)
     struct mr_outbound_mail *v = NULL;
     size_t n = 0;
     struct mr_error err = {0};
-    assert_int_equal(mr_store_outbound_list(st, "acme", 100, &v, &n, &err),
-                     0);
+    struct mr_outbound_filter all = {.tenant = "acme", .limit = 100};
+    assert_int_equal(mr_store_outbound_list(st, &all, &v, &n, &err), 0);
     mr_outbound_mail_list_free(v, n);
     return n;
 }
@@ -98,8 +98,8 @@ static void one_ack_per_sender_per_window(void **state)
 
     struct mr_outbound_mail *v = NULL;
     size_t n = 0;
-    assert_int_equal(mr_store_outbound_list(f->st, "acme", 10, &v, &n, &err),
-                     0);
+    struct mr_outbound_filter all = {.tenant = "acme", .limit = 10};
+    assert_int_equal(mr_store_outbound_list(f->st, &all, &v, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].rcpt_to, "alice@example.org");
     assert_string_equal(v[0].mail_from, "");
@@ -192,6 +192,104 @@ static void claims_lease_and_results_move(void **state)
                      MR_ENOTFOUND);
 }
 
+/* Ids of a listing, as "2,5," (n 0: ""). */
+static const char *ids_of(struct mr_store *st, const char *tenant,
+                          const char *state, int64_t after, int limit)
+{
+    static char out[128];
+    struct mr_outbound_filter flt = {tenant, state, after, limit};
+    struct mr_outbound_mail *v = NULL;
+    size_t n = 0;
+    struct mr_error err = {0};
+    assert_int_equal(mr_store_outbound_list(st, &flt, &v, &n, &err), 0);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, sizeof out - used, "%lld,",
+                                 (long long)v[i].id);
+    mr_outbound_mail_list_free(v, n);
+    return out;
+}
+
+static void operators_list_and_retry(void **state)
+{
+    struct fx *f = *state;
+    struct mr_error err = {0};
+    store_fx_exec(f->path,
+                  "INSERT INTO outbound_mail (tenant, ticket_id, rcpt_to,"
+                  " message, state, attempts, next_attempt_at, last_error,"
+                  " created_at, updated_at) VALUES"
+                  " ('acme', 1, 'a@x', 'm', 'sent', 1, 0, NULL, 1, 1),"
+                  " ('acme', 2, 'b@x', 'm', 'failed', 5, 0, '550 no', 2, 2),"
+                  " ('other', 3, 'c@x', 'm', 'failed', 5, 0, '550 no', 3, 3),"
+                  " ('acme', 4, 'd@x', 'm', 'pending', 0, 0, NULL, 4, 4),"
+                  " ('acme', 5, 'e@x', 'm', 'failed', 1, 0, '550 no', 5, 5)");
+
+    /* Pages of one state, oldest first, for one tenant or all. */
+    assert_string_equal(ids_of(f->st, "acme", "failed", 0, 1), "2,");
+    assert_string_equal(ids_of(f->st, "acme", "failed", 2, 1), "5,");
+    assert_string_equal(ids_of(f->st, "acme", "failed", 5, 1), "");
+    assert_string_equal(ids_of(f->st, NULL, "failed", 0, 10), "2,3,5,");
+    assert_string_equal(ids_of(f->st, "acme", NULL, 0, 10), "1,2,4,5,");
+    assert_string_equal(ids_of(f->st, "acme", NULL, 2, 2), "4,5,");
+    struct mr_outbound_filter bad = {"acme", "dead", 0, 10};
+    struct mr_outbound_mail *v = NULL;
+    size_t n = 0;
+    assert_int_equal(mr_store_outbound_list(f->st, &bad, &v, &n, &err),
+                     MR_EINVAL);
+    bad = (struct mr_outbound_filter){"acme", NULL, 0, 0};
+    assert_int_equal(mr_store_outbound_list(f->st, &bad, &v, &n, &err),
+                     MR_EINVAL);
+
+    struct mr_store_stats stats;
+    assert_int_equal(mr_store_stats(f->st, &stats, &err), 0);
+    assert_int_equal(stats.mail_pending, 1);
+    assert_int_equal(stats.mail_failed, 3);
+
+    /* Another tenant's row is not there; only a failed row goes back. */
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 3, &err),
+                     MR_ENOTFOUND);
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 99, &err),
+                     MR_ENOTFOUND);
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 1, &err),
+                     MR_ECONFLICT);
+    assert_non_null(strstr(err.msg, "is sent"));
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 4, &err),
+                     MR_ECONFLICT);
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 2, &err), 0);
+    struct mr_outbound_mail m;
+    assert_int_equal(mr_store_outbound_get(f->st, "acme", 2, &m, &err), 0);
+    assert_string_equal(m.state, "pending");
+    assert_int_equal(m.attempts, 0);
+    assert_string_equal(m.last_error, "550 no");
+    assert_true(m.next_attempt_at > 5 && m.updated_at == m.next_attempt_at);
+    int64_t due = m.next_attempt_at;
+    mr_outbound_mail_clear(&m);
+    assert_int_equal(mr_store_outbound_get(f->st, "acme", 3, &m, &err),
+                     MR_ENOTFOUND);
+    assert_int_equal(mr_store_outbound_retry(f->st, "acme", 2, &err),
+                     MR_ECONFLICT);
+
+    /* Due now: the sender's next claim takes it, with its whole schedule. */
+    assert_int_equal(mr_store_outbound_claim(f->st, due, 60000, 8, &v, &n,
+                                             &err),
+                     0);
+    bool claimed = false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == 2) {
+            claimed = true;
+            assert_int_equal(v[i].attempts, 1);
+        }
+    assert_true(claimed);
+    mr_outbound_mail_list_free(v, n);
+
+    /* The CLI's retry takes any tenant's row. */
+    assert_int_equal(mr_store_outbound_retry(f->st, NULL, 3, &err), 0);
+    assert_int_equal(mr_store_stats(f->st, &stats, &err), 0);
+    assert_int_equal(stats.mail_pending, 3);
+    assert_int_equal(stats.mail_failed, 1);
+}
+
 static int setup(void **state)
 {
     renders = 0;
@@ -204,6 +302,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_ack_per_sender_per_window, setup,
                                         store_fx_teardown),
         cmocka_unit_test_setup_teardown(claims_lease_and_results_move, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(operators_list_and_retry, setup,
                                         store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -487,6 +487,9 @@ static void migrate_from_10(void **state)
         "ALTER TABLE ignored_messages DROP COLUMN released_at;"
         "ALTER TABLE ignored_messages DROP COLUMN released_ticket_id;"
         "ALTER TABLE ignored_messages DROP COLUMN released_message_row;"
+        /* and what the migrations after 15 add */
+        "DROP INDEX outbound_mail_state; DROP INDEX notifications_state;"
+        "DROP INDEX attachments_scan_error;"
         "DELETE FROM schema_version WHERE version >= 15;");
     assert_int_equal(store_fx_open(f, true, &err), 0);
     struct mr_webhook *list = NULL;
