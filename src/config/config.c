@@ -835,8 +835,10 @@ static void read_attachments(struct mr__cfg_ctx *ctx,
 static void read_clamd(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
                        struct mr_config *cfg)
 {
-    static const char *const keys[] = {"socket",   "address",   "timeout",
-                                       "on_error", "retry_max", NULL};
+    static const char *const keys[] = {"socket",    "address",
+                                       "timeout",   "scan_timeout",
+                                       "on_error",  "retry_max",
+                                       NULL};
     const struct mr__cfg_node *m = get_map(ctx, root, "clamd", keys);
     const struct mr__cfg_node *v, *sock, *addr;
     uint64_t ms;
@@ -869,6 +871,10 @@ static void read_clamd(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
         read_duration(ctx, v, "clamd.timeout", 100, 10 * 60 * MS_PER_S, false,
                       &ms))
         cfg->clamd.timeout_ms = (int)ms;
+    if ((v = get(m, "scan_timeout")) != NULL &&
+        read_duration(ctx, v, "clamd.scan_timeout", MS_PER_S, MS_PER_H, false,
+                      &ms))
+        cfg->clamd.scan_timeout_ms = (int)ms;
     if ((v = get(m, "retry_max")) != NULL &&
         read_duration(ctx, v, "clamd.retry_max", 100, MS_PER_H, false, &ms))
         cfg->clamd.retry_max_ms = (int)ms;
@@ -1501,6 +1507,7 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->attachments.max_message_attachment_bytes = 50 * MIB;
     cfg->clamd.timeout_ms = 30 * MS_PER_S;
     cfg->clamd.retry_max_ms = 60 * MS_PER_S;
+    cfg->clamd.scan_timeout_ms = 3 * 60 * MS_PER_S;
 }
 
 /* Storage paths follow data_dir unless set on their own. */

@@ -162,6 +162,7 @@ struct mr_config {
         char *socket;         /* unix socket path, or NULL */
         char *address;        /* host:port, or NULL; never both */
         int timeout_ms;       /* connect, each write, each read; 30 s */
+        int scan_timeout_ms;  /* one whole conversation (a scan); 3 min */
         bool on_error_block;  /* on_error: block (refuse pending and error
                                  attachments); default keep (serve them) */
         int retry_max_ms;     /* backoff cap while clamd is down; 60 s */

@@ -37,10 +37,15 @@
 
 /* Shared by every request of one server; read-only after start. */
 struct mr__mhd;
+struct mr__health_cache; /* h_health.c */
 
 struct mr__http_ctx {
     struct mr_http_deps deps;
     uint64_t body_cap; /* bytes a request body may have */
+    /* The health routes' shared readings (thread-safe); owned by the
+     * server (mr_http_start makes it, mr_http_stop frees it). NULL: every
+     * request checks anew. */
+    struct mr__health_cache *health;
 };
 
 struct mr__http_request {
@@ -219,6 +224,13 @@ int mr__http_serve(const struct mr__http_serve_options *o,
                    struct mr_http_server **out, struct mr_error *err);
 
 /* ---- handlers (h_*.c) and the route table (routes.c) ------------------ */
+
+/* How long a health reading (database write, blob probe, clamd PING) is
+ * reused, and the cap on the PING's whole conversation. */
+#define MR__HTTP_HEALTH_TTL_MS 5000
+#define MR__HTTP_HEALTH_PING_MS 2000
+struct mr__health_cache *mr__http_health_cache_new(void);
+void mr__http_health_cache_free(struct mr__health_cache *hc);
 
 void mr__http_healthz(const struct mr__http_ctx *ctx,
                       struct mr__http_request *req,

@@ -169,5 +169,9 @@ int mr_http_start(const char *listen, const struct mr_http_deps *deps,
     o.ctx.body_cap = cfg->limits.http_body_size ? cfg->limits.http_body_size
                      : cfg->limits.message_size ? cfg->limits.message_size
                                                 : (uint64_t)50 << 20;
-    return mr__http_serve(&o, out, err);
+    o.ctx.health = mr__http_health_cache_new();
+    int rc = mr__http_serve(&o, out, err);
+    if (rc < 0)
+        mr__http_health_cache_free(o.ctx.health);
+    return rc;
 }

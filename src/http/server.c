@@ -764,5 +764,6 @@ void mr_http_stop(struct mr_http_server *srv)
     srv->mhd.stop_daemon(srv->daemon);
     hub_free(srv->hub);
     mr__mhd_unload(&srv->mhd);
+    mr__http_health_cache_free(srv->ctx.health);
     free(srv);
 }

@@ -56,6 +56,7 @@ static void send_one(struct mr_mail_sender *s, const struct mr_outbound_mail *m)
         .relay = cfg->outbound.smtp,
         .helo = cfg->outbound.helo ? cfg->outbound.helo : cfg->hostname,
         .timeout_ms = cfg->outbound.timeout_ms,
+        .stop = &s->stopping,
     };
     struct mr_smtp_reply reply;
     struct mr_error err = {0};

@@ -5,7 +5,9 @@
  * The socket is non-blocking and every wait is a poll() bounded by the
  * earlier of the step's deadline and the transaction's, so neither a
  * silent relay nor one that trickles a byte at a time holds a sender
- * thread for longer than configured.
+ * thread for longer than configured. With a stop flag the wait is cut
+ * into slices of STOP_SLICE_MS, so a shutdown is not held by a relay
+ * either.
  */
 #include "outbound/smtp_client.h"
 
@@ -14,6 +16,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,9 +29,13 @@
 #include "config/config.h" /* mr_config_listen_split */
 #include "util/buf.h"
 
+#define STOP_SLICE_MS 100
+
 struct conn {
     int fd;
-    int64_t deadline;   /* the whole transaction */
+    const atomic_bool *stop; /* NULL: never stopped */
+    bool stopped;            /* a wait ended because stop was set */
+    int64_t deadline;        /* the whole transaction */
     int step_ms;
     char in[4096];
     size_t in_len;
@@ -50,19 +57,33 @@ static int wait_fd(struct conn *c, short events)
     if (until > c->deadline)
         until = c->deadline;
     for (;;) {
+        if (c->stop && atomic_load(c->stop)) {
+            c->stopped = true;
+            return 0;
+        }
         int64_t left = until - mono_ms();
         if (left <= 0)
             return 0;
+        if (c->stop && left > STOP_SLICE_MS)
+            left = STOP_SLICE_MS;
         struct pollfd p = {.fd = c->fd, .events = events};
         int r = poll(&p, 1, (int)left);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
             return -1;
-        if (r == 0)
-            return 0;
-        return 1;
+        if (r > 0)
+            return 1;
     }
+}
+
+/* Why a wait_fd that was not 1 ended, for the error message. */
+static const char *wait_failed(const struct conn *c, int w,
+                               const char *timed_out)
+{
+    return c->stopped ? "stopped (shutting down)"
+           : w == 0   ? timed_out
+                      : "poll failed";
 }
 
 static int do_connect(struct conn *c, const char *relay, struct mr_error *err)
@@ -103,11 +124,12 @@ static int do_connect(struct conn *c, const char *relay, struct mr_error *err)
                 rc = 0;
                 break;
             }
-            rc = mr_error_set(err, MR_EAGAIN, "cannot connect to %s: %s",
-                              relay, w == 0 ? "timed out" : strerror(soerr));
+            rc = mr_error_set(err, MR_EAGAIN, "cannot connect to %s: %s", relay,
+                              w == 1 ? strerror(soerr)
+                                     : wait_failed(c, w, "timed out"));
         } else {
-            rc = mr_error_set(err, MR_EAGAIN, "cannot connect to %s: %s",
-                              relay, strerror(errno));
+            rc = mr_error_set(err, MR_EAGAIN, "cannot connect to %s: %s", relay,
+                              strerror(errno));
         }
         close(fd);
         c->fd = -1;
@@ -133,7 +155,7 @@ static int send_all(struct conn *c, const char *p, size_t n,
             if (r == 1)
                 continue;
             return mr_error_set(err, MR_EAGAIN, "relay: %s",
-                                r == 0 ? "timed out writing" : "poll failed");
+                                wait_failed(c, r, "timed out writing"));
         }
         return mr_error_set(err, MR_EAGAIN, "relay: write failed: %s",
                             strerror(errno));
@@ -181,8 +203,8 @@ static int read_line(struct conn *c, char *line, size_t cap, size_t *len,
             if (w == 1)
                 continue;
             return mr_error_set(err, MR_EAGAIN, "relay: %s",
-                                w == 0 ? "timed out waiting for a reply"
-                                       : "poll failed");
+                                wait_failed(c, w,
+                                            "timed out waiting for a reply"));
         }
         return mr_error_set(err, MR_EAGAIN, "relay: read failed: %s",
                             strerror(errno));
@@ -307,7 +329,7 @@ int mr_smtp_client_send(const struct mr_smtp_client_opts *o,
         return mr_error_set(err, MR_EINVAL,
                             "an address or name that cannot go into an SMTP "
                             "command");
-    struct conn c = {.fd = -1, .reply = reply};
+    struct conn c = {.fd = -1, .stop = o->stop, .reply = reply};
     c.step_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     int total = o->total_ms > 0 ? o->total_ms : 5 * c.step_ms;
     c.deadline = mono_ms() + total;

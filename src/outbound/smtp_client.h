@@ -22,6 +22,7 @@
 #ifndef MR_SMTP_CLIENT_H
 #define MR_SMTP_CLIENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "util/error.h"
@@ -34,6 +35,10 @@ struct mr_smtp_client_opts {
     const char *helo;    /* our name in EHLO; NULL: "localhost" */
     int timeout_ms;      /* each step; 0: 30 s */
     int total_ms;        /* the whole transaction; 0: 5 x timeout */
+    /* When not NULL and set (by another thread), the transaction ends
+     * within about 100 ms with MR_EAGAIN ("stopped"): a shutdown does
+     * not wait for a silent relay. */
+    const atomic_bool *stop;
 };
 
 /* The last reply the relay gave (code 0: none, e.g. no connection). */

@@ -4,10 +4,15 @@
  * one reply.
  *
  * The socket is non-blocking from the start and every wait is a poll()
- * with the step's timeout, so connect, write and read are all bounded.
- * While the bytes go out the socket is also watched for input: clamd
- * answers a stream over its StreamMaxLength at once and closes, and that
- * answer is read rather than lost in an EPIPE.
+ * bounded by the earlier of the step's timeout and the conversation's
+ * deadline, so connect, write and read are all bounded, and so is their
+ * sum: a clamd that trickles one byte per step cannot stretch a scan past
+ * total_ms. With a stop flag the polls are cut into slices of
+ * STOP_SLICE_MS and the flag is read between them, so the thread that
+ * stops the scanner waits for no clamd. While the bytes go out the socket
+ * is also watched for input: clamd answers a stream over its
+ * StreamMaxLength at once and closes, and that answer is read rather than
+ * lost in an EPIPE.
  */
 #include "scan/clamd.h"
 
@@ -20,13 +25,43 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
 
+#define STOP_SLICE_MS 100
+
+/* One conversation: its options, socket and deadline. */
+struct conv {
+    const struct mr_clamd_options *o;
+    int fd;
+    int64_t deadline; /* CLOCK_MONOTONIC ms: the whole conversation */
+};
+
+/* How a wait ended. */
+enum wait_end { WAIT_READY, WAIT_STEP, WAIT_TOTAL, WAIT_STOPPED, WAIT_ERROR };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int timeout_of(const struct mr_clamd_options *o)
 {
     return o->timeout_ms > 0 ? o->timeout_ms : MR_CLAMD_TIMEOUT_DEFAULT_MS;
+}
+
+static int total_of(const struct mr_clamd_options *o)
+{
+    return o->total_ms > 0 ? o->total_ms : MR_CLAMD_TOTAL_DEFAULT_MS;
+}
+
+static bool stopped(const struct mr_clamd_options *o)
+{
+    return o->stop != NULL && atomic_load(o->stop);
 }
 
 static const char *where(const struct mr_clamd_options *o)
@@ -34,28 +69,90 @@ static const char *where(const struct mr_clamd_options *o)
     return o->socket ? o->socket : o->address ? o->address : "?";
 }
 
-/* Waits for a connecting socket; 0 when connected. */
-static int finish_connect(int fd, int timeout_ms)
+/* Waits for events on c->fd for one step; *revents gets what came. On
+ * WAIT_ERROR errno says why. */
+static enum wait_end wait_fd(const struct conv *c, short events, short *revents)
 {
-    struct pollfd pf = {.fd = fd, .events = POLLOUT};
-    int r;
-    do
-        r = poll(&pf, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r == 0)
+    int64_t step_end = mono_ms() + timeout_of(c->o);
+    for (;;) {
+        if (stopped(c->o))
+            return WAIT_STOPPED;
+        int64_t now = mono_ms();
+        if (now >= c->deadline)
+            return WAIT_TOTAL;
+        if (now >= step_end)
+            return WAIT_STEP;
+        int64_t left = (step_end < c->deadline ? step_end : c->deadline) - now;
+        if (c->o->stop && left > STOP_SLICE_MS)
+            left = STOP_SLICE_MS;
+        struct pollfd pf = {.fd = c->fd, .events = events};
+        int r = poll(&pf, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return WAIT_ERROR;
+        if (r > 0) {
+            *revents = pf.revents;
+            return WAIT_READY;
+        }
+    }
+}
+
+/* The error for a wait that did not end READY; step says what timed out
+ * ("writing timed out after", "no reply within"). */
+static int wait_error(const struct conv *c, enum wait_end w, const char *step,
+                      struct mr_error *err)
+{
+    const struct mr_clamd_options *o = c->o;
+    switch (w) {
+    case WAIT_STOPPED:
+        return mr_error_set(err, MR_EAGAIN,
+                            "clamd at %s: stopped (shutting down)", where(o));
+    case WAIT_TOTAL:
+        return mr_error_set(err, MR_EIO,
+                            "clamd at %s: no verdict within %d ms "
+                            "(clamd.scan_timeout)",
+                            where(o), total_of(o));
+    case WAIT_STEP:
+        return mr_error_set(err, MR_EIO, "clamd at %s: %s %d ms", where(o),
+                            step, timeout_of(o));
+    default:
+        return mr_error_set(err, MR_EIO, "clamd: poll: %s", strerror(errno));
+    }
+}
+
+/* Waits for a connecting socket. 0 when connected, else an errno value
+ * (ECANCELED when stopped). */
+static int finish_connect(const struct conv *c)
+{
+    short rev = 0;
+    enum wait_end w = wait_fd(c, POLLOUT, &rev);
+    if (w == WAIT_STOPPED)
+        return ECANCELED;
+    if (w == WAIT_STEP || w == WAIT_TOTAL)
         return ETIMEDOUT;
-    if (r < 0)
+    if (w == WAIT_ERROR)
         return errno;
     int soerr = 0;
     socklen_t len = sizeof soerr;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         return errno;
     return soerr;
 }
 
-static int connect_unix(const struct mr_clamd_options *o, int *fd_out,
-                        struct mr_error *err)
+static int cannot_connect(const struct conv *c, int e, struct mr_error *err)
 {
+    if (e == ECANCELED)
+        return mr_error_set(err, MR_EAGAIN,
+                            "clamd at %s: stopped (shutting down)",
+                            where(c->o));
+    return mr_error_set(err, MR_EAGAIN, "clamd at %s: cannot connect: %s",
+                        where(c->o), strerror(e));
+}
+
+static int connect_unix(struct conv *c, struct mr_error *err)
+{
+    const struct mr_clamd_options *o = c->o;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t n = strlen(o->socket);
     if (n == 0 || n >= sizeof sa.sun_path)
@@ -63,27 +160,26 @@ static int connect_unix(const struct mr_clamd_options *o, int *fd_out,
                             "clamd socket path '%s' is empty or too long",
                             o->socket);
     memcpy(sa.sun_path, o->socket, n + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
         return mr_error_set(err, MR_EIO, "clamd: socket: %s", strerror(errno));
     int e = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         e = errno;
         if (e == EINPROGRESS || e == EAGAIN)
-            e = finish_connect(fd, timeout_of(o));
+            e = finish_connect(c);
     }
     if (e != 0) {
-        close(fd);
-        return mr_error_set(err, MR_EAGAIN, "clamd at %s: cannot connect: %s",
-                            o->socket, strerror(e));
+        close(c->fd);
+        c->fd = -1;
+        return cannot_connect(c, e, err);
     }
-    *fd_out = fd;
     return 0;
 }
 
-static int connect_tcp(const struct mr_clamd_options *o, int *fd_out,
-                       struct mr_error *err)
+static int connect_tcp(struct conv *c, struct mr_error *err)
 {
+    const struct mr_clamd_options *o = c->o;
     char host[256], port_s[8];
     int port;
     struct mr_error perr = {0};
@@ -98,41 +194,47 @@ static int connect_tcp(const struct mr_clamd_options *o, int *fd_out,
         return mr_error_set(err, MR_EAGAIN, "clamd at %s: %s", o->address,
                             gai_strerror(gr));
     int e = ECONNREFUSED;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family,
-                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
+    c->fd = -1;
+    for (struct addrinfo *ai = res; ai && c->fd < 0 && e != ECANCELED;
+         ai = ai->ai_next) {
+        c->fd = socket(ai->ai_family,
+                       ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                       ai->ai_protocol);
+        if (c->fd < 0) {
             e = errno;
             continue;
         }
         e = 0;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0) {
             e = errno;
             if (e == EINPROGRESS)
-                e = finish_connect(fd, timeout_of(o));
+                e = finish_connect(c);
         }
         if (e != 0) {
-            close(fd);
-            fd = -1;
+            close(c->fd);
+            c->fd = -1;
         }
     }
     freeaddrinfo(res);
-    if (fd < 0)
-        return mr_error_set(err, MR_EAGAIN, "clamd at %s: cannot connect: %s",
-                            o->address, strerror(e));
-    *fd_out = fd;
+    if (c->fd < 0)
+        return cannot_connect(c, e, err);
     return 0;
 }
 
-static int open_conn(const struct mr_clamd_options *o, int *fd,
+/* Starts a conversation: its deadline, then the connection. */
+static int open_conn(struct conv *c, const struct mr_clamd_options *o,
                      struct mr_error *err)
 {
+    c->o = o;
+    c->fd = -1;
     if (o == NULL || (o->socket == NULL && o->address == NULL))
         return mr_error_set(err, MR_EINVAL,
                             "clamd: neither a socket nor an address");
-    return o->socket ? connect_unix(o, fd, err) : connect_tcp(o, fd, err);
+    c->deadline = mono_ms() + total_of(o);
+    if (stopped(o))
+        return mr_error_set(err, MR_EAGAIN,
+                            "clamd at %s: stopped (shutting down)", where(o));
+    return o->socket ? connect_unix(c, err) : connect_tcp(c, err);
 }
 
 /* Outcome of sending: all sent, or clamd has something to say (or hung up)
@@ -141,40 +243,32 @@ enum send_state { SENT_ALL, PEER_SPOKE };
 
 /* Sends n bytes; stops early (PEER_SPOKE) when the socket becomes readable
  * or the peer closed, so that an early reply can still be read. */
-static int send_all(const struct mr_clamd_options *o, int fd, const void *p,
-                    size_t n, enum send_state *state, struct mr_error *err)
+static int send_all(const struct conv *c, const void *p, size_t n,
+                    enum send_state *state, struct mr_error *err)
 {
-    const char *c = p;
+    const char *b = p;
     while (n > 0) {
-        struct pollfd pf = {.fd = fd, .events = POLLOUT | POLLIN};
-        int r;
-        do
-            r = poll(&pf, 1, timeout_of(o));
-        while (r < 0 && errno == EINTR);
-        if (r == 0)
-            return mr_error_set(err, MR_EIO,
-                                "clamd at %s: writing timed out after %d ms",
-                                where(o), timeout_of(o));
-        if (r < 0)
-            return mr_error_set(err, MR_EIO, "clamd: poll: %s",
-                                strerror(errno));
-        if (pf.revents & (POLLIN | POLLHUP | POLLERR)) {
+        short rev = 0;
+        enum wait_end w = wait_fd(c, POLLOUT | POLLIN, &rev);
+        if (w != WAIT_READY)
+            return wait_error(c, w, "writing timed out after", err);
+        if (rev & (POLLIN | POLLHUP | POLLERR)) {
             *state = PEER_SPOKE;
             return 0;
         }
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0) {
+        ssize_t sent = send(c->fd, b, n, MSG_NOSIGNAL);
+        if (sent < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 continue;
             if (errno == EPIPE || errno == ECONNRESET) {
                 *state = PEER_SPOKE;
                 return 0;
             }
-            return mr_error_set(err, MR_EIO, "clamd at %s: write: %s", where(o),
-                                strerror(errno));
+            return mr_error_set(err, MR_EIO, "clamd at %s: write: %s",
+                                where(c->o), strerror(errno));
         }
-        c += w;
-        n -= (size_t)w;
+        b += sent;
+        n -= (size_t)sent;
     }
     *state = SENT_ALL;
     return 0;
@@ -182,24 +276,16 @@ static int send_all(const struct mr_clamd_options *o, int fd, const void *p,
 
 /* Reads one reply up to its NUL (or the peer's close) into buf; *n gets
  * its length without the NUL. */
-static int read_reply(const struct mr_clamd_options *o, int fd, char *buf,
-                      size_t cap, size_t *n, struct mr_error *err)
+static int read_reply(const struct conv *c, char *buf, size_t cap, size_t *n,
+                      struct mr_error *err)
 {
     size_t len = 0;
     for (;;) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        int r;
-        do
-            r = poll(&pf, 1, timeout_of(o));
-        while (r < 0 && errno == EINTR);
-        if (r == 0)
-            return mr_error_set(err, MR_EIO,
-                                "clamd at %s: no reply within %d ms", where(o),
-                                timeout_of(o));
-        if (r < 0)
-            return mr_error_set(err, MR_EIO, "clamd: poll: %s",
-                                strerror(errno));
-        ssize_t got = recv(fd, buf + len, cap - len, 0);
+        short rev = 0;
+        enum wait_end w = wait_fd(c, POLLIN, &rev);
+        if (w != WAIT_READY)
+            return wait_error(c, w, "no reply within", err);
+        ssize_t got = recv(c->fd, buf + len, cap - len, 0);
         if (got < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 continue;
@@ -208,8 +294,8 @@ static int read_reply(const struct mr_clamd_options *o, int fd, char *buf,
              * the same as a close without a reply. */
             if (errno == ECONNRESET)
                 break;
-            return mr_error_set(err, MR_EIO, "clamd at %s: read: %s", where(o),
-                                strerror(errno));
+            return mr_error_set(err, MR_EIO, "clamd at %s: read: %s",
+                                where(c->o), strerror(errno));
         }
         if (got == 0)
             break;
@@ -222,27 +308,27 @@ static int read_reply(const struct mr_clamd_options *o, int fd, char *buf,
         if (len == cap)
             return mr_error_set(err, MR_EIO,
                                 "clamd at %s: a reply longer than %zu bytes",
-                                where(o), cap);
+                                where(c->o), cap);
     }
     if (len == 0)
         return mr_error_set(err, MR_EIO,
                             "clamd at %s closed the connection without a "
                             "reply",
-                            where(o));
+                            where(c->o));
     *n = len;
     return 0;
 }
 
 /* The end of a conversation: the reply, when sending went well (rc 0),
  * then the socket closed either way. */
-static int finish(const struct mr_clamd_options *o, int fd, int rc,
-                  char reply[MR_CLAMD_REPLY_MAX + 1], size_t *rn,
-                  struct mr_error *err)
+static int finish(struct conv *c, int rc, char reply[MR_CLAMD_REPLY_MAX + 1],
+                  size_t *rn, struct mr_error *err)
 {
     *rn = 0;
     if (rc == 0)
-        rc = read_reply(o, fd, reply, MR_CLAMD_REPLY_MAX, rn, err);
-    close(fd);
+        rc = read_reply(c, reply, MR_CLAMD_REPLY_MAX, rn, err);
+    close(c->fd);
+    c->fd = -1;
     return rc;
 }
 
@@ -319,16 +405,16 @@ int mr_clamd_scan(const struct mr_clamd_options *o, const void *p, size_t n,
     memset(out, 0, sizeof *out);
     if (n > 0 && p == NULL)
         return mr_error_set(err, MR_EINVAL, "clamd: no bytes to scan");
-    int fd;
-    int rc = open_conn(o, &fd, err);
+    struct conv c;
+    int rc = open_conn(&c, o, err);
     if (rc < 0)
         return rc;
     size_t chunk = o->chunk_size ? o->chunk_size : MR_CLAMD_CHUNK_DEFAULT;
     if (chunk > UINT32_MAX)
         chunk = UINT32_MAX;
     enum send_state state = SENT_ALL;
-    rc = send_all(o, fd, "zINSTREAM", 10, &state, err);
-    const char *c = p;
+    rc = send_all(&c, "zINSTREAM", 10, &state, err);
+    const char *b = p;
     size_t left = n;
     /* The closing zero-length chunk is the last round (len 0). */
     for (bool last = false; rc == 0 && state == SENT_ALL && !last;) {
@@ -337,15 +423,15 @@ int mr_clamd_scan(const struct mr_clamd_options *o, const void *p, size_t n,
         unsigned char hdr[4] = {(unsigned char)(len >> 24),
                                 (unsigned char)(len >> 16),
                                 (unsigned char)(len >> 8), (unsigned char)len};
-        rc = send_all(o, fd, hdr, 4, &state, err);
+        rc = send_all(&c, hdr, 4, &state, err);
         if (rc == 0 && state == SENT_ALL && len > 0)
-            rc = send_all(o, fd, c, len, &state, err);
-        c += len;
+            rc = send_all(&c, b, len, &state, err);
+        b += len;
         left -= len;
     }
     char reply[MR_CLAMD_REPLY_MAX + 1];
     size_t rn;
-    rc = finish(o, fd, rc, reply, &rn, err);
+    rc = finish(&c, rc, reply, &rn, err);
     if (rc < 0)
         return rc;
     rc = mr_clamd_parse_reply(reply, rn, out, err);
@@ -359,15 +445,15 @@ int mr_clamd_scan(const struct mr_clamd_options *o, const void *p, size_t n,
 
 int mr_clamd_ping(const struct mr_clamd_options *o, struct mr_error *err)
 {
-    int fd;
-    int rc = open_conn(o, &fd, err);
+    struct conv c;
+    int rc = open_conn(&c, o, err);
     if (rc < 0)
         return rc;
     enum send_state state = SENT_ALL;
-    rc = send_all(o, fd, "zPING", 6, &state, err);
+    rc = send_all(&c, "zPING", 6, &state, err);
     char reply[MR_CLAMD_REPLY_MAX + 1];
     size_t rn;
-    rc = finish(o, fd, rc, reply, &rn, err);
+    rc = finish(&c, rc, reply, &rn, err);
     if (rc < 0)
         return rc;
     while (rn > 0 && reply[rn - 1] == '\n')

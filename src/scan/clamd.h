@@ -11,18 +11,21 @@
  * exceeded. ERROR" and closes the connection while we may still be
  * writing: the reply is read anyway, and it is an error, never clean).
  *
- * Every step has the same timeout (connect, each write, each read), so a
- * clamd that hangs costs one timeout per step, never a stuck thread. A
+ * Every step has the same timeout (connect, each write, each read), and
+ * the whole conversation a deadline (total_ms), so a clamd that hangs, or
+ * trickles a byte per step, costs at most total_ms, never a stuck thread.
+ * A stop flag, set by another thread, ends the conversation within about
+ * 100 ms (MR_EAGAIN, "stopped"): a shutdown waits for no clamd. A
  * reply is at most MR_CLAMD_REPLY_MAX bytes; a longer one, one that does
  * not end in OK / FOUND / ERROR, or a connection closed before any reply
  * is malformed (MR_EIO), never read as clean.
  *
  * Errors: MR_EAGAIN when clamd cannot be reached (connect refused or timed
- * out, no such socket): the caller retries later. MR_EIO when the
- * conversation broke after connecting (closed early, a step timed out, a
- * malformed reply). MR_EINVAL for bad options. A reply of clamd's own
- * ("... ERROR") is not a failure of the call: it returns 0 with
- * MR_CLAMD_ERROR and clamd's reason.
+ * out, no such socket) or the stop flag was set: the caller retries later.
+ * MR_EIO when the conversation broke after connecting (closed early, a
+ * step timed out, the deadline passed, a malformed reply). MR_EINVAL for
+ * bad options. A reply of clamd's own ("... ERROR") is not a failure of
+ * the call: it returns 0 with MR_CLAMD_ERROR and clamd's reason.
  *
  * Threads: no state between calls; any thread may call at any time.
  * Nothing here prints.
@@ -30,6 +33,7 @@
 #ifndef MR_SCAN_CLAMD_H
 #define MR_SCAN_CLAMD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "util/error.h"
@@ -37,12 +41,16 @@
 #define MR_CLAMD_REPLY_MAX 1024
 #define MR_CLAMD_CHUNK_DEFAULT (64u * 1024)
 #define MR_CLAMD_TIMEOUT_DEFAULT_MS 30000
+#define MR_CLAMD_TOTAL_DEFAULT_MS (3 * 60 * 1000)
 
 struct mr_clamd_options {
     const char *socket;  /* a unix socket path, or NULL */
     const char *address; /* "host:port" ("[::1]:3310") when socket is NULL */
     int timeout_ms;      /* per step; 0 = MR_CLAMD_TIMEOUT_DEFAULT_MS */
+    int total_ms;        /* the whole conversation, connect to reply;
+                            0 = MR_CLAMD_TOTAL_DEFAULT_MS */
     size_t chunk_size;   /* INSTREAM chunk; 0 = MR_CLAMD_CHUNK_DEFAULT */
+    const atomic_bool *stop; /* NULL, or set by another thread to abort */
 };
 
 enum mr_clamd_verdict {

@@ -25,7 +25,10 @@ struct mr_scanner {
     pthread_cond_t cv;
     atomic_bool stopping;
     struct mr_scanner_status status;
-    int down_rounds; /* consecutive rounds clamd could not be reached */
+    /* The thread's own: */
+    int down_rounds;   /* consecutive rounds clamd could not be reached */
+    bool store_failed; /* this round: the store or blob folder failed */
+    int store_rounds;  /* consecutive rounds that happened */
 };
 
 #endif

@@ -8,6 +8,9 @@
  * delivery may have added pending attachments) or ROUND_MS passes. While
  * clamd cannot be reached it sleeps the backoff instead and touches no
  * row: the attachments were not at fault, so their attempts do not grow.
+ * The same backoff follows a round in which the store would not record a
+ * verdict (or read the queue, or the blob folder a blob): the attachment
+ * is still pending and would otherwise be scanned again every ROUND_MS.
  */
 #include "scan/scanner-private.h"
 
@@ -56,6 +59,8 @@ static void note_error(struct mr_scanner *sc, const char *msg, bool down)
     pthread_mutex_lock(&sc->mu);
     sc->status.errors++;
     sc->status.down = down;
+    if (down)
+        sc->status.down_at = now_ms();
     snprintf(sc->status.last_error, sizeof sc->status.last_error, "%s", msg);
     pthread_mutex_unlock(&sc->mu);
 }
@@ -87,6 +92,7 @@ static bool record(struct mr_scanner *sc, const struct mr_scan_item *it,
          * scanned again in a later round. */
         mr_log_kv(sc->log, MR_LOG_ERROR, "scan", "cannot record a verdict",
                   "attachment", id, "error", err.msg, NULL);
+        sc->store_failed = true;
         return false;
     }
     if (rc == 0 && sc->metrics)
@@ -136,6 +142,7 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
         snprintf(id, sizeof id, "%lld", (long long)it->id);
         mr_log_kv(sc->log, MR_LOG_ERROR, "scan", "cannot read an attachment",
                   "attachment", id, "error", err.msg, NULL);
+        sc->store_failed = true;
         return false;
     }
     struct mr_clamd_result res;
@@ -158,6 +165,10 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
         }
         }
     }
+    if (rc == MR_EAGAIN && atomic_load(&sc->stopping))
+        /* Aborted by mr_scanner_stop: no verdict and no attempt; the
+         * attachment stays pending for the next start. */
+        return false;
     if (rc == MR_EAGAIN || rc == MR_EINVAL) {
         /* clamd is not there: no attachment's fault. */
         if (sc->down_rounds == 0)
@@ -179,6 +190,7 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
         0) {
         mr_log_kv(sc->log, MR_LOG_ERROR, "scan", "cannot record an attempt",
                   "error", rerr.msg, NULL);
+        sc->store_failed = true;
         return false;
     }
     return true;
@@ -193,17 +205,28 @@ static void *run(void *arg)
         size_t n = 0;
         struct mr_error err = {0};
         gen = mr_store_commit_gen(sc->st);
+        sc->store_failed = false;
         if (mr_store_scan_due(sc->st, now_ms(), MR_SCANNER_BATCH, &items, &n,
-                              &err) < 0)
+                              &err) < 0) {
             mr_log_kv(sc->log, MR_LOG_ERROR, "scan",
                       "cannot read pending attachments", "error", err.msg,
                       NULL);
+            sc->store_failed = true;
+        }
         bool go = true;
         for (size_t i = 0; i < n && go && !atomic_load(&sc->stopping); i++)
             go = scan_one(sc, &items[i]);
         mr_scan_item_list_free(items, n);
+        if (atomic_load(&sc->stopping))
+            break;
+        sc->store_rounds = sc->store_failed ? sc->store_rounds + 1 : 0;
+        int64_t wait = 0;
         if (sc->down_rounds > 0)
-            nap(sc, backoff_ms(sc, sc->down_rounds));
+            wait = backoff_ms(sc, sc->down_rounds);
+        if (sc->store_rounds > 0 && backoff_ms(sc, sc->store_rounds) > wait)
+            wait = backoff_ms(sc, sc->store_rounds);
+        if (wait > 0)
+            nap(sc, wait);
         else if (!go || n < MR_SCANNER_BATCH)
             /* Idle: wake when the store commits (a delivery may have
              * added pending attachments), or a retry falls due. */
@@ -226,10 +249,11 @@ int mr_scanner_start(const struct mr_config *cfg, struct mr_store *st,
     sc->blob = blob;
     sc->log = log;
     sc->metrics = metrics;
-    mr_scanner_clamd_options(cfg, &sc->copt);
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     atomic_init(&sc->stopping, false);
+    mr_scanner_clamd_options(cfg, &sc->copt);
+    sc->copt.stop = &sc->stopping;
     int rc = pthread_create(&sc->thread, NULL, run, sc);
     if (rc != 0) {
         pthread_cond_destroy(&sc->cv);

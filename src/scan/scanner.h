@@ -10,12 +10,19 @@
  * the scanner gets to them (docs/attachments.md says what is served
  * meanwhile). Nothing is lost while clamd is down: an attachment that
  * could not be scanned stays pending, and the scanner tries again with a
- * backoff (doubling from 1 s up to clamd.retry_max). A conversation that
- * breaks after connecting (a timeout, a malformed reply) counts against
+ * backoff (doubling from 1 s up to clamd.retry_max), and so it does while
+ * the store cannot record a verdict (or the blob folder cannot be read):
+ * the attachment is scanned again only after that wait, never in a tight
+ * loop. A conversation that breaks after connecting (a step timeout, the
+ * whole scan over clamd.scan_timeout, a malformed reply) counts against
  * the attachment: after MR_SCANNER_MAX_ATTEMPTS it is recorded as 'error'.
  * clamd's own ERROR answer (StreamMaxLength exceeded, say) is 'error' at
  * once. A verdict for the same bytes (tenant, sha256) recorded within the
  * last MR_SCANNER_REUSE_MS is reused without asking clamd again.
+ *
+ * mr_scanner_stop aborts a scan in flight (the clamd client's stop flag,
+ * read every 100 ms), so it returns promptly whatever clamd does; the
+ * aborted attachment stays pending with no attempt counted.
  *
  * Ownership: the scanner borrows cfg, store, blob, log and metrics (may
  * be NULL; each recorded verdict is counted in metrics->scans), which must
@@ -49,6 +56,7 @@ struct mr_scanner_status {
     uint64_t errors;      /* failed conversations with clamd */
     bool down;            /* the last attempt could not reach clamd */
     int64_t last_ok_at;   /* Unix ms of the last answer from clamd; 0 */
+    int64_t down_at;      /* Unix ms it last could not be reached; 0 */
     char last_error[256]; /* "" when none */
 };
 
@@ -62,7 +70,8 @@ int mr_scanner_start(const struct mr_config *cfg, struct mr_store *st,
                      struct mr_blob *blob, struct mr_log *log,
                      struct mr_metrics *metrics, struct mr_scanner **out,
                      struct mr_error *err);
-/* Stops after the scan in hand and frees. NULL is a no-op. */
+/* Stops (a scan in flight is abandoned, its attachment left pending) and
+ * frees; returns within about ROUND_MS. NULL is a no-op. */
 void mr_scanner_stop(struct mr_scanner *sc);
 
 void mr_scanner_status(struct mr_scanner *sc, struct mr_scanner_status *out);

@@ -12,7 +12,8 @@ void mr_scanner_clamd_options(const struct mr_config *cfg,
 {
     *o = (struct mr_clamd_options){.socket = cfg->clamd.socket,
                                    .address = cfg->clamd.address,
-                                   .timeout_ms = cfg->clamd.timeout_ms};
+                                   .timeout_ms = cfg->clamd.timeout_ms,
+                                   .total_ms = cfg->clamd.scan_timeout_ms};
 }
 
 void mr_scanner_status(struct mr_scanner *sc, struct mr_scanner_status *out)

@@ -14,6 +14,9 @@ runs again it is scanned.
 
 Without clamd installed the tests skip in a user's clone; with CI=true
 they fail instead (scripts/deps.sh --test installs clamav-daemon).
+
+The health route's caching needs no real clamd: a fake one counts the
+PINGs that a flood of anonymous health requests causes.
 """
 import email.message
 import email.policy
@@ -24,6 +27,7 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -314,3 +318,112 @@ def test_without_clamd_config_scan_stays_null(tmpdir_path):
         assert st == 200 and h["checks"]["clamd"] is None
     finally:
         srv.stop()
+
+
+class FakeClamd:
+    """A clamd that only answers PING (after `delay` seconds, or never
+    while `silent`) and counts the PINGs it was sent."""
+
+    def __init__(self, path, delay=0.3):
+        self.path = path
+        self.delay = delay
+        self.silent = False
+        self.pings = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        with c:
+            cmd = b""
+            while not cmd.endswith(b"\0") and len(cmd) < 64:
+                b = c.recv(64)
+                if not b:
+                    return
+                cmd += b
+            if cmd != b"zPING\0":
+                return
+            with self.lock:
+                self.pings += 1
+            if self.silent:
+                while c.recv(64):  # until mailroom gives up and closes
+                    pass
+                return
+            time.sleep(self.delay)
+            c.sendall(b"PONG\0")
+
+    def close(self):
+        self.sock.close()
+
+
+def health_burst(srv, n=50):
+    """n GET /api/v1/health at once -> [(status, doc, seconds)]."""
+    out = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i):
+        go.wait()
+        t0 = time.monotonic()
+        st, doc = srv.json_call("GET", "/api/v1/health")
+        out[i] = (st, doc, time.monotonic() - t0)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_health_requests_share_one_clamd_ping(tmpdir_path):
+    """50 anonymous health requests at once make one PING, not 50; a silent
+    clamd holds none of them past the PING's 2 s cap; the reading is
+    reused for 5 s and the answer says how old it is."""
+    fake = FakeClamd(os.path.join(tmpdir_path, "fake-clamd.sock"))
+    s = Server(tmpdir_path)
+    with open(s.config, "a") as f:
+        f.write("clamd:\n  socket: %s\n" % fake.path)
+    srv = s.start()
+    try:
+        answers = health_burst(srv)
+        assert fake.pings <= 2, fake.pings
+        for st, doc, _ in answers:
+            assert st == 200, doc
+            assert doc["status"] == "ok", doc
+            assert doc["checks"]["clamd"]["status"] == "ok", doc
+            assert 0 <= doc["age_ms"] < 5000, doc
+            assert doc["checked_at"].endswith("Z"), doc
+        # Within the 5 s the reading is reused, and has aged.
+        time.sleep(0.5)
+        pings = fake.pings
+        st, doc = srv.json_call("GET", "/api/v1/health")
+        assert st == 200 and fake.pings == pings, (fake.pings, pings)
+        assert doc["checks"]["clamd"]["age_ms"] >= 400, doc
+
+        # clamd goes silent: once the reading is stale, one PING again,
+        # given up after 2 s, shared by the whole burst.
+        fake.silent = True
+        time.sleep(5.2)
+        pings = fake.pings
+        answers = health_burst(srv)
+        assert fake.pings - pings <= 2, (fake.pings, pings)
+        for st, doc, took in answers:
+            assert st == 200, doc
+            assert doc["status"] == "degraded", doc
+            assert doc["checks"]["clamd"]["status"] == "down", doc
+            assert took < 4.5, took
+    finally:
+        rc = srv.stop()
+        fake.close()
+    assert rc == 0, open(srv.log).read()

@@ -4,7 +4,10 @@
  * a thread in this program that speaks the protocol on a unix socket (or
  * loopback TCP) and misbehaves on request: a malformed reply, a close
  * before any reply, a reply later than the timeout, a StreamMaxLength
- * refusal in the middle of the stream. The real clamd is the e2e test's.
+ * refusal in the middle of the stream, a reply trickled a byte at a time
+ * (each within the step timeout: only the conversation's deadline ends
+ * it), and silence that only the stop flag ends. The real clamd is the
+ * e2e test's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scan/clamd.h"
@@ -35,7 +40,11 @@ enum fake_mode {
     FAKE_LIMIT,     /* after limit bytes: the size-limit ERROR, close */
     FAKE_LONG,      /* a reply longer than MR_CLAMD_REPLY_MAX, no NUL */
     FAKE_BADCHUNK,  /* answers OK after the first chunk, before the end */
+    FAKE_TRICKLE,   /* "stream: OK" one byte every TRICKLE_MS */
+    FAKE_SILENT,    /* reads everything, never answers, waits for close */
 };
+
+#define TRICKLE_MS 100
 
 struct fake {
     int lfd;
@@ -149,6 +158,21 @@ static void *fake_run(void *arg)
         usleep(1500 * 1000);
         reply(fd, "stream: OK");
         break;
+    case FAKE_TRICKLE: {
+        static const char ok[] = "stream: OK";
+        for (size_t i = 0; i < sizeof ok; i++) {
+            usleep(TRICKLE_MS * 1000);
+            if (send(fd, ok + i, 1, MSG_NOSIGNAL) != 1)
+                break;
+        }
+        break;
+    }
+    case FAKE_SILENT: {
+        char sink[256];
+        while (read(fd, sink, sizeof sink) > 0) {
+        }
+        break;
+    }
     case FAKE_LONG: {
         char big[MR_CLAMD_REPLY_MAX + 100];
         memset(big, 'A', sizeof big);
@@ -301,6 +325,82 @@ static void test_misbehaving_clamd(void **state)
     }
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A reply of 11 bytes, one per TRICKLE_MS (1.1 s in all), every byte
+ * well inside the 400 ms step timeout: with a deadline of 5 s it is read
+ * whole; with one of 500 ms the scan ends at the deadline, not later. */
+static void test_trickle_meets_the_deadline(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_TRICKLE, 0);
+    struct mr_clamd_options o = opts_for(&f, 400);
+    o.total_ms = 5000;
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), 0);
+    assert_int_equal(r.verdict, MR_CLAMD_CLEAN);
+    fake_stop(&f);
+
+    fake_start(&f, FAKE_TRICKLE, 0);
+    o = opts_for(&f, 400);
+    o.total_ms = 500;
+    int64_t t0 = mono_ms();
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), MR_EIO);
+    int64_t took = mono_ms() - t0;
+    fake_stop(&f);
+    assert_non_null(strstr(err.msg, "no verdict within 500 ms"));
+    assert_true(took >= 450 && took < 900);
+}
+
+struct stopper {
+    atomic_bool flag;
+    int after_ms;
+};
+
+static void *stop_later(void *arg)
+{
+    struct stopper *s = arg;
+    usleep((useconds_t)s->after_ms * 1000);
+    atomic_store(&s->flag, true);
+    return NULL;
+}
+
+/* clamd takes the stream and says nothing; the step timeout is 30 s.
+ * The stop flag, set 300 ms in, ends the scan at once: MR_EAGAIN (no
+ * verdict, and not the attachment's fault). */
+static void test_stop_ends_a_silent_scan(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, FAKE_SILENT, 0);
+    struct stopper s = {.after_ms = 300};
+    atomic_init(&s.flag, false);
+    struct mr_clamd_options o = opts_for(&f, 30000);
+    o.stop = &s.flag;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
+    struct mr_clamd_result r;
+    struct mr_error err = {0};
+    int64_t t0 = mono_ms();
+    assert_int_equal(mr_clamd_scan(&o, "abc", 3, &r, &err), MR_EAGAIN);
+    int64_t took = mono_ms() - t0;
+    pthread_join(t, NULL);
+    fake_stop(&f);
+    assert_true(f.saw_end);
+    assert_non_null(strstr(err.msg, "stopped"));
+    assert_true(took >= 250 && took < 1000);
+    /* Already stopped: no connection at all. */
+    assert_int_equal(mr_clamd_ping(&o, &err), MR_EAGAIN);
+    assert_non_null(strstr(err.msg, "stopped"));
+}
+
 static void test_unreachable(void **state)
 {
     (void)state;
@@ -402,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_ping),
         cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_trickle_meets_the_deadline),
+        cmocka_unit_test(test_stop_ends_a_silent_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -466,14 +466,16 @@ static void clamd_section(void **state)
     assert_null(c->clamd.address);
     assert_int_equal(c->clamd.timeout_ms, 30000);
     assert_int_equal(c->clamd.retry_max_ms, 60000);
+    assert_int_equal(c->clamd.scan_timeout_ms, 180000);
     assert_false(c->clamd.on_error_block);
     mr_config_free(c);
     c = load_ok("clamd: { socket: /run/clamav/clamd.ctl, timeout: 5s, "
-                "on_error: block, retry_max: 500ms }");
+                "on_error: block, retry_max: 500ms, scan_timeout: 2m }");
     assert_string_equal(c->clamd.socket, "/run/clamav/clamd.ctl");
     assert_null(c->clamd.address);
     assert_int_equal(c->clamd.timeout_ms, 5000);
     assert_int_equal(c->clamd.retry_max_ms, 500);
+    assert_int_equal(c->clamd.scan_timeout_ms, 120000);
     assert_true(c->clamd.on_error_block);
     mr_config_free(c);
     c = load_ok("clamd: { address: \"[::1]:3310\", on_error: keep }");
@@ -489,6 +491,8 @@ static void clamd_section(void **state)
     load_bad("clamd: { address: localhost }", "clamd.address");
     load_bad("clamd: { socket: /x.sock, on_error: ignore }", "keep or block");
     load_bad("clamd: { socket: /x.sock, timeout: 1h }", "between 100ms and");
+    load_bad("clamd: { socket: /x.sock, scan_timeout: 500ms }",
+             "clamd.scan_timeout");
     load_bad("clamd: { socket: /x.sock, scan: yes }", "scan");
     load_bad("clamd: /x.sock", "must be a mapping");
 }

@@ -941,9 +941,13 @@ int mr_intake_accept_event(struct mr_intake *in, const char *json, size_t len,
 /* ---- fixture ------------------------------------------------------------ */
 
 #define NOW_MS 1736157600000LL
+/* The health test ages cached readings by moving the clock on, past the
+ * health routes' reuse (MR__HTTP_HEALTH_TTL_MS in http-private.h). */
+#define HEALTH_TTL_MS 5000
+static _Atomic int64_t clock_offset_ms;
 static int64_t fixed_now(void)
 {
-    return NOW_MS;
+    return NOW_MS + clock_offset_ms;
 }
 
 #define SECRET "whsec_mailroom_test"
@@ -1096,18 +1100,31 @@ static void health_ready_metrics(void **state)
     assert_int_equal(r.status, 200);
     http_reply_free(&r);
 
+    /* The checks are made once per HEALTH_TTL_MS: a failure
+     * shows once the reading has aged, and answers say how old it is. */
     fk.blob_rc = MR_EIO;
+    clock_offset_ms += 1500;
+    assert_int_equal(http_do(a->port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = reply_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(j, "age_ms")), 1500);
+    assert_string_equal(jstr(j, "checked_at"), "2025-01-06T10:00:00Z");
+    json_decref(j);
+    http_reply_free(&r);
+    clock_offset_ms += HEALTH_TTL_MS;
     assert_int_equal(http_do(a->port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
     expect_problem(&r, 503, "blob store");
     http_reply_free(&r);
     assert_string_equal(a->logged, "EROFS /blobs");
 
     fk.store_rc = MR_EIO;
+    clock_offset_ms += HEALTH_TTL_MS;
     assert_int_equal(http_do(a->port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
     expect_problem(&r, 503, "database");
     expect_problem(&r, 503, "blob store");
     http_reply_free(&r);
     fk.blob_rc = 0;
+    clock_offset_ms += HEALTH_TTL_MS;
     assert_int_equal(http_do(a->port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
     expect_problem(&r, 503, "database");
     assert_non_null(http_header(&r, "Retry-After", v, sizeof v));
@@ -1127,7 +1144,7 @@ static void health_ready_metrics(void **state)
     assert_non_null(http_header(&r, "Content-Type", v, sizeof v));
     assert_non_null(strstr(v, "text/plain; version=0.0.4"));
     assert_non_null(strstr(r.body, "\nmailroom_queue_ready 4\n"));
-    assert_non_null(strstr(r.body, "\nmailroom_http_requests_total 7\n"));
+    assert_non_null(strstr(r.body, "\nmailroom_http_requests_total 8\n"));
     http_reply_free(&r);
 
     /* The outbound queues: counters by label, gauges from the store. */
@@ -1162,6 +1179,7 @@ static void health_ready_metrics(void **state)
     assert_int_equal(http_do(a->port, "POST", "/healthz", NULL, "", 0, &r), 0);
     expect_problem(&r, 405, NULL);
     http_reply_free(&r);
+    clock_offset_ms = 0;
 }
 
 /* ---- POST /api/v1/messages ---------------------------------------------- */

@@ -4,7 +4,8 @@
  * thread on a loopback port that plays a script of replies and records
  * every line it is sent. Covers the happy path, multiline replies,
  * dot-stuffing and bare LFs, HELO fallback, 4xx (retry) and 5xx
- * (permanent) at each step, a silent relay (timeout), a refused
+ * (permanent) at each step, a silent relay (timeout; a stop flag that
+ * ends the wait at once), a refused
  * connection, and replies that are not SMTP.
  */
 #include <stdarg.h>
@@ -16,10 +17,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "outbound/smtp_client.h"
@@ -278,6 +281,46 @@ static void garbage_and_silence_are_retried(void **state)
     mr_buf_release(&q.got);
 }
 
+static void *stop_later(void *arg)
+{
+    usleep(200 * 1000);
+    atomic_store((atomic_bool *)arg, true);
+    return NULL;
+}
+
+/* A relay that goes silent after its greeting, a 30 s step timeout, and
+ * a stop flag set 200 ms in: the call ends at once, not 30 s later. */
+static void stop_ends_a_silent_transaction(void **state)
+{
+    (void)state;
+    static const char *const quiet[] = {"220 hi\r\n"};
+    struct fake q = {0};
+    q.silent_after_greeting = true;
+    fake_start(&q, quiet, 1);
+    char relay[32];
+    snprintf(relay, sizeof relay, "127.0.0.1:%d", q.port);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    struct mr_smtp_client_opts o = {
+        .relay = relay, .timeout_ms = 30000, .stop = &stop};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, &stop), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct mr_error err = {0};
+    assert_int_equal(
+        mr_smtp_client_send(&o, "", "a@b.c", "x\r\n", 3, NULL, &err),
+        MR_EAGAIN);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(t, NULL);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+              (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(ms >= 150 && ms < 1000);
+    assert_non_null(strstr(err.msg, "stopped"));
+    fake_stop(&q);
+    mr_buf_release(&q.got);
+}
+
 static void refused_connection_and_bad_input(void **state)
 {
     (void)state;
@@ -316,6 +359,7 @@ int main(void)
         cmocka_unit_test(bare_code_ends_a_multiline_reply),
         cmocka_unit_test(garbage_and_silence_are_retried),
         cmocka_unit_test(refused_connection_and_bad_input),
+        cmocka_unit_test(stop_ends_a_silent_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
