@@ -29,6 +29,7 @@
 #include "../ticket/rules.h"
 #include "../util/buf.h"
 #include "cli.h"
+#include "util/clock.h"
 
 #define MAX_MESSAGE (100u << 20)
 
@@ -239,11 +240,8 @@ static int test(int argc, char **argv)
         m.is_new = !reply;
         m.previous_tickets = prev;
         m.last_ack_at = last_ack;
-        if (received == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            received = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        }
+        if (received == 0)
+            received = mr_clock_wall_ms();
         m.received_at = received;
         struct mr_rules_scratch *s = mr_rules_scratch_new();
         struct mr_rules_result r;

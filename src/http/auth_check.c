@@ -10,15 +10,12 @@
 #include <time.h>
 
 #include "mime/date.h"
+#include "util/clock.h"
 
 int mr_auth_check(struct mr_store *st, const char *authorization,
                   struct mr_auth_principal *out, struct mr_error *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return mr_auth_check_at(st, authorization,
-                            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                            out, err);
+    return mr_auth_check_at(st, authorization, mr_clock_wall_ms(), out, err);
 }
 
 int mr_auth_check_at(struct mr_store *st, const char *authorization,

@@ -19,6 +19,7 @@
 
 #include "http/http-private.h"
 #include "http/ticket_json.h"
+#include "util/clock.h"
 
 #define LIMIT_DEFAULT 100
 #define TYPES_MAX 16
@@ -292,13 +293,6 @@ struct sse {
     size_t off;
 };
 
-static int64_t sse_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One event block. A raw CR or LF in valid JSON text can only be
  * whitespace between tokens, so it becomes a space and the data stays on
  * one line. */
@@ -353,7 +347,7 @@ static long sse_pull(void *cls, char *buf, size_t max, uint64_t gen,
         s->off = 0;
         if (!s->read_once || s->more || gen != s->gen)
             sse_read(s, gen);
-        int64_t now = sse_now();
+        int64_t now = mr_clock_mono_ms();
         if (s->out.len == 0 && now >= s->next_beat)
             mr_buf_puts(&s->out, ": keepalive\n\n");
         if (s->out.len == 0)
@@ -428,7 +422,7 @@ void mr__http_stream_events(const struct mr__http_ctx *ctx,
     }
     s->last = after;
     s->beat_ms = (int64_t)beat * 1000;
-    s->next_beat = sse_now() + s->beat_ms;
+    s->next_beat = mr_clock_mono_ms() + s->beat_ms;
     mr_buf_init(&s->out, STREAM_OUT_CAP);
     /* The first bytes: the client knows the stream is open (and when to
      * reconnect) before any event. */

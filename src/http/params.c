@@ -9,6 +9,7 @@
 
 #include "http/http-private.h"
 #include "mime/date.h"
+#include "util/clock.h"
 
 bool mr__http_media_type_is(const char *value, const char *want)
 {
@@ -79,7 +80,5 @@ int64_t mr__http_now_ms(const struct mr__http_ctx *ctx)
 {
     if (ctx && ctx->deps.now_ms)
         return ctx->deps.now_ms();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mr_clock_wall_ms();
 }

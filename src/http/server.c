@@ -44,6 +44,7 @@
 #include "http/http-private.h"
 #include "http/mhd.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 struct live;
 
@@ -178,13 +179,6 @@ static void stream_free(void *cls)
 
 #define LIVE_BLOCK (16u << 10)
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -205,7 +199,7 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
     lv->gen_seen = gen;
-    lv->since_ms = mono_ms();
+    lv->since_ms = mr_clock_mono_ms();
     lv->suspended = true;
     h->mhd->suspend_connection(lv->conn);
     pthread_mutex_unlock(&h->mu);
@@ -261,7 +255,7 @@ static void *hub_main(void *arg)
             struct timespec d = {0, 200 * 1000000L};
             nanosleep(&d, NULL);
         }
-        int64_t now = mono_ms();
+        int64_t now = mr_clock_mono_ms();
         pthread_mutex_lock(&h->mu);
         for (struct live *lv = h->head; lv != NULL; lv = lv->next) {
             if (lv->suspended &&

@@ -19,6 +19,7 @@
 
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define ROUND_MS 250
 #define DUE_MAX 16
@@ -33,13 +34,6 @@ struct mr_mail_sender {
     pthread_cond_t cv;
     atomic_bool stopping;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t mr_mail_sender_retry_ms(int attempts, int max_attempts, int base_ms,
                                 int max_ms)
@@ -63,7 +57,7 @@ static void send_one(struct mr_mail_sender *s, const struct mr_outbound_mail *m)
     int rc = mr_smtp_client_send(&o, m->mail_from, m->rcpt_to, m->message,
                                  strlen(m->message), &reply, &err);
     const char *state = "sent";
-    int64_t next = now_ms();
+    int64_t next = mr_clock_wall_ms();
     if (rc == MR_EAGAIN) {
         int64_t d = mr_mail_sender_retry_ms(m->attempts,
                                             cfg->outbound.max_attempts,
@@ -112,7 +106,7 @@ static void round_once(struct mr_mail_sender *s)
         struct mr_outbound_mail *due = NULL;
         size_t n = 0;
         struct mr_error err = {0};
-        if (mr_store_outbound_claim(s->st, now_ms(), lease, DUE_MAX, &due, &n,
+        if (mr_store_outbound_claim(s->st, mr_clock_wall_ms(), lease, DUE_MAX, &due, &n,
                                     &err) != MR_OK) {
             mr_log_kv(s->log, MR_LOG_WARN, "outbound",
                       "cannot claim outbound mail", "error", err.msg, NULL);

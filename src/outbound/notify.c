@@ -28,6 +28,7 @@
 #include "outbound/integrations.h"
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define WAIT_MS 250
 #define DUE_MAX 32
@@ -44,13 +45,6 @@ struct mr_notify {
     /* Outcomes the store would not record (the sender thread's own). */
     uint64_t unrecorded;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The link an earlier notification of this integration recorded on the
  * ticket, or NULL (caller frees). */
@@ -105,8 +99,8 @@ static void record(struct mr_notify *d, const struct mr_notify_result *r)
  * does not make every chat message again four times a second. */
 static void wait_for_store(struct mr_notify *d, int rounds)
 {
-    int64_t until = now_ms() + mr_backoff_ms(rounds, WAIT_MS, STUCK_MAX_MS);
-    while (!atomic_load(&d->stopping) && now_ms() < until)
+    int64_t until = mr_clock_wall_ms() + mr_backoff_ms(rounds, WAIT_MS, STUCK_MAX_MS);
+    while (!atomic_load(&d->stopping) && mr_clock_wall_ms() < until)
         (void)mr_store_commit_wait(d->st, mr_store_commit_gen(d->st), WAIT_MS);
 }
 
@@ -221,7 +215,7 @@ static void send_one(struct mr_notify *d, const struct mr_notification *n,
         if ((res.status == 429 || res.status == 503) &&
             res.retry_after_s > 0 && delay >= 0)
             delay = res.retry_after_s * 1000;
-        r.next_at = now_ms() + (delay < 0 ? 0 : delay);
+        r.next_at = mr_clock_wall_ms() + (delay < 0 ? 0 : delay);
         r.last_error = why;
     }
     mr_http_out_res_release(&res);
@@ -284,7 +278,7 @@ static void *run(void *arg)
         struct mr_notification *due = NULL;
         size_t n = 0;
         struct mr_error err = {0};
-        if (mr_store_notify_due(d->st, now_ms(), DUE_MAX, &due, &n, &err) < 0)
+        if (mr_store_notify_due(d->st, mr_clock_wall_ms(), DUE_MAX, &due, &n, &err) < 0)
             mr_logf(d->log, MR_LOG_ERROR, "notify", "%s", err.msg);
         for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++) {
             char *made = NULL;

@@ -28,6 +28,7 @@
 
 #include "config/config.h" /* mr_config_listen_split */
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define STOP_SLICE_MS 100
 
@@ -42,18 +43,11 @@ struct conn {
     struct mr_smtp_reply *reply;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on the socket until the step or the transaction runs
  * out: 1 ready, 0 timed out, < 0 error. */
 static int wait_fd(struct conn *c, short events)
 {
-    int64_t until = mono_ms() + c->step_ms;
+    int64_t until = mr_clock_mono_ms() + c->step_ms;
     if (until > c->deadline)
         until = c->deadline;
     for (;;) {
@@ -61,7 +55,7 @@ static int wait_fd(struct conn *c, short events)
             c->stopped = true;
             return 0;
         }
-        int64_t left = until - mono_ms();
+        int64_t left = until - mr_clock_mono_ms();
         if (left <= 0)
             return 0;
         if (c->stop && left > STOP_SLICE_MS)
@@ -332,7 +326,7 @@ int mr_smtp_client_send(const struct mr_smtp_client_opts *o,
     struct conn c = {.fd = -1, .stop = o->stop, .reply = reply};
     c.step_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     int total = o->total_ms > 0 ? o->total_ms : 5 * c.step_ms;
-    c.deadline = mono_ms() + total;
+    c.deadline = mr_clock_mono_ms() + total;
 
     int rc = do_connect(&c, o->relay, err);
     if (rc < 0)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/clock.h"
 
 #define STOP_SLICE_MS 100
 
@@ -41,13 +42,6 @@ struct conv {
 
 /* How a wait ended. */
 enum wait_end { WAIT_READY, WAIT_STEP, WAIT_TOTAL, WAIT_STOPPED, WAIT_ERROR };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int timeout_of(const struct mr_clamd_options *o)
 {
@@ -73,11 +67,11 @@ static const char *where(const struct mr_clamd_options *o)
  * WAIT_ERROR errno says why. */
 static enum wait_end wait_fd(const struct conv *c, short events, short *revents)
 {
-    int64_t step_end = mono_ms() + timeout_of(c->o);
+    int64_t step_end = mr_clock_mono_ms() + timeout_of(c->o);
     for (;;) {
         if (stopped(c->o))
             return WAIT_STOPPED;
-        int64_t now = mono_ms();
+        int64_t now = mr_clock_mono_ms();
         if (now >= c->deadline)
             return WAIT_TOTAL;
         if (now >= step_end)
@@ -230,7 +224,7 @@ static int open_conn(struct conv *c, const struct mr_clamd_options *o,
     if (o == NULL || (o->socket == NULL && o->address == NULL))
         return mr_error_set(err, MR_EINVAL,
                             "clamd: neither a socket nor an address");
-    c->deadline = mono_ms() + total_of(o);
+    c->deadline = mr_clock_mono_ms() + total_of(o);
     if (stopped(o))
         return mr_error_set(err, MR_EAGAIN,
                             "clamd at %s: stopped (shutting down)", where(o));

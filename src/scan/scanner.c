@@ -21,16 +21,10 @@
 
 #include "util/backoff.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define ROUND_MS 500
 #define BACKOFF_BASE_MS 1000
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps ms unless stopped first. */
 static void nap(struct mr_scanner *sc, int64_t ms)
@@ -60,7 +54,7 @@ static void note_error(struct mr_scanner *sc, const char *msg, bool down)
     sc->status.errors++;
     sc->status.down = down;
     if (down)
-        sc->status.down_at = now_ms();
+        sc->status.down_at = mr_clock_wall_ms();
     snprintf(sc->status.last_error, sizeof sc->status.last_error, "%s", msg);
     pthread_mutex_unlock(&sc->mu);
 }
@@ -69,7 +63,7 @@ static void note_ok(struct mr_scanner *sc)
 {
     pthread_mutex_lock(&sc->mu);
     sc->status.down = false;
-    sc->status.last_ok_at = now_ms();
+    sc->status.last_ok_at = mr_clock_wall_ms();
     pthread_mutex_unlock(&sc->mu);
 }
 
@@ -82,7 +76,7 @@ static bool record(struct mr_scanner *sc, const struct mr_scan_item *it,
                                 .scan = scan,
                                 .signature = signature,
                                 .error = error,
-                                .now = now_ms()};
+                                .now = mr_clock_wall_ms()};
     struct mr_error err = {0};
     int rc = mr_store_scan_result(sc->st, &v, &err);
     char id[24];
@@ -124,7 +118,7 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
     struct mr_error err = {0};
     char *known = NULL, *sig = NULL;
     if (mr_store_scan_known(sc->st, it->tenant, it->sha256,
-                            now_ms() - MR_SCANNER_REUSE_MS, &known, &sig,
+                            mr_clock_wall_ms() - MR_SCANNER_REUSE_MS, &known, &sig,
                             &err) == 0) {
         bool ok = record(sc, it, known, sig, NULL, true);
         free(known);
@@ -185,7 +179,7 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
     if (attempts >= MR_SCANNER_MAX_ATTEMPTS)
         return record(sc, it, "error", NULL, err.msg, false);
     struct mr_error rerr = {0};
-    int64_t next = now_ms() + backoff_ms(sc, attempts);
+    int64_t next = mr_clock_wall_ms() + backoff_ms(sc, attempts);
     if (mr_store_scan_retry(sc->st, it->id, attempts, next, err.msg, &rerr) <
         0) {
         mr_log_kv(sc->log, MR_LOG_ERROR, "scan", "cannot record an attempt",
@@ -206,7 +200,7 @@ static void *run(void *arg)
         struct mr_error err = {0};
         gen = mr_store_commit_gen(sc->st);
         sc->store_failed = false;
-        if (mr_store_scan_due(sc->st, now_ms(), MR_SCANNER_BATCH, &items, &n,
+        if (mr_store_scan_due(sc->st, mr_clock_wall_ms(), MR_SCANNER_BATCH, &items, &n,
                               &err) < 0) {
             mr_log_kv(sc->log, MR_LOG_ERROR, "scan",
                       "cannot read pending attachments", "error", err.msg,

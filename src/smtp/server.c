@@ -45,6 +45,7 @@
 
 #include "smtp/smtp-private.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define DEFAULT_MAX_SIZE (50ull << 20)
 #define DEFAULT_MAX_RCPT 100
@@ -82,13 +83,6 @@ struct mr_smtp_server {
     struct conn *conns; /* every connection not yet joined */
     int active;         /* connections whose thread has not finished */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void block_sigpipe(void)
 {
@@ -178,7 +172,7 @@ static bool wait_input(struct mr_smtp_server *srv, struct conn *c,
             if (grace_end < deadline)
                 deadline = grace_end;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - mr_clock_mono_ms();
         if (left <= 0) {
             mr__smtp_session_close_reply(s, true, "session time limit", out);
             return false;
@@ -227,7 +221,7 @@ static void serve_conn(struct mr_smtp_server *srv, struct conn *c)
     mr_buf_init(&out, MR_SMTP_OUT_MAX);
     char *in = mr_xmalloc(MR_SMTP_READ_CHUNK);
     struct io io = {.fd = c->fd, .ssl = NULL};
-    int64_t deadline = now_ms() + (int64_t)srv->total_s * 1000;
+    int64_t deadline = mr_clock_mono_ms() + (int64_t)srv->total_s * 1000;
     bool stop_seen = false;
     bool clean = false;
 
@@ -663,7 +657,7 @@ void mr_smtp_stop(struct mr_smtp_server *srv)
 {
     if (srv == NULL)
         return;
-    atomic_store(&srv->stop_at, now_ms());
+    atomic_store(&srv->stop_at, mr_clock_mono_ms());
     atomic_store(&srv->stopping, true);
     /* Never drained: every poll on wake[0] sees it from now on. */
     while (write(srv->wake[1], "x", 1) < 0 && errno == EINTR)

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 
 /* How long a connection waits for a lock held by another process (the
  * `mailroom token`/`dlq` commands next to a running server) before it gives
@@ -49,9 +50,7 @@ static const char SQL_RELEASE[] = "RELEASE req";
 
 int64_t mr__store_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mr_clock_wall_ms();
 }
 
 int mr__sqlerr(struct mr__conn *c, int rc, const char *what,

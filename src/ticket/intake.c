@@ -16,6 +16,7 @@
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/clock.h"
 
 #define TRACE_SLACK 4096 /* room for our Received: header */
 
@@ -35,13 +36,6 @@ struct tenant_group {
     char tag[65];
     size_t first, count;          /* recipients, by index into order[] */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int mr_intake_new(const struct mr_config *cfg, struct mr_store *store,
                   struct mr_blob *blob, struct mr_metrics *metrics,
@@ -235,7 +229,7 @@ int mr_intake_accept_raw(struct mr_intake *in, const struct mr_intake_env *env,
 
     struct mr_buf payloads[MR_INTAKE_MAX_JOBS];
     struct mr_job_spec specs[MR_INTAKE_MAX_JOBS];
-    int64_t received = now_ms();
+    int64_t received = mr_clock_wall_ms();
     for (size_t g = 0; g < ngroups; g++) {
         mr_buf_init(&payloads[g], 0);
         write_payload(&payloads[g], env, &groups[g], order);
@@ -349,7 +343,7 @@ int mr_intake_accept_event(struct mr_intake *in, const char *json, size_t len,
         .raw_sha256 = NULL,
         .raw_size = (int64_t)len,
         .payload = NULL,
-        .received_at = now_ms(),
+        .received_at = mr_clock_wall_ms(),
         .dedupe_key = key.p,
     };
     /* The payload column holds the event exactly as signed. */

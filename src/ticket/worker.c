@@ -42,6 +42,7 @@
 #include "util/buf.h"
 #include "util/hash.h"
 #include "util/json.h"
+#include "util/clock.h"
 
 #define IDLE_POLL_MS 1000 /* a wake-up normally comes sooner */
 /* Jobs a worker claims and stores at once: one claim transaction and one
@@ -67,13 +68,6 @@ struct mr_workers {
     struct worker_thread *threads;
     int nthreads;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t mr_worker_backoff_ms(int attempts, int base_ms, int max_ms,
                              double rnd)
@@ -1037,7 +1031,7 @@ static void job_failed(const struct mr_worker_deps *d, const struct mr_job *job,
     int64_t retry_at = -1;
     if (!dead) {
         double rnd = (double)(arc4random() & 0xffffff) / 16777216.0;
-        retry_at = now_ms() + mr_worker_backoff_ms(job->attempts,
+        retry_at = mr_clock_wall_ms() + mr_worker_backoff_ms(job->attempts,
                                                    d->cfg->workers.backoff_base_ms,
                                                    d->cfg->workers.backoff_max_ms,
                                                    rnd);
@@ -1203,7 +1197,7 @@ static void *worker_main(void *arg)
         struct mr_job jobs[BATCH];
         size_t n = 0;
         struct mr_error err = {0};
-        int rc = mr_store_claim_jobs(d->store, t->name, now_ms(), lease, BATCH,
+        int rc = mr_store_claim_jobs(d->store, t->name, mr_clock_wall_ms(), lease, BATCH,
                                      jobs, &n, &err);
         if (rc == MR_ENOTFOUND) {
             if (idle_wait(p, seen, IDLE_POLL_MS))
@@ -1265,7 +1259,7 @@ static void reclaim_orphans(const struct mr_worker_deps *d, const char *host)
             char why[160];
             snprintf(why, sizeof why, "the worker %s died holding the job",
                      w);
-            int64_t retry_at = j->attempts >= max ? -1 : now_ms();
+            int64_t retry_at = j->attempts >= max ? -1 : mr_clock_wall_ms();
             if (mr_store_fail_job(d->store, j->id, w, why, retry_at, &err) ==
                 MR_OK)
                 reclaimed++;
