@@ -79,12 +79,9 @@ void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
 /* One message as it appears in a ticket's "messages". */
 void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m);
 
-/* A stored JSON text (an outbox payload) copied as a value, null when it
- * does not parse; nesting deeper than the copy depth becomes null. */
-void mr_http_json_text(struct mr_json *j, const char *text);
-
 /* One outbox event as the API, the live stream and webhooks all send it:
- * {id: "evt_<seq>", seq, type, created_at (RFC 3339), ticket_id, payload}. */
+ * {id: "evt_<seq>", seq, type, created_at (RFC 3339), ticket_id, payload};
+ * the payload is the stored JSON text as it is (see the .c). */
 void mr_http_event_json(struct mr_json *j, const struct mr_event_rec *e);
 
 /* One ignored message (GET /api/v1/ignored, `mailroom tickets ignored`):

@@ -56,6 +56,14 @@ static const char SQL_EVENTS[] =
     "  AND (?4 IS NULL OR e.type IN (SELECT value FROM json_each(?4)))"
     " ORDER BY e.seq LIMIT ?3";
 
+/* ?1 JSON array of seqs, ?2 limit. */
+static const char SQL_EVENTS_BY_SEQ[] =
+    "SELECT " EVENT_COLS " FROM events e"
+    " LEFT JOIN messages m ON e.type = 'email.received'"
+    "  AND m.id = e.message_row AND m.tenant = e.tenant"
+    " WHERE e.seq IN (SELECT value FROM json_each(?1))"
+    " ORDER BY e.seq LIMIT ?2";
+
 /* Where a group's next new batch starts: after its watermark and after
  * every batch leased so far. ?1 tenant, ?2 name. */
 #define GROUP_START                                                            \
@@ -156,24 +164,26 @@ bool mr_store_consumer_name_valid(const char *name)
     return true;
 }
 
-/* The events of tenant in (after, last], at most limit, of types_json's
- * types (NULL: all), into a new array. */
-static int select_events(struct mr__conn *c, const char *tenant, int64_t after,
-                         int64_t last, int limit, const char *types_json,
-                         struct mr_event_rec **out, size_t *n,
-                         struct mr_error *err)
+const char *mr__json_int_array(struct mr_buf *b, const int64_t *v, size_t n)
 {
-    *out = NULL;
-    *n = 0;
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_EVENTS, &s, err);
-    if (rc < 0)
-        return rc;
-    mr__bind_str(s, 1, tenant);
-    sqlite3_bind_int64(s, 2, after);
-    sqlite3_bind_int(s, 3, limit);
-    mr__bind_str(s, 4, types_json);
-    sqlite3_bind_int64(s, 5, last);
+    if (n == 0 || v == NULL)
+        return NULL;
+    struct mr_json j;
+    mr_json_init(&j, b, false);
+    mr_json_arr_begin(&j);
+    for (size_t i = 0; i < n; i++)
+        mr_json_int(&j, v[i]);
+    mr_json_arr_end(&j);
+    return b->p;
+}
+
+/* Steps s (bound, of EVENT_COLS) into a new array of at most limit
+ * events. */
+static int read_events(struct mr__conn *c, sqlite3_stmt *s, int limit,
+                       struct mr_event_rec **out, size_t *n,
+                       struct mr_error *err)
+{
+    int rc;
     struct mr_event_rec *ev = NULL;
     size_t cnt = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW && cnt < (size_t)limit) {
@@ -197,6 +207,52 @@ static int select_events(struct mr__conn *c, const char *tenant, int64_t after,
     *out = ev;
     *n = cnt;
     return 0;
+}
+
+/* The events of tenant in (after, last], at most limit, of types_json's
+ * types (NULL: all), into a new array. */
+static int select_events(struct mr__conn *c, const char *tenant, int64_t after,
+                         int64_t last, int limit, const char *types_json,
+                         struct mr_event_rec **out, size_t *n,
+                         struct mr_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_EVENTS, &s, err);
+    if (rc < 0)
+        return rc;
+    mr__bind_str(s, 1, tenant);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int(s, 3, limit);
+    mr__bind_str(s, 4, types_json);
+    sqlite3_bind_int64(s, 5, last);
+    return read_events(c, s, limit, out, n, err);
+}
+
+int mr_store_events_by_seq(struct mr_store *st, const int64_t *seqs,
+                           size_t nseqs, struct mr_event_rec **out, size_t *n,
+                           struct mr_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (seqs == NULL || nseqs < 1 || nseqs > MR_EVENTS_LIMIT_MAX)
+        return mr_error_set(err, MR_EINVAL, "events: from 1 to %d seqs",
+                            MR_EVENTS_LIMIT_MAX);
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    const char *seqs_json = mr__json_int_array(&b, seqs, nseqs);
+    struct mr__conn *c = mr__store_read_acquire(st);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_EVENTS_BY_SEQ, &s, err);
+    if (rc == 0) {
+        mr__bind_str(s, 1, seqs_json);
+        sqlite3_bind_int(s, 2, (int)nseqs);
+        rc = read_events(c, s, (int)nseqs, out, n, err);
+    }
+    mr__store_read_release(st, c);
+    mr_buf_release(&b);
+    return rc;
 }
 
 int mr_store_list_events(struct mr_store *st, const char *tenant, int64_t after,

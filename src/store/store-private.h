@@ -199,6 +199,10 @@ int mr__job_insert_in_tx(struct mr__conn *c, const struct mr_job_spec *j,
 
 /* ---- events.c: the outbox writer ----------------------------------------- */
 
+/* A JSON array text of the n integers v in b (NULL when n is 0), for
+ * json_each: one SQL text serves every number of them. */
+const char *mr__json_int_array(struct mr_buf *b, const int64_t *v, size_t n);
+
 /* Appends one outbox event inside the caller's op (ticket_id and row 0:
  * none). payload is a JSON object text. */
 int mr__event_insert(struct mr__conn *c, const char *tenant, const char *type,

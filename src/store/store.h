@@ -636,6 +636,14 @@ int mr_store_list_events(struct mr_store *st, const char *tenant,
                          int64_t after, int limit, const char *const *types,
                          size_t ntypes, struct mr_event_rec **out, size_t *n,
                          struct mr_error *err);
+/* The events whose seq is one of seqs[0..nseqs) (1..MR_EVENTS_LIMIT_MAX;
+ * seqs are unique across tenants), as mr_store_list_events gives them, in
+ * seq order, read in one query: the webhook dispatcher's bodies for a batch
+ * of deliveries. A seq without an event is left out. *out: caller frees
+ * with mr_event_list_free. */
+int mr_store_events_by_seq(struct mr_store *st, const int64_t *seqs,
+                           size_t nseqs, struct mr_event_rec **out, size_t *n,
+                           struct mr_error *err);
 
 /* A batch leased to one claimer of a consumer group. */
 struct mr_event_lease {
@@ -789,13 +797,18 @@ void mr_webhook_delivery_clear(struct mr_webhook_delivery *d);
 void mr_webhook_delivery_list_free(struct mr_webhook_delivery *d, size_t n);
 
 /* Up to max pending deliveries due at now (next_attempt_at <= now) of
- * subscriptions active and not disabled, oldest due first. Per-ticket
- * order: a delivery is returned only when no earlier event (lower seq) of
- * the same (subscription, ticket) is pending, so one answer never holds
- * two deliveries of a pair and never a later one while an earlier one
- * waits (for a retry, or for its subscription). Deliveries of events
+ * subscriptions active and not disabled, oldest due first, leaving out the
+ * nskip (at most MR_WEBHOOK_DUE_SKIP_MAX) delivery ids in skip (may be
+ * NULL): the dispatcher's in flight, or sent and not yet recorded, which
+ * are still pending. Per-ticket order: a delivery is returned only when no
+ * earlier event (lower seq) of the same (subscription, ticket) is pending
+ * (skipped or not), so one answer never holds two deliveries of a pair and
+ * never a later one while an earlier one waits (for a retry, for its
+ * subscription, or for its result to be recorded). Deliveries of events
  * without a ticket are not ordered. *out: caller frees. */
+#define MR_WEBHOOK_DUE_SKIP_MAX 8192
 int mr_store_webhook_due(struct mr_store *st, int64_t now, int max,
+                         const int64_t *skip, size_t nskip,
                          struct mr_webhook_delivery **out, size_t *n,
                          struct mr_error *err);
 

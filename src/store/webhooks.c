@@ -106,6 +106,7 @@ static const char SQL_DUE[] =
     " JOIN webhook_subs s ON s.id = d.webhook_id"
     " WHERE d.state = 'pending' AND d.next_attempt_at <= ?1"
     " AND s.active = 1 AND s.disabled_at IS NULL"
+    " AND d.id NOT IN (SELECT value FROM json_each(?3))"
     " AND (d.ticket_id IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries"
     "  p WHERE p.webhook_id = d.webhook_id AND p.ticket_id = d.ticket_id"
     "  AND p.state = 'pending' AND p.seq < d.seq))"
@@ -759,22 +760,29 @@ static int read_deliveries(struct mr__conn *c, sqlite3_stmt *s, int max,
 }
 
 int mr_store_webhook_due(struct mr_store *st, int64_t now, int max,
+                         const int64_t *skip, size_t nskip,
                          struct mr_webhook_delivery **out, size_t *n,
                          struct mr_error *err)
 {
     *out = NULL;
     *n = 0;
-    if (max < 1 || max > MR_EVENTS_LIMIT_MAX)
-        return mr_error_set(err, MR_EINVAL, "webhook due: a bad limit");
+    if (max < 1 || max > MR_EVENTS_LIMIT_MAX || nskip > MR_WEBHOOK_DUE_SKIP_MAX)
+        return mr_error_set(err, MR_EINVAL,
+                            "webhook due: a bad limit or too many to skip");
+    struct mr_buf sb;
+    mr_buf_init(&sb, 0);
+    const char *skip_json = mr__json_int_array(&sb, skip, nskip);
     struct mr__conn *c = mr__store_read_acquire(st);
     sqlite3_stmt *s;
     int rc = mr__stmt(c, SQL_DUE, &s, err);
     if (rc == 0) {
         sqlite3_bind_int64(s, 1, now);
         sqlite3_bind_int(s, 2, max);
+        mr__bind_str(s, 3, skip_json);
         rc = read_deliveries(c, s, max, out, n, err);
     }
     mr__store_read_release(st, c);
+    mr_buf_release(&sb);
     return rc;
 }
 

@@ -350,3 +350,13 @@ void mr_json_null(struct mr_json *j)
     before_value(j);
     mr_buf_puts(j->out, "null");
 }
+
+void mr_json_raw(struct mr_json *j, mr_span text)
+{
+    if (text.p == NULL || text.n == 0) {
+        mr_json_null(j);
+        return;
+    }
+    before_value(j);
+    mr_buf_append(j->out, text.p, text.n);
+}

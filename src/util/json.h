@@ -72,6 +72,13 @@ void mr_json_uint(struct mr_json *j, uint64_t v);
 void mr_json_bool(struct mr_json *j, bool v);
 void mr_json_null(struct mr_json *j);
 
+/* A value that is JSON text already, copied as it is: for text this
+ * writer made and a store kept (an outbox event's payload), where parsing
+ * it only to write it again costs more than the rest of the object. The
+ * caller vouches for it: nothing is checked, so the output is valid only
+ * if text is. A NULL pointer or empty text -> null. */
+void mr_json_raw(struct mr_json *j, mr_span text);
+
 /* Appends s as a quoted, escaped JSON string to out. */
 void mr_json_quote(struct mr_buf *out, mr_span s);
 

@@ -223,6 +223,52 @@ def test_a_hanging_receiver_delays_no_other(tmpdir_path):
         fast.close()
 
 
+def test_one_delivery_per_ticket_in_flight(tmpdir_path):
+    """Many deliveries in flight at once, some answered 500 the first
+    time: a ticket's next event is never sent while one of its events is
+    still at the receiver, and a ticket's events arrive in seq order, a
+    retried one again before any later one."""
+    lock = threading.Lock()
+    busy, seen, bad = set(), set(), []
+
+    def behave(n, hdrs, body):
+        obj = json.loads(body)
+        t, seq = obj["ticket_id"], obj["seq"]
+        with lock:
+            if t in busy:
+                bad.append(("two in flight", t, seq))
+            busy.add(t)
+            first = seq not in seen
+            seen.add(seq)
+        time.sleep(0.002 * (seq % 7))
+        with lock:
+            busy.discard(t)
+        return 500 if first and seq % 3 == 0 else 200
+
+    rcv = Receiver(behave)
+    s = configure(tmpdir_path, [(rcv.url, None)],
+                  top="webhook_retry_scale: 0.001\n").start()
+    try:
+        ingest, reader = s.token(role="ingest"), s.token(role="read")
+        send(s, ingest, 12, "order")
+        evs = settle(s, reader, [rcv])
+        retried = [e for e in evs.values() if e["seq"] % 3 == 0]
+        assert retried
+        assert wait(lambda: len(rcv.snapshot()) >= len(evs) + len(retried))
+        assert not bad, bad
+        by_ticket = {}
+        for _, hdrs, body in rcv.snapshot():
+            obj = check_signed(hdrs, body)
+            by_ticket.setdefault(obj["ticket_id"], []).append(obj["seq"])
+        assert len(by_ticket) == 12
+        for t, seqs in by_ticket.items():
+            assert seqs == sorted(seqs), (t, seqs)
+        assert len(rcv.snapshot()) == len(evs) + len(retried)
+    finally:
+        assert s.stop() in (0, None)
+        rcv.close()
+
+
 def test_outages_then_every_event_arrives(tmpdir_path):
     """Down (connection refused) for a while, 500s, hangs past the
     timeout, 410: afterwards every event arrived at the first three, each

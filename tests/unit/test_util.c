@@ -212,6 +212,30 @@ static void json_writer_escapes(void **state)
     mr_buf_release(&b);
 }
 
+/* Raw JSON text goes in as it is, with the writer's commas around it;
+ * none -> null. */
+static void json_writer_raw(void **state)
+{
+    (void)state;
+    struct mr_buf b;
+    mr_buf_init(&b, 0);
+    struct mr_json j;
+    mr_json_init(&j, &b, false);
+    mr_json_arr_begin(&j);
+    mr_json_raw(&j, mr_span_cstr("{\"a\":[1,\"\\u00e9\"]}"));
+    mr_json_raw(&j, mr_span_cstr(NULL));
+    mr_json_obj_begin(&j);
+    mr_json_key(&j, "p");
+    mr_json_raw(&j, mr_span_cstr("[]"));
+    mr_json_key(&j, "q");
+    mr_json_raw(&j, mr_span_make("", 0));
+    mr_json_obj_end(&j);
+    mr_json_arr_end(&j);
+    assert_string_equal(b.p,
+                        "[{\"a\":[1,\"\\u00e9\"]},null,{\"p\":[],\"q\":null}]");
+    mr_buf_release(&b);
+}
+
 /* The JSON string of p[0..n) the simplest way: a byte at a time, with
  * mr_utf8_next deciding what is a character. */
 static void quote_reference(struct mr_buf *out, const char *p, size_t n)
@@ -568,6 +592,7 @@ int main(void)
         cmocka_unit_test(arena_owns_malloc_blocks),
         cmocka_unit_test(utf8_repair_cases),
         cmocka_unit_test(json_writer_escapes),
+        cmocka_unit_test(json_writer_raw),
         cmocka_unit_test(json_quote_matches_reference),
         cmocka_unit_test(json_string_in_pieces),
         cmocka_unit_test(buf_read_file),
