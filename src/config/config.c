@@ -14,6 +14,7 @@
  * tests/data/config/full.yaml.
  */
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -672,14 +673,69 @@ static void read_from(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     *dst = s;
 }
 
+static void read_secret(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
+                        const char *key, const char *env_key, bool required,
+                        const char *what, char **dst);
+
+/* TLS and AUTH towards the relay. Credentials that could only go in the
+ * clear are refused here, not at the first acknowledgement. */
+static void read_outbound_tls(struct mr__cfg_ctx *ctx,
+                              const struct mr__cfg_node *m,
+                              struct mr_config *cfg)
+{
+    static const char *const modes[] = {"none", "starttls", "required",
+                                        "implicit", NULL};
+    const struct mr__cfg_node *v;
+    bool tls_ok = true; /* no second complaint about a mode we could not read */
+    if ((v = get(m, "tls")) != NULL) {
+        size_t i = 0;
+        tls_ok = want_scalar(ctx, v, "outbound.tls");
+        while (tls_ok && modes[i] && !scalar_is(v, modes[i]))
+            i++;
+        char buf[64];
+        if (tls_ok && modes[i])
+            cfg->outbound.tls = (enum mr_outbound_tls)i;
+        else if (tls_ok)
+            DIAG(ctx, v, "outbound.tls must be none, starttls, required or "
+                 "implicit, not '%s'", mr__cfg_show(v, buf, sizeof(buf)));
+        tls_ok = tls_ok && modes[i];
+    }
+    if ((v = get(m, "tls_verify")) != NULL)
+        read_bool(ctx, v, "outbound.tls_verify", &cfg->outbound.tls_verify);
+    if ((v = get(m, "tls_ca")) != NULL)
+        read_text(ctx, v, "outbound.tls_ca", STR_MAX, &cfg->outbound.tls_ca);
+    if ((v = get(m, "allow_plain_auth")) != NULL)
+        read_bool(ctx, v, "outbound.allow_plain_auth",
+                  &cfg->outbound.allow_plain_auth);
+    const struct mr__cfg_node *user = get(m, "username");
+    if (user != NULL)
+        read_text(ctx, user, "outbound.username", 256,
+                  &cfg->outbound.username);
+    read_secret(ctx, m, "password", "password_env", user != NULL,
+                "outbound.password", &cfg->outbound.password);
+    if (cfg->outbound.password && strlen(cfg->outbound.password) > 256) {
+        DIAG(ctx, m, "outbound.password is longer than 256 bytes");
+    } else if (user == NULL && cfg->outbound.password != NULL) {
+        DIAG(ctx, m, "outbound.password without outbound.username");
+    } else if (user != NULL && tls_ok &&
+               cfg->outbound.tls == MR_OUTBOUND_TLS_NONE &&
+               !cfg->outbound.allow_plain_auth) {
+        DIAG(ctx, user, "outbound.username: credentials would go to the "
+             "relay unencrypted; set outbound.tls (starttls, required or "
+             "implicit), or outbound.allow_plain_auth: true");
+    }
+}
+
 static void read_outbound(struct mr__cfg_ctx *ctx,
                           const struct mr__cfg_node *root,
                           struct mr_config *cfg)
 {
-    static const char *const keys[] = {"smtp",         "helo",
-                                       "from",         "timeout",
-                                       "max_attempts", "backoff_base",
-                                       "backoff_max",  NULL};
+    static const char *const keys[] = {
+        "smtp",         "helo",         "from",
+        "timeout",      "max_attempts", "backoff_base",
+        "backoff_max",  "tls",          "tls_verify",
+        "tls_ca",       "username",     "password",
+        "password_env", "allow_plain_auth", NULL};
     const struct mr__cfg_node *m = get_map(ctx, root, "outbound", keys);
     const struct mr__cfg_node *v;
     uint64_t ms;
@@ -719,6 +775,7 @@ static void read_outbound(struct mr__cfg_ctx *ctx,
     if (cfg->outbound.backoff_max_ms < cfg->outbound.backoff_base_ms)
         DIAG(ctx, m, "outbound.backoff_max is shorter than "
                      "outbound.backoff_base");
+    read_outbound_tls(ctx, m, cfg);
 }
 
 /* ---- attachments ---- */
@@ -1202,14 +1259,16 @@ static bool read_url(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *v,
     return true;
 }
 
-/* The token itself, or the name of an environment variable holding it
- * (so that the file can be shared without the secret). */
-static void read_token(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
-                       const char *what, char **dst)
+/* A secret itself (key), or the name of an environment variable holding
+ * it (env_key), read now, so that the file can be shared without the
+ * secret. Neither given: a diagnostic when required. */
+static void read_secret(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
+                        const char *key, const char *env_key, bool required,
+                        const char *what, char **dst)
 {
-    const struct mr__cfg_node *t = get(m, "token"), *e = get(m, "token_env");
+    const struct mr__cfg_node *t = get(m, key), *e = get(m, env_key);
     if (t != NULL && e != NULL) {
-        DIAG(ctx, e, "%s: give 'token' or 'token_env', not both", what);
+        DIAG(ctx, e, "%s: give '%s' or '%s', not both", what, key, env_key);
         return;
     }
     if (t != NULL) {
@@ -1218,8 +1277,9 @@ static void read_token(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
     }
     char *name = NULL;
     if (e == NULL) {
-        DIAG(ctx, m, "%s: 'token' (or 'token_env', an environment variable "
-             "holding it) is missing", what);
+        if (required)
+            DIAG(ctx, m, "%s: '%s' (or '%s', an environment variable "
+                 "holding it) is missing", what, key, env_key);
     } else if (read_text(ctx, e, what, 128, &name)) {
         const char *val = getenv(name);
         if (val == NULL || val[0] == '\0' || strlen(val) > 1024)
@@ -1229,6 +1289,12 @@ static void read_token(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
             *dst = mr_xstrndup(val, strlen(val));
     }
     free(name);
+}
+
+static void read_token(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *m,
+                       const char *what, char **dst)
+{
+    read_secret(ctx, m, "token", "token_env", true, what, dst);
 }
 
 static void read_integration(struct mr__cfg_ctx *ctx,
@@ -1501,6 +1567,7 @@ static void set_defaults(struct mr_config *cfg, const char *source)
     cfg->outbound.max_attempts = 10;
     cfg->outbound.backoff_base_ms = 60 * 1000;
     cfg->outbound.backoff_max_ms = 3600 * 1000;
+    cfg->outbound.tls_verify = true;
     cfg->webhook_concurrency = 16;
     cfg->webhook_timeout_ms = 10000;
     cfg->attachments.max_attachment_bytes = 25 * MIB;
@@ -1761,6 +1828,11 @@ void mr_config_free(struct mr_config *cfg)
     free(cfg->outbound.smtp);
     free(cfg->outbound.helo);
     free(cfg->outbound.from);
+    free(cfg->outbound.tls_ca);
+    free(cfg->outbound.username);
+    if (cfg->outbound.password)
+        OPENSSL_cleanse(cfg->outbound.password, strlen(cfg->outbound.password));
+    free(cfg->outbound.password);
     free(cfg->ticket_url);
     free(cfg->clamd.socket);
     free(cfg->clamd.address);

@@ -170,6 +170,18 @@ struct mr_config {
 
     /* Outbound mail: automatic acknowledgements (docs/outbound.md). */
     struct {
+        enum mr_outbound_tls {
+            MR_OUTBOUND_TLS_NONE,     /* default: plain SMTP */
+            MR_OUTBOUND_TLS_STARTTLS, /* when the relay offers it */
+            MR_OUTBOUND_TLS_REQUIRED, /* STARTTLS or retry later */
+            MR_OUTBOUND_TLS_IMPLICIT, /* TLS from the connect (465) */
+        } tls;
+        bool tls_verify;      /* chain and host name; default true */
+        char *tls_ca;         /* PEM trusted instead of the system store */
+        char *username;       /* AUTH; NULL: none. With password */
+        char *password;       /* `password` or the `password_env` variable
+                                 read at load; never logged */
+        bool allow_plain_auth; /* AUTH without TLS; default false */
         char *smtp;           /* relay "host:port"; NULL: nothing is sent */
         char *helo;           /* EHLO name; NULL: hostname */
         char *from;           /* "Name <addr>" for tenants without their own */

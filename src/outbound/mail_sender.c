@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "smtp/tls.h"
 #include "util/backoff.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -29,6 +30,7 @@ struct mr_mail_sender {
     struct mr_store *st;
     struct mr_log *log;
     struct mr_metrics *metrics; /* may be NULL */
+    SSL_CTX *tls;               /* owned; NULL when outbound.tls is none */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -46,11 +48,22 @@ int64_t mr_mail_sender_retry_ms(int attempts, int max_attempts, int base_ms,
 static void send_one(struct mr_mail_sender *s, const struct mr_outbound_mail *m)
 {
     const struct mr_config *cfg = s->cfg;
+    static const enum mr_smtp_tls modes[] = {
+        [MR_OUTBOUND_TLS_NONE] = MR_SMTP_TLS_NONE,
+        [MR_OUTBOUND_TLS_STARTTLS] = MR_SMTP_TLS_STARTTLS,
+        [MR_OUTBOUND_TLS_REQUIRED] = MR_SMTP_TLS_REQUIRED,
+        [MR_OUTBOUND_TLS_IMPLICIT] = MR_SMTP_TLS_IMPLICIT,
+    };
     struct mr_smtp_client_opts o = {
         .relay = cfg->outbound.smtp,
         .helo = cfg->outbound.helo ? cfg->outbound.helo : cfg->hostname,
         .timeout_ms = cfg->outbound.timeout_ms,
         .stop = &s->stopping,
+        .tls = modes[cfg->outbound.tls],
+        .tls_ctx = s->tls,
+        .username = cfg->outbound.username,
+        .password = cfg->outbound.password,
+        .allow_plain_auth = cfg->outbound.allow_plain_auth,
     };
     struct mr_smtp_reply reply;
     struct mr_error err = {0};
@@ -151,7 +164,17 @@ int mr_mail_sender_start(const struct mr_config *cfg, struct mr_store *st,
     *out = NULL;
     if (!cfg->outbound.smtp)
         return 0;
+    /* Made once, so an unreadable outbound.tls_ca stops the start
+     * instead of failing every acknowledgement. */
+    SSL_CTX *tls = NULL;
+    if (cfg->outbound.tls != MR_OUTBOUND_TLS_NONE) {
+        struct mr_error te = {0};
+        if (mr_tls_client_ctx(cfg->outbound.tls_ca, cfg->outbound.tls_verify,
+                              &tls, &te) < 0)
+            return mr_error_set(err, te.code, "outbound mail: %s", te.msg);
+    }
     struct mr_mail_sender *s = mr_xcalloc(1, sizeof *s);
+    s->tls = tls;
     s->cfg = cfg;
     s->st = st;
     s->log = log;
@@ -163,6 +186,7 @@ int mr_mail_sender_start(const struct mr_config *cfg, struct mr_store *st,
     if (rc != 0) {
         pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
+        SSL_CTX_free(s->tls);
         free(s);
         return mr_error_set(err, MR_EIO,
                             "outbound mail: cannot start a thread: %s",
@@ -183,5 +207,6 @@ void mr_mail_sender_stop(struct mr_mail_sender *s)
     pthread_join(s->thread, NULL);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    SSL_CTX_free(s->tls);
     free(s);
 }

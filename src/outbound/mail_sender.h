@@ -4,17 +4,20 @@
  * claims due rows (src/store/outbound.c), hands each to the relay
  * (smtp_client.h) and records the verdict.
  *
- * 2xx: sent. 4xx, a relay that cannot be reached, a timeout: tried again
- * after outbound.backoff_base doubled per attempt (at most backoff_max),
- * failed after outbound.max_attempts. 5xx: failed at once, the relay's
- * reply kept as last_error. A claim holds a row for a lease longer than
+ * 2xx: sent. 4xx, a relay that cannot be reached, a timeout, a TLS
+ * failure, STARTTLS or AUTH missing: tried again after
+ * outbound.backoff_base doubled per attempt (at most backoff_max), failed
+ * after outbound.max_attempts. 5xx (535 included): failed at once, the
+ * relay's reply kept as last_error. A claim holds a row for a lease longer than
  * one attempt can take, so a sender that dies mid-attempt leaves the row
  * to be tried again (at least once: a relay that took the message but
  * whose 250 was lost gets it twice; the Message-ID is the same).
  *
  * The sender borrows cfg, store, log and metrics (may be NULL: nothing
  * counted), which must outlive it; every attempt's end is counted in
- * metrics->outbound_mail.
+ * metrics->outbound_mail. It owns the TLS client context, made at start
+ * from outbound.tls_ca and tls_verify (so a CA file that cannot be read
+ * stops the start, not every attempt).
  */
 #ifndef MR_MAIL_SENDER_H
 #define MR_MAIL_SENDER_H

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "smtp/smtp-private.h"
+#include "smtp/tls.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -506,28 +507,7 @@ static int open_listener(struct mr_smtp_server *srv, const char *addr,
 static int tls_setup(struct mr_smtp_server *srv,
                      const struct mr_smtp_options *opt, struct mr_error *err)
 {
-    const char *key = opt->tls_key != NULL ? opt->tls_key : opt->tls_cert;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
-        return mr_error_set(err, MR_EIO, "TLS: cannot create a context");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    const char *what = NULL;
-    if (SSL_CTX_use_certificate_chain_file(ctx, opt->tls_cert) != 1)
-        what = opt->tls_cert;
-    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-        what = key;
-    else if (SSL_CTX_check_private_key(ctx) != 1)
-        what = "key does not match the certificate";
-    if (what != NULL) {
-        char detail[160];
-        ERR_error_string_n(ERR_get_error(), detail, sizeof(detail));
-        ERR_clear_error();
-        SSL_CTX_free(ctx);
-        return mr_error_set(err, MR_EINVAL, "TLS: %s: %s", what, detail);
-    }
-    srv->tls = ctx;
-    return 0;
+    return mr_tls_server_ctx(opt->tls_cert, opt->tls_key, &srv->tls, err);
 }
 
 static int check_options(const struct mr_smtp_options *opt,

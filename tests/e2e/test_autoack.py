@@ -3,28 +3,43 @@ new ticket from a human gets exactly one acknowledgement through the
 configured relay (a loopback SMTP sink here), with RFC 3834's headers and
 the original's Message-ID in In-Reply-To; a second message inside the
 window, automatic mail (out-of-office, bounce, list, null sender) and a
-reply to a ticket get none; and two mailroom instances that acknowledge
-each other through each other's SMTP exchange at most one message each."""
+reply to a ticket get none; two mailroom instances that acknowledge
+each other through each other's SMTP exchange at most one message each;
+and a smarthost that wants STARTTLS and AUTH PLAIN (submission, port 587)
+gets the acknowledgement with the right credentials over TLS, while bad
+credentials (535) fail the mail at once without the password in the log."""
 
 import email
 import email.policy
 import os
 import smtplib
+import base64
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 
 import pytest
 
-from conftest import Server, message
+from conftest import CERTS, Server, message
 
 
 class SmtpSink:
     """A loopback SMTP server that accepts everything and keeps it:
-    messages is a list of (mail_from, [rcpt], bytes)."""
+    messages is a list of (mail_from, [rcpt], bytes). With tls, it offers
+    STARTTLS (tests/certs); with users ({name: password}) it offers AUTH
+    PLAIN once TLS is up and refuses MAIL before a good AUTH; auths lists
+    (user, password, under_tls) of every AUTH it was given."""
 
-    def __init__(self):
+    def __init__(self, tls=False, users=None):
+        self.tls = None
+        if tls:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(os.path.join(CERTS, "cert.pem"),
+                                     os.path.join(CERTS, "key.pem"))
+        self.users = users
+        self.auths = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -48,12 +63,46 @@ class SmtpSink:
         f = conn.makefile("rb")
         conn.sendall(b"220 sink.test ESMTP\r\n")
         mail_from, rcpts = None, []
+        under_tls, authed = False, self.users is None
         try:
-            for line in f:
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    break
                 cmd = line.decode("latin-1").rstrip("\r\n")
                 verb = cmd[:4].upper()
                 if verb in ("EHLO", "HELO"):
-                    conn.sendall(b"250-sink.test\r\n250 8BITMIME\r\n")
+                    caps = [b"sink.test", b"8BITMIME"]
+                    if self.tls and not under_tls:
+                        caps.append(b"STARTTLS")
+                    if self.users is not None and under_tls:
+                        caps.append(b"AUTH PLAIN")
+                    conn.sendall(b"".join(
+                        b"250%s%s\r\n" % (b" " if i == len(caps) - 1
+                                           else b"-", c)
+                        for i, c in enumerate(caps)))
+                elif cmd.upper() == "STARTTLS" and self.tls and not under_tls:
+                    conn.sendall(b"220 2.0.0 ready\r\n")
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                    f = conn.makefile("rb")
+                    under_tls = True
+                elif verb == "AUTH" and self.users is not None:
+                    parts = cmd.split(" ")
+                    raw = base64.b64decode(parts[2]) if len(parts) == 3 \
+                        else b""
+                    _, user, password = (raw.split(b"\0") + [b"", b""])[:3]
+                    user, password = user.decode(), password.decode()
+                    self.auths.append((parts[1].upper(), user, password,
+                                       under_tls))
+                    if self.users.get(user) == password and \
+                            parts[1].upper() == "PLAIN":
+                        authed = True
+                        conn.sendall(b"235 2.7.0 ok\r\n")
+                    else:
+                        conn.sendall(b"535 5.7.8 Authentication credentials"
+                                     b" invalid\r\n")
+                elif verb == "MAIL" and not authed:
+                    conn.sendall(b"530 5.7.0 Authentication required\r\n")
                 elif verb == "MAIL":
                     mail_from = cmd[cmd.index("<") + 1:cmd.rindex(">")]
                     rcpts = []
@@ -119,7 +168,7 @@ tenants:
 """
 
 
-def configure(srv, relay_port, sender):
+def configure(srv, relay_port, sender, extra=""):
     srv.rules = os.path.join(srv.tmp, "rules.yaml")
     with open(srv.rules, "w") as f:
         f.write(RULES)
@@ -130,7 +179,8 @@ def configure(srv, relay_port, sender):
                 "  helo: mailroom.test\n"
                 "  from: \"%s\"\n"
                 "  timeout: 5s\n"
-                "  backoff_base: 200ms\n" % (srv.rules, relay_port, sender))
+                "  backoff_base: 200ms\n%s" % (srv.rules, relay_port, sender,
+                                               extra))
 
 
 @pytest.fixture
@@ -341,3 +391,82 @@ def test_two_instances_acknowledging_each_other_do_not_loop(tmpdir_path):
         for s in (a, b):
             rc = s.stop()
             assert rc in (0, None), open(s.log).read()
+
+
+def outbound_errors(srv):
+    db = sqlite3.connect(os.path.join(srv.data, "mailroom.db"), timeout=10)
+    try:
+        return db.execute("SELECT state, attempts, last_error"
+                          " FROM outbound_mail ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+SMARTHOST = ("  tls: required\n"
+             "  tls_ca: %s\n"
+             "  username: helpdesk@acme.test\n"
+             "  password_env: E2E_RELAY_PASSWORD\n"
+             % os.path.join(CERTS, "cert.pem"))
+
+
+def test_smarthost_with_starttls_and_auth(tmpdir_path, monkeypatch):
+    """A provider's submission port: STARTTLS required, the certificate
+    checked against tests/certs, AUTH PLAIN with the password from the
+    environment; then the same relay with a wrong password."""
+    password = "correct horse, battery staple"
+    sink = SmtpSink(tls=True, users={"helpdesk@acme.test": password})
+    monkeypatch.setenv("E2E_RELAY_PASSWORD", password)
+    srv = Server(tmpdir_path)
+    configure(srv, sink.port, "Acme Support <support@acme.test>", SMARTHOST)
+    srv.start()
+    try:
+        send(srv.smtp, message(subject="Over TLS please",
+                               msgid="<tls1@customer.test>"))
+        got = sink.wait(1)
+        assert len(got) == 1, open(srv.log).read()
+        assert got[0][1] == ["alice@customer.test"]
+        msg = email.message_from_bytes(got[0][2],
+                                       policy=email.policy.default)
+        assert msg["In-Reply-To"] == "<tls1@customer.test>"
+        assert sink.auths == [("PLAIN", "helpdesk@acme.test", password,
+                               True)]
+        assert [r[0] for r in outbound_errors(srv)] == ["sent"]
+    finally:
+        rc = srv.stop()
+        sink.close()
+    assert rc in (0, None), open(srv.log).read()
+    assert password not in open(srv.log).read()
+
+    # The relay now refuses the credentials: failed at once (535 is not
+    # fixed by waiting), the reply recorded, the password nowhere.
+    sink = SmtpSink(tls=True, users={"helpdesk@acme.test": "rotated"})
+    bad_dir = os.path.join(tmpdir_path, "bad")
+    os.makedirs(bad_dir)
+    srv = Server(bad_dir)
+    configure(srv, sink.port, "Acme Support <support@acme.test>", SMARTHOST)
+    srv.start()
+    try:
+        send(srv.smtp, message(subject="Wrong password",
+                               msgid="<tls2@customer.test>"))
+        deadline = time.time() + 15
+        rows = []
+        while time.time() < deadline:
+            rows = outbound_errors(srv)
+            if rows and rows[0][0] == "failed":
+                break
+            time.sleep(0.1)
+        assert rows and rows[0][0] == "failed", (rows, open(srv.log).read())
+        assert rows[0][1] == 1
+        assert "535 5.7.8 Authentication credentials invalid" in rows[0][2]
+        assert password not in rows[0][2]
+        assert sink.messages == []
+        assert [a[3] for a in sink.auths] == [True]
+    finally:
+        rc = srv.stop()
+        sink.close()
+    assert rc in (0, None), open(srv.log).read()
+    log = open(srv.log).read()
+    assert "mail failed permanently" in log
+    assert password not in log
+    assert base64.b64encode(b"\0helpdesk@acme.test\0" +
+                            password.encode()).decode() not in log

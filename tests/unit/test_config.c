@@ -851,6 +851,65 @@ static void routing_refusals(void **state)
     loaded_free(&l);
 }
 
+/* TLS and AUTH towards the relay: defaults, every mode, the password from
+ * the environment, and credentials that could only go in the clear. */
+static void outbound_tls_and_auth(void **state)
+{
+    (void)state;
+    struct mr_config *c = load_ok("outbound: {smtp: \"127.0.0.1:25\"}");
+    assert_int_equal(c->outbound.tls, MR_OUTBOUND_TLS_NONE);
+    assert_true(c->outbound.tls_verify);
+    assert_null(c->outbound.tls_ca);
+    assert_null(c->outbound.username);
+    assert_null(c->outbound.password);
+    assert_false(c->outbound.allow_plain_auth);
+    mr_config_free(c);
+
+    static const char *const modes[] = {"none", "starttls", "required",
+                                        "implicit"};
+    for (int i = 0; i < 4; i++) {
+        char extra[200];
+        snprintf(extra, sizeof extra,
+                 "outbound: {smtp: \"relay.example:587\", tls: %s}",
+                 modes[i]);
+        c = load_ok(extra);
+        assert_int_equal(c->outbound.tls, i);
+        mr_config_free(c);
+    }
+
+    assert_int_equal(setenv("MR_TEST_RELAY_PASSWORD", "from env", 1), 0);
+    c = load_ok("outbound:\n  smtp: \"smtp.example.com:587\"\n"
+                "  tls: required\n  tls_verify: false\n"
+                "  tls_ca: /etc/mailroom/relay-ca.pem\n"
+                "  username: helpdesk@example.com\n"
+                "  password_env: MR_TEST_RELAY_PASSWORD\n");
+    assert_int_equal(c->outbound.tls, MR_OUTBOUND_TLS_REQUIRED);
+    assert_false(c->outbound.tls_verify);
+    assert_string_equal(c->outbound.tls_ca, "/etc/mailroom/relay-ca.pem");
+    assert_string_equal(c->outbound.username, "helpdesk@example.com");
+    assert_string_equal(c->outbound.password, "from env");
+    mr_config_free(c);
+    unsetenv("MR_TEST_RELAY_PASSWORD");
+
+    c = load_ok("outbound: {smtp: \"127.0.0.1:25\", username: u, password: p,"
+                " allow_plain_auth: true}");
+    assert_string_equal(c->outbound.password, "p");
+    assert_true(c->outbound.allow_plain_auth);
+    mr_config_free(c);
+
+    load_bad("outbound: {smtp: \"127.0.0.1:25\", username: u, password: p}",
+             "credentials would go to the relay unencrypted");
+    load_bad("outbound: {smtp: \"a.example:465\", tls: implicit, password: p}",
+             "outbound.password without outbound.username");
+    load_bad("outbound: {smtp: \"a.example:465\", tls: implicit, username: u}",
+             "'password' (or 'password_env'");
+    load_bad("outbound: {smtp: \"a.example:465\", tls: implicit, username: u,"
+             " password: p, password_env: X}",
+             "give 'password' or 'password_env', not both");
+    load_bad("outbound: {smtp: \"a.example:465\", tls: [starttls]}",
+             "outbound.tls must be a single value");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -869,6 +928,7 @@ int main(void)
         cmocka_unit_test(hostile_shapes),
         cmocka_unit_test(routing),
         cmocka_unit_test(routing_refusals),
+        cmocka_unit_test(outbound_tls_and_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
