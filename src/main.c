@@ -30,6 +30,8 @@ static void usage(FILE *out)
           "  deliveries list|redrive ID  webhook deliveries\n"
           "  outbound list|retry ID      outbound mail (acknowledgements)\n"
           "  notifications list|redrive ID  integrations' notifications\n"
+          "  attachments rescan [--state S] [--since D]  scan attachments "
+          "again\n"
           "  migrate [--status]          upgrade the database schema\n"
           "  html sanitize|text [FILE|-] [--remote-images] [--jsonl]\n"
           "                              sanitized HTML or its text\n"
@@ -61,6 +63,7 @@ int main(int argc, char **argv)
         {"content", mr_cli_content},
         {"webhooks", mr_cli_webhooks}, {"deliveries", mr_cli_deliveries},
         {"outbound", mr_cli_outbound}, {"notifications", mr_cli_notifications},
+        {"attachments", mr_cli_attachments},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -35,5 +35,6 @@ int mr_cli_webhooks(int argc, char **argv);
 int mr_cli_deliveries(int argc, char **argv);
 int mr_cli_outbound(int argc, char **argv);
 int mr_cli_notifications(int argc, char **argv);
+int mr_cli_attachments(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@
  * blocked attachment is 403 but for an admin token. An attachment clamd
  * found infected is 403 for every token (quarantine); with clamd.on_error
  * block, one not yet scanned or whose scan failed is 403 but for an admin.
+ * A rescan (h_rescan.c) changes neither while it waits: a file that was
+ * clean is still served, one that was infected is still quarantined (its
+ * block says "infected: ", the scanner's prefix) until a clean verdict.
  *
  * An inline image is served only when the tenant has a stored attachment
  * with that sha256 that is not blocked, not truncated and detected
@@ -134,10 +137,20 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
      * cleared (still pending, or it failed) is refused like a blocked
      * file. Judged with the configuration in force, like the policy. */
     const struct mr_config *cfg = ctx->deps.cfg;
+    bool rescanning_clean = a.scan && strcmp(a.scan, "pending") == 0 &&
+                            a.scan_previous &&
+                            strcmp(a.scan_previous, "clean") == 0;
     bool unscanned = cfg->clamd.on_error_block &&
                      (cfg->clamd.socket || cfg->clamd.address) && a.scan &&
-                     (strcmp(a.scan, "pending") == 0 ||
+                     ((strcmp(a.scan, "pending") == 0 && !rescanning_clean) ||
                       strcmp(a.scan, "error") == 0);
+    /* Found infected: so it stays while a rescan waits or fails, until a
+     * clean verdict lifts the block. */
+    bool quarantined =
+        (a.scan && strcmp(a.scan, "infected") == 0) ||
+        (a.blocked && a.blocked_reason &&
+         strncmp(a.blocked_reason, MR_SCAN_INFECTED_PREFIX,
+                 strlen(MR_SCAN_INFECTED_PREFIX)) == 0);
     /* No bytes first: a record over the size limit is 404 for everyone,
      * whatever libmagic made of its first chunk (random data sometimes
      * looks like an executable, which made the answer depend on luck). */
@@ -146,7 +159,7 @@ void mr__http_get_attachment(const struct mr__http_ctx *ctx,
                          "attachment %lld was over the size limit (%lld "
                          "bytes) and was not stored",
                          (long long)id, (long long)a.size);
-    } else if (a.scan && strcmp(a.scan, "infected") == 0) {
+    } else if (quarantined) {
         /* Quarantine: a file clamd named is served to no one, admins
          * included; the bytes stay in the blob store for the operator. */
         mr__http_problem(resp, 403,

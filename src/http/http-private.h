@@ -272,6 +272,12 @@ void mr__http_get_raw_message(const struct mr__http_ctx *ctx,
 void mr__http_get_attachment(const struct mr__http_ctx *ctx,
                              struct mr__http_request *req,
                              struct mr__http_response *resp);
+void mr__http_rescan_attachment(const struct mr__http_ctx *ctx,
+                                struct mr__http_request *req,
+                                struct mr__http_response *resp);
+void mr__http_rescan_attachments(const struct mr__http_ctx *ctx,
+                                 struct mr__http_request *req,
+                                 struct mr__http_response *resp);
 void mr__http_admin_reload(const struct mr__http_ctx *ctx,
                            struct mr__http_request *req,
                            struct mr__http_response *resp);

@@ -340,56 +340,62 @@ static void put_auto(struct mr_json *j, const struct mr_message_view *m,
     json_decref(col);
 }
 
+void mr_http_attachment_json(struct mr_json *j,
+                             const struct mr_attachment_view *a)
+{
+    mr_json_obj_begin(j);
+    mr_json_key(j, "id");
+    mr_json_int(j, a->id);
+    mr_json_key(j, "filename");
+    mr_json_cstr(j, a->filename);
+    mr_json_key(j, "safe_filename");
+    mr_json_cstr(j, a->safe_filename);
+    mr_json_key(j, "content_type");
+    mr_json_cstr(j, a->content_type);
+    mr_json_key(j, "detected_type");
+    mr_json_cstr(j, a->detected_type);
+    mr_json_key(j, "type_mismatch");
+    mr_json_bool(j, a->type_mismatch);
+    mr_json_key(j, "disposition");
+    mr_json_cstr(j, a->disposition);
+    mr_json_key(j, "content_id");
+    mr_json_cstr(j, a->content_id);
+    mr_json_key(j, "size");
+    mr_json_int(j, a->size);
+    mr_json_key(j, "sha256");
+    mr_json_cstr(j, a->sha256);
+    mr_json_key(j, "blocked");
+    mr_json_bool(j, a->blocked);
+    mr_json_key(j, "blocked_reason");
+    mr_json_cstr(j, a->blocked ? a->blocked_reason : NULL);
+    mr_json_key(j, "truncated");
+    mr_json_bool(j, a->truncated);
+    mr_json_key(j, "scan");
+    mr_json_cstr(j, a->scan);
+    mr_json_key(j, "scan_signature");
+    mr_json_cstr(j, a->scan_signature);
+    mr_json_key(j, "scan_previous");
+    mr_json_cstr(j, a->scan_previous);
+    /* Only where there are bytes to fetch (not truncated, not a
+     * provider's attachment). */
+    mr_json_key(j, "url");
+    if (a->sha256 != NULL && !a->truncated) {
+        char url[48];
+        snprintf(url, sizeof url, "/api/v1/attachments/%lld",
+                 (long long)a->id);
+        mr_json_cstr(j, url);
+    } else {
+        mr_json_null(j);
+    }
+    mr_json_obj_end(j);
+}
+
 static void put_attachments(struct mr_json *j, const struct mr_message_view *m)
 {
     mr_json_key(j, "attachments");
     mr_json_arr_begin(j);
-    for (size_t i = 0; i < m->nattachments; i++) {
-        const struct mr_attachment_view *a = &m->attachments[i];
-        mr_json_obj_begin(j);
-        mr_json_key(j, "id");
-        mr_json_int(j, a->id);
-        mr_json_key(j, "filename");
-        mr_json_cstr(j, a->filename);
-        mr_json_key(j, "safe_filename");
-        mr_json_cstr(j, a->safe_filename);
-        mr_json_key(j, "content_type");
-        mr_json_cstr(j, a->content_type);
-        mr_json_key(j, "detected_type");
-        mr_json_cstr(j, a->detected_type);
-        mr_json_key(j, "type_mismatch");
-        mr_json_bool(j, a->type_mismatch);
-        mr_json_key(j, "disposition");
-        mr_json_cstr(j, a->disposition);
-        mr_json_key(j, "content_id");
-        mr_json_cstr(j, a->content_id);
-        mr_json_key(j, "size");
-        mr_json_int(j, a->size);
-        mr_json_key(j, "sha256");
-        mr_json_cstr(j, a->sha256);
-        mr_json_key(j, "blocked");
-        mr_json_bool(j, a->blocked);
-        mr_json_key(j, "blocked_reason");
-        mr_json_cstr(j, a->blocked ? a->blocked_reason : NULL);
-        mr_json_key(j, "truncated");
-        mr_json_bool(j, a->truncated);
-        mr_json_key(j, "scan");
-        mr_json_cstr(j, a->scan);
-        mr_json_key(j, "scan_signature");
-        mr_json_cstr(j, a->scan_signature);
-        /* Only where there are bytes to fetch (not truncated, not a
-         * provider's attachment). */
-        mr_json_key(j, "url");
-        if (a->sha256 != NULL && !a->truncated) {
-            char url[48];
-            snprintf(url, sizeof url, "/api/v1/attachments/%lld",
-                     (long long)a->id);
-            mr_json_cstr(j, url);
-        } else {
-            mr_json_null(j);
-        }
-        mr_json_obj_end(j);
-    }
+    for (size_t i = 0; i < m->nattachments; i++)
+        mr_http_attachment_json(j, &m->attachments[i]);
     mr_json_arr_end(j);
 }
 

@@ -76,6 +76,11 @@ void mr_http_ticket_summary_json(struct mr_json *j,
 void mr_http_ticket_json(struct mr_json *j, const struct mr_ticket_view *t,
                          const char *reply_address);
 
+/* One attachment as it appears in a message's "attachments" (and in the
+ * answer to POST /api/v1/attachments/{id}/rescan). */
+void mr_http_attachment_json(struct mr_json *j,
+                             const struct mr_attachment_view *a);
+
 /* One message as it appears in a ticket's "messages". */
 void mr_http_message_json(struct mr_json *j, const struct mr_message_view *m);
 

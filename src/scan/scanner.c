@@ -11,6 +11,11 @@
  * The same backoff follows a round in which the store would not record a
  * verdict (or read the queue, or the blob folder a blob): the attachment
  * is still pending and would otherwise be scanned again every ROUND_MS.
+ *
+ * An attachment an operator queued again (a rescan) is always sent to
+ * clamd: the point of a rescan is a new answer (new signatures, a larger
+ * StreamMaxLength), which a verdict reused for the same bytes would not
+ * give.
  */
 #include "scan/scanner-private.h"
 
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "content/attach_policy.h"
 #include "util/backoff.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -76,7 +82,18 @@ static bool record(struct mr_scanner *sc, const struct mr_scan_item *it,
                                 .scan = scan,
                                 .signature = signature,
                                 .error = error,
-                                .now = mr_clock_wall_ms()};
+                                .now = mr_clock_wall_ms(),
+                                .rescan_at = it->rescan_at};
+    /* Should a clean verdict lift an infected block, the policy must still
+     * have its say: the infection's reason had replaced the policy's. */
+    struct mr_attach_verdict pv = {0};
+    if (strcmp(scan, "clean") == 0) {
+        struct mr_attach_policy policy;
+        mr_attach_policy_from_config(sc->cfg, &policy);
+        mr_attach_judge(&policy, it->filename, it->safe_filename,
+                        it->content_type, it->detected_type, &pv);
+        v.policy_reason = pv.blocked ? pv.reason : NULL;
+    }
     struct mr_error err = {0};
     int rc = mr_store_scan_result(sc->st, &v, &err);
     char id[24];
@@ -117,7 +134,8 @@ static bool scan_one(struct mr_scanner *sc, const struct mr_scan_item *it)
 {
     struct mr_error err = {0};
     char *known = NULL, *sig = NULL;
-    if (mr_store_scan_known(sc->st, it->tenant, it->sha256,
+    if (it->rescan_at == 0 &&
+        mr_store_scan_known(sc->st, it->tenant, it->sha256,
                             mr_clock_wall_ms() - MR_SCANNER_REUSE_MS, &known, &sig,
                             &err) == 0) {
         bool ok = record(sc, it, known, sig, NULL, true);

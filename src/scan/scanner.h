@@ -18,7 +18,9 @@
  * the attachment: after MR_SCANNER_MAX_ATTEMPTS it is recorded as 'error'.
  * clamd's own ERROR answer (StreamMaxLength exceeded, say) is 'error' at
  * once. A verdict for the same bytes (tenant, sha256) recorded within the
- * last MR_SCANNER_REUSE_MS is reused without asking clamd again.
+ * last MR_SCANNER_REUSE_MS is reused without asking clamd again, except
+ * for an attachment queued by a rescan (mr_store_scan_rescan), which is
+ * always asked again.
  *
  * mr_scanner_stop aborts a scan in flight (the clamd client's stop flag,
  * read every 100 ms), so it returns promptly whatever clamd does; the

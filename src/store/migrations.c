@@ -485,6 +485,16 @@ static const char MIGRATION_16[] =
     " WHERE state = 'dead';"                                                   \
     "CREATE INDEX attachments_scan_error ON attachments (id)"                  \
     " WHERE scan = 'error';"
+/* Rescans (docs/attachments.md): an operator may put an attachment back to
+ * pending whatever its verdict. scan_previous keeps the verdict it had
+ * (what is served meanwhile, and the `previous` of the next
+ * attachment.scanned); scan_rescan_at says an operator queued it, so the
+ * scanner asks clamd again instead of reusing a verdict for the same
+ * bytes, and a verdict from a scan that was in flight when the rescan was
+ * asked for is not taken for the rescan's. The next verdict clears both. */
+#define MIGRATION_18                                                           \
+    "ALTER TABLE attachments ADD COLUMN scan_previous TEXT;"                   \
+    "ALTER TABLE attachments ADD COLUMN scan_rescan_at INTEGER;"
 
 static const char *const migrations[] = {
     MIGRATION_1,
@@ -504,6 +514,7 @@ static const char *const migrations[] = {
     MIGRATION_15,
     MIGRATION_16,
     MIGRATION_17,
+    MIGRATION_18,
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -324,6 +324,9 @@ struct mr_attachment_view {
     char *scan;        /* pending, clean, infected, error; NULL: not scanned */
     char *scan_signature; /* infected: clamd's signature name */
     int64_t scanned_at;   /* when the verdict was recorded; 0: none */
+    /* Pending again after a rescan: the verdict it had (clean, infected,
+     * error), which says what is served meanwhile; else NULL. */
+    char *scan_previous;
     char *detected_type;
     bool type_mismatch;
     bool blocked;
@@ -988,6 +991,15 @@ struct mr_scan_item {
     char *filename;
     char *sha256;        /* the blob key */
     int attempts;        /* failed conversations so far */
+    /* What the attachment policy judges (mr_attach_judge), for a clean
+     * verdict that lifts an infected block. */
+    char *safe_filename;
+    char *content_type;
+    char *detected_type;
+    /* Queued by a rescan: when it was asked for (give it back in the
+     * verdict), else 0; and the verdict it had then (NULL: none). */
+    int64_t rescan_at;
+    char *previous;
 };
 void mr_scan_item_list_free(struct mr_scan_item *items, size_t n);
 
@@ -1000,15 +1012,30 @@ int mr_store_scan_due(struct mr_store *st, int64_t now, int max,
 /* The verdict for one pending attachment, in ONE transaction: scan state
  * ("clean", "infected" or "error"), signature (infected) or error text,
  * scanned_at; an infected attachment becomes blocked with reason
- * "infected: <signature>"; and the outbox event attachment.scanned.
+ * "infected: <signature>"; and the outbox event attachment.scanned (with
+ * rescan and previous when a rescan queued it). A clean verdict lifts a
+ * block only when its reason is an infection (MR_SCAN_INFECTED_PREFIX),
+ * never the attachment policy's; and even then the block stays, with
+ * policy_reason, when the policy blocks the file. An error verdict changes
+ * no block: a file found infected stays blocked until a clean verdict.
  * MR_ENOTFOUND when the attachment is not pending any more (another
- * scanner recorded it): nothing is written. */
+ * scanner recorded it), or was queued again by a rescan since rescan_at
+ * (the scan that was in flight is not the one the rescan asked for):
+ * nothing is written. */
+#define MR_SCAN_INFECTED_PREFIX "infected: "
 struct mr_scan_verdict {
     int64_t id;
     const char *scan;      /* clean, infected, error */
     const char *signature; /* infected only */
     const char *error;     /* error only, may be NULL */
     int64_t now;
+    int64_t rescan_at;     /* the item's (0: not queued by a rescan) */
+    /* The attachment policy's reason to block the file, judged by the
+     * caller with the configuration in force (mr_attach_judge); NULL: the
+     * policy lets it through. Read only when a clean verdict would lift an
+     * infected block: the policy's reason was overwritten by the
+     * infection's, so it is judged again rather than lost. */
+    const char *policy_reason;
 };
 int mr_store_scan_result(struct mr_store *st, const struct mr_scan_verdict *v,
                          struct mr_error *err);
@@ -1025,6 +1052,44 @@ int mr_store_scan_retry(struct mr_store *st, int64_t id, int attempts,
 int mr_store_scan_known(struct mr_store *st, const char *tenant,
                         const char *sha256, int64_t since, char **scan,
                         char **signature, struct mr_error *err);
+
+/* An operator's rescan of one attachment of tenant (docs/attachments.md):
+ * back to pending, due at now, attempts 0, whatever its verdict; the
+ * verdict it had is kept as scan_previous (a pending one keeps the one it
+ * already kept), and the row is marked as queued by a rescan at now, so
+ * the scanner asks clamd again. blocked is untouched: a clean file stays
+ * served and an infected one blocked while it waits. MR_ENOTFOUND when
+ * missing or in another tenant; MR_ECONFLICT when it has no bytes
+ * (truncated, or a provider's attachment). */
+int mr_store_scan_rescan(struct mr_store *st, const char *tenant, int64_t id,
+                         int64_t now, struct mr_error *err);
+
+/* Many rescans: the attachments with bytes that match, queued like
+ * mr_store_scan_rescan in transactions of at most `batch` rows (a listing
+ * on a reader picks each batch by id, the write skips any queued since), so
+ * the writer is never held long whatever the number. Pending ones never
+ * match (they are queued already). */
+#define MR_SCAN_RESCAN_BATCH 500
+enum mr_scan_rescan_state {
+    MR_SCAN_RESCAN_ERROR,    /* scan = error */
+    MR_SCAN_RESCAN_CLEAN,    /* scan = clean */
+    MR_SCAN_RESCAN_INFECTED, /* scan = infected */
+    MR_SCAN_RESCAN_ALL,      /* those three, and never scanned (NULL) */
+};
+struct mr_scan_rescan_filter {
+    const char *tenant;      /* NULL: every tenant */
+    enum mr_scan_rescan_state state;
+    int64_t received_after;  /* Unix ms: messages received at or after; 0 */
+    int64_t limit;           /* at most this many; 0: no limit */
+    bool dry_run;            /* count what would be queued, change nothing */
+    int batch;               /* rows per transaction; 0: the default */
+};
+/* *count: how many were queued (or, dry_run, would be). On a failure after
+ * some batches, those stay queued and *count says how many. */
+int mr_store_scan_rescan_many(struct mr_store *st,
+                              const struct mr_scan_rescan_filter *f,
+                              int64_t now, int64_t *count,
+                              struct mr_error *err);
 
 /* How many attachments are pending (for /api/v1/health). */
 int mr_store_scan_pending_count(struct mr_store *st, int64_t *n,

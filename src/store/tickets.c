@@ -185,7 +185,8 @@ static const char SQL_GET_MESSAGE[] =
 #define ATTACHMENT_COLS                                                        \
     "id, message_row, filename, safe_filename, content_type, disposition,"     \
     " content_id, size, sha256, scan, detected_type, type_mismatch, blocked,"  \
-    " blocked_reason, truncated, scan_signature, coalesce(scanned_at, 0)"
+    " blocked_reason, truncated, scan_signature, coalesce(scanned_at, 0),"     \
+    " scan_previous"
 static const char SQL_MESSAGE_ATTACHMENTS[] =
     "SELECT " ATTACHMENT_COLS " FROM attachments"
     " WHERE message_row = ?1 ORDER BY id LIMIT 10000";
@@ -1603,7 +1604,7 @@ void mr_attachment_view_clear(struct mr_attachment_view *a)
     char **strs[] = {&a->filename,     &a->safe_filename, &a->content_type,
                      &a->disposition,  &a->content_id,    &a->sha256,
                      &a->scan,         &a->detected_type, &a->blocked_reason,
-                     &a->scan_signature};
+                     &a->scan_signature, &a->scan_previous};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     memset(a, 0, sizeof *a);
@@ -1630,6 +1631,7 @@ static void read_attachment(sqlite3_stmt *s, struct mr_attachment_view *a)
     a->truncated = sqlite3_column_int(s, 14) != 0;
     a->scan_signature = mr__col_str(s, 15);
     a->scanned_at = sqlite3_column_int64(s, 16);
+    a->scan_previous = mr__col_str(s, 17);
 }
 
 static int read_attachments(struct mr__conn *c, struct mr_message_view *m,

@@ -152,6 +152,49 @@ int mr_store_scan_pending_count(struct mr_store *st, int64_t *n,
     return 0;
 }
 
+/* Rescans: what the handlers asked for last. Attachment 902 has no
+ * bytes; the fake says 7 matched a bulk rescan. */
+static struct {
+    int64_t id;
+    char tenant[65];
+    struct mr_scan_rescan_filter f;
+    char f_tenant[65];
+    int calls;
+} rk;
+
+int mr_store_scan_rescan(struct mr_store *st, const char *tenant, int64_t id,
+                         int64_t now, struct mr_error *err)
+{
+    (void)st;
+    (void)now;
+    rk.calls++;
+    rk.id = id;
+    snprintf(rk.tenant, sizeof rk.tenant, "%s", tenant);
+    if (fk.store_rc < 0)
+        return mr_error_set(err, fk.store_rc, "down");
+    if (strcmp(tenant, "a") != 0 || id < 900 || id > 910)
+        return mr_error_set(err, MR_ENOTFOUND, "no such attachment");
+    if (id == 902)
+        return mr_error_set(err, MR_ECONFLICT, "attachment 902 has no bytes");
+    return 0;
+}
+
+int mr_store_scan_rescan_many(struct mr_store *st,
+                              const struct mr_scan_rescan_filter *f,
+                              int64_t now, int64_t *count,
+                              struct mr_error *err)
+{
+    (void)st;
+    (void)now;
+    rk.calls++;
+    rk.f = *f;
+    snprintf(rk.f_tenant, sizeof rk.f_tenant, "%s",
+             f->tenant ? f->tenant : "(all)");
+    rk.f.tenant = NULL;
+    *count = 7;
+    return fk.store_rc < 0 ? mr_error_set(err, fk.store_rc, "down") : 0;
+}
+
 int mr_store_stats(struct mr_store *st, struct mr_store_stats *out,
                    struct mr_error *err)
 {
@@ -609,7 +652,9 @@ void mr_blob_unmap(struct mr_blob_map *m)
  * RAW_KEY): 900 a PDF, 901 blocked, 902 truncated (and its first chunk
  * looked like an executable, so blocked too), 903 a PNG that is a
  * PDF (mismatch), 904 an .exe stored before it was judged, 905 a UTF-8
- * name, 906 a webhook's (no bytes), 907 tenant b's, 908 its blob gone. */
+ * name, 906 a webhook's (no bytes), 907 tenant b's, 908 its blob gone;
+ * rescans waiting: 909 was clean, 910 infected (still blocked for it),
+ * 911 an error whose earlier infection still blocks it. */
 int mr_store_get_attachment(struct mr_store *st, const char *tenant,
                             int64_t id, struct mr_attachment_view *out,
                             struct mr_error *err)
@@ -619,12 +664,13 @@ int mr_store_get_attachment(struct mr_store *st, const char *tenant,
     if (fk.store_rc < 0)
         return mr_error_set(err, fk.store_rc, "down");
     bool a = strcmp(tenant, "a") == 0;
-    if (!((a && id >= 900 && id <= 906) || (a && id == 908) ||
+    if (!((a && id >= 900 && id <= 906) || (a && id >= 908 && id <= 911) ||
           (!a && id == 907)))
         return mr_error_set(err, MR_ENOTFOUND, "no attachment");
     static const char *const names[] = {
         "a.pdf",  "invoice.pdf.exe", "big.pdf",   "fake.png", "old.exe",
-        "Größe \"x\".pdf", "w.pdf", "b.pdf", "gone.pdf"};
+        "Größe \"x\".pdf", "w.pdf", "b.pdf", "gone.pdf", "was-clean.pdf",
+        "was-bad.pdf", "still-bad.pdf"};
     const char *name = names[id - 900];
     out->id = id;
     out->filename = strdup(name);
@@ -642,6 +688,13 @@ int mr_store_get_attachment(struct mr_store *st, const char *tenant,
     out->sha256 = id == 902 || id == 906 ? NULL
                                          : strdup(id == 908 ? GONE_KEY
                                                             : RAW_KEY);
+    if (id >= 909) {
+        out->scan = strdup(id == 911 ? "error" : "pending");
+        out->scan_previous =
+            id == 911 ? NULL : strdup(id == 909 ? "clean" : "infected");
+        out->blocked = id != 909;
+        out->blocked_reason = id != 909 ? strdup("infected: Test.X") : NULL;
+    }
     return 0;
 }
 
@@ -654,6 +707,8 @@ void mr_attachment_view_clear(struct mr_attachment_view *v)
     free(v->content_id);
     free(v->sha256);
     free(v->scan);
+    free(v->scan_previous);
+    free(v->scan_signature);
     free(v->detected_type);
     free(v->blocked_reason);
     memset(v, 0, sizeof *v);
@@ -1920,7 +1975,8 @@ static void get_ticket(void **state)
     assert_true(json_is_false(json_object_get(att, "type_mismatch")));
     assert_string_equal(jstr(att, "url"), "/api/v1/attachments/900");
     assert_true(json_is_null(json_object_get(att, "scan_signature")));
-    assert_int_equal(json_object_size(att), 16);
+    assert_true(json_is_null(json_object_get(att, "scan_previous")));
+    assert_int_equal(json_object_size(att), 17);
     /* Exactly the documented fields, and no raw headers. */
     assert_null(json_object_get(m, "headers"));
     assert_int_equal(json_object_size(m), 24);
@@ -2337,6 +2393,143 @@ static void start_errors(void **state)
                      MR_EINVAL);
 }
 
+static void rescan_routes(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    const char *ad = "Authorization: Bearer tok-admin-a\r\n";
+    const char *ag = "Authorization: Bearer tok-agent-a\r\n";
+    const char *adj = "Authorization: Bearer tok-admin-a\r\n"
+                      "Content-Type: application/json\r\n";
+    memset(&rk, 0, sizeof rk);
+
+    /* No clamd: nothing would scan it, and the store is not asked. */
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/900/rescan",
+                             ad, NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(r.body, "clamd"));
+    http_reply_free(&r);
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/rescan",
+                             adj, "{}", 2, &r),
+                     0);
+    assert_int_equal(r.status, 409);
+    http_reply_free(&r);
+    assert_int_equal(rk.calls, 0);
+
+    a->cfg.clamd.socket = "/nonexistent/clamd.sock";
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/909/rescan",
+                             ag, NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 403); /* admins only */
+    http_reply_free(&r);
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/909/rescan",
+                             ad, NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 202);
+    assert_int_equal(rk.id, 909);
+    assert_string_equal(rk.tenant, "a");
+    json_t *doc = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(doc, "id")), 909);
+    assert_string_equal(jstr(doc, "scan"), "pending");
+    assert_string_equal(jstr(doc, "scan_previous"), "clean");
+    assert_string_equal(jstr(doc, "url"), "/api/v1/attachments/909");
+    json_decref(doc);
+    http_reply_free(&r);
+    assert_non_null(strstr(a->logged, "attachment 909"));
+    /* No bytes; another tenant's; no id. */
+    static const struct {
+        const char *path;
+        int status;
+    } bad[] = {{"/api/v1/attachments/902/rescan", 409},
+               {"/api/v1/attachments/907/rescan", 404},
+               {"/api/v1/attachments/x/rescan", 404}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(
+            http_do(a->port, "POST", bad[i].path, ad, NULL, 0, &r), 0);
+        assert_int_equal(r.status, bad[i].status);
+        http_reply_free(&r);
+    }
+
+    /* Bulk: the body's filters reach the store for the token's tenant. */
+    const char *body = "{\"state\": \"clean\", \"since\": \"2h\", "
+                       "\"limit\": 50}";
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/rescan",
+                             adj, body, strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(rk.f_tenant, "a");
+    assert_int_equal(rk.f.state, MR_SCAN_RESCAN_CLEAN);
+    assert_int_equal(rk.f.received_after, fixed_now() - 2 * 3600 * 1000);
+    assert_int_equal(rk.f.limit, 50);
+    assert_false(rk.f.dry_run);
+    doc = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(doc, "queued")), 7);
+    assert_string_equal(jstr(doc, "state"), "clean");
+    assert_true(json_is_false(json_object_get(doc, "dry_run")));
+    json_decref(doc);
+    http_reply_free(&r);
+    body = "{\"dry_run\": true, \"received_after\": \"2025-01-01T00:00:00Z\"}";
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/rescan",
+                             adj, body, strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(rk.f.state, MR_SCAN_RESCAN_ERROR);
+    assert_int_equal(rk.f.received_after, 1735689600000LL);
+    assert_true(rk.f.dry_run);
+    http_reply_free(&r);
+    static const char *const refused[] = {
+        "{\"stat\": \"clean\"}", "{\"state\": \"dirty\"}",
+        "{\"since\": \"1h\", \"received_after\": \"2025-01-01T00:00:00Z\"}",
+        "{\"since\": \"soon\"}", "{\"limit\": 0}", "{\"dry_run\": 1}",
+        "[]", "{"};
+    int calls = rk.calls;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(http_do(a->port, "POST",
+                                 "/api/v1/attachments/rescan", adj,
+                                 refused[i], strlen(refused[i]), &r),
+                         0);
+        assert_int_equal(r.status, 400);
+        http_reply_free(&r);
+    }
+    assert_int_equal(rk.calls, calls);
+    assert_int_equal(http_do(a->port, "POST", "/api/v1/attachments/rescan",
+                             ad, "{}", 2, &r),
+                     0);
+    assert_int_equal(r.status, 415);
+    http_reply_free(&r);
+    a->cfg.clamd.socket = NULL;
+}
+
+/* While a rescan waits, downloads follow the verdict it had. */
+static void rescan_downloads(void **state)
+{
+    struct api *a = *state;
+    struct http_reply r;
+    const char *ra = "Authorization: Bearer tok-read-a\r\n";
+    const char *ad = "Authorization: Bearer tok-admin-a\r\n";
+    a->cfg.clamd.socket = "/nonexistent/clamd.sock";
+    a->cfg.clamd.on_error_block = true;
+    /* Was clean: still served to agents, on_error: block or not. */
+    assert_int_equal(
+        http_do(a->port, "GET", "/api/v1/attachments/909", ra, NULL, 0, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+    /* Was infected, or failed since: quarantined, admins included. */
+    for (int id = 910; id <= 911; id++) {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/attachments/%d", id);
+        assert_int_equal(http_do(a->port, "GET", path, ad, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 403);
+        assert_non_null(strstr(r.body, "infected: Test.X"));
+        http_reply_free(&r);
+    }
+    a->cfg.clamd.on_error_block = false;
+    a->cfg.clamd.socket = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2354,6 +2547,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reply_address, api_up, api_down),
         cmocka_unit_test_setup_teardown(raw_message, api_up, api_down),
         cmocka_unit_test_setup_teardown(attachment_download, api_up, api_down),
+        cmocka_unit_test_setup_teardown(rescan_routes, api_up, api_down),
+        cmocka_unit_test_setup_teardown(rescan_downloads, api_up, api_down),
         cmocka_unit_test(start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

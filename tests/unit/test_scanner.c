@@ -8,7 +8,10 @@
  *    not every round; once the store writes, the verdict is recorded;
  *  - mr_scanner_stop during a scan clamd never answers (30 s step timeout)
  *    returns within about a second, and the attachment stays pending with
- *    no attempt counted.
+ *    no attempt counted;
+ *  - a verdict for the same bytes is reused (one stream for two
+ *    attachments), but not for an attachment an operator queued again (a
+ *    rescan): that one is sent to clamd, and its event says so.
  * The clamd conversation itself is test_clamd.c's.
  */
 #include <setjmp.h>
@@ -18,6 +21,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <jansson.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +38,7 @@
 #include "scan/scanner.h"
 #include "store/store-private.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #include "store_fixture.h"
@@ -155,7 +161,8 @@ static struct mr_config *config_for(const struct fake_clamd *c, const char *dir)
 
 /* A message with one pending attachment whose bytes are in the blob
  * folder. */
-static void deliver(struct mr_store *st, struct mr_blob *blob)
+static void deliver_as(struct mr_store *st, struct mr_blob *blob,
+                       const char *msgid)
 {
     static const char bytes[] = "quarterly numbers, nothing to see\n";
     char key[MR_BLOB_KEY_LEN + 1];
@@ -170,7 +177,7 @@ static void deliver(struct mr_store *st, struct mr_blob *blob)
     struct mr_message_rec m = {
         .tenant = "acme",
         .channel = "smtp",
-        .message_id = "scan-1@x",
+        .message_id = msgid,
         .subject = "numbers",
         .from_email = "alice@example.org",
         .event_json = "{\"type\":\"email.received\"}",
@@ -181,6 +188,11 @@ static void deliver(struct mr_store *st, struct mr_blob *blob)
     };
     struct mr_deliver_result res;
     assert_int_equal(mr_store_deliver_message(st, 0, NULL, &m, &res, &err), 0);
+}
+
+static void deliver(struct mr_store *st, struct mr_blob *blob)
+{
+    deliver_as(st, blob, "scan-1@x");
 }
 
 /* The attachment's attempts while pending, or -1 once it has a verdict. */
@@ -303,6 +315,82 @@ static void stop_during_a_silent_scan(void **state)
     env_close(&e);
 }
 
+/* The attachment.scanned payloads so far (caller decrefs). */
+static json_t *scanned(struct mr_store *st)
+{
+    const char *types[] = {"attachment.scanned"};
+    struct mr_event_rec *ev = NULL;
+    size_t n = 0;
+    struct mr_error err = {0};
+    assert_int_equal(
+        mr_store_list_events(st, "acme", 0, 100, types, 1, &ev, &n, &err), 0);
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(all, json_loads(ev[i].payload, 0, NULL));
+    mr_event_list_free(ev, n);
+    return all;
+}
+
+static size_t wait_events(struct mr_store *st, size_t want)
+{
+    size_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        json_t *all = scanned(st);
+        n = json_array_size(all);
+        json_decref(all);
+        if (n >= want)
+            break;
+        usleep(25 * 1000);
+    }
+    return n;
+}
+
+static void rescan_asks_clamd_again(void **state)
+{
+    struct env e;
+    env_open(&e, *state);
+    struct fake_clamd c;
+    fake_start(&c, e.f->dir, false);
+    struct mr_config *cfg = config_for(&c, e.f->dir);
+    deliver_as(e.f->st, e.blob, "scan-1@x");
+    deliver_as(e.f->st, e.blob, "scan-2@x");
+    struct mr_scanner *sc = NULL;
+    struct mr_error err = {0};
+    assert_int_equal(
+        mr_scanner_start(cfg, e.f->st, e.blob, &e.log, NULL, &sc, &err), 0);
+    assert_int_equal(wait_events(e.f->st, 2), 2);
+    /* The same bytes twice: the second verdict was reused. */
+    assert_int_equal(atomic_load(&c.streams), 1);
+
+    /* The second again: a verdict for its bytes is minutes old, but a
+     * rescan asks clamd. */
+    json_t *all = scanned(e.f->st);
+    int64_t id = json_integer_value(
+        json_object_get(json_array_get(all, 1), "attachment_id"));
+    json_decref(all);
+    assert_int_equal(mr_store_scan_rescan(e.f->st, "acme", id,
+                                          mr_clock_wall_ms(), &err),
+                     0);
+    assert_int_equal(wait_events(e.f->st, 3), 3);
+    mr_scanner_stop(sc);
+    assert_int_equal(atomic_load(&c.streams), 2);
+    all = scanned(e.f->st);
+    json_t *p = json_array_get(all, 2);
+    assert_int_equal(json_integer_value(json_object_get(p, "attachment_id")),
+                     id);
+    assert_true(json_is_true(json_object_get(p, "rescan")));
+    assert_string_equal(json_string_value(json_object_get(p, "previous")),
+                        "clean");
+    assert_string_equal(json_string_value(json_object_get(p, "scan")),
+                        "clean");
+    assert_true(json_is_false(
+        json_object_get(json_array_get(all, 1), "rescan")));
+    json_decref(all);
+    fake_stop(&c);
+    mr_config_free(cfg);
+    env_close(&e);
+}
+
 static int setup(void **state)
 {
     return store_fx_setup(state, "scanner");
@@ -314,6 +402,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unrecorded_verdicts_back_off, setup,
                                         store_fx_teardown),
         cmocka_unit_test_setup_teardown(stop_during_a_silent_scan, setup,
+                                        store_fx_teardown),
+        cmocka_unit_test_setup_teardown(rescan_asks_clamd_again, setup,
                                         store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

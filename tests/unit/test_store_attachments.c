@@ -230,7 +230,9 @@ static void migrate_from_version_3(void **state)
     mr_store_close(f->st);
     f->st = NULL;
     /* Back to version 3: what migration 4 adds is taken out again. */
-    store_fx_exec(f->path, "DROP INDEX attachments_scan_error;"
+    store_fx_exec(f->path, "ALTER TABLE attachments DROP COLUMN scan_previous;"
+                      "ALTER TABLE attachments DROP COLUMN scan_rescan_at;"
+                      "DROP INDEX attachments_scan_error;"
                       "DROP INDEX attachments_scan_pending;"
                       "ALTER TABLE attachments DROP COLUMN scan_signature;"
                       "ALTER TABLE attachments DROP COLUMN scan_error;"

@@ -544,6 +544,8 @@ static void migrate_from_10(void **state)
         /* and what the migrations after 15 add */
         "DROP INDEX outbound_mail_state; DROP INDEX notifications_state;"
         "DROP INDEX attachments_scan_error;"
+        "ALTER TABLE attachments DROP COLUMN scan_previous;"
+        "ALTER TABLE attachments DROP COLUMN scan_rescan_at;"
         "DELETE FROM schema_version WHERE version >= 15;");
     assert_int_equal(store_fx_open(f, true, &err), 0);
     struct mr_webhook *list = NULL;
