@@ -18,8 +18,10 @@
  * (tests/e2e/test_shutdown.py). A signal during start-up is honoured the
  * same way.
  *
- * SIGHUP reloads the rules file (docs/rules.md): a file with an error is
- * logged and the rules in force stay.
+ * SIGHUP reloads the configuration file's integrations and webhook
+ * subscriptions (outbound/config_reload.h; other changed keys are logged
+ * as needing a restart) and the rules file (docs/rules.md): a file with an
+ * error is logged and what is in force stays.
  */
 #include <errno.h>
 #include <signal.h>
@@ -29,10 +31,12 @@
 
 #include "cli/cli.h"
 #include "cli/instance.h"
+#include "config/config_slot.h"
 #include "http/http.h"
 #include "smtp/smtp.h"
 #include "ticket/intake.h"
 #include "ticket/rules_slot.h"
+#include "outbound/config_reload.h"
 #include "outbound/dispatch.h"
 #include "outbound/mail_sender.h"
 #include "outbound/notify.h"
@@ -132,19 +136,54 @@ static void warn_line(void *ctx, const char *msg)
 }
 
 /* Rules that notify a name no integration has (docs/integrations.md). */
-static void check_notify(const struct mr_config *cfg,
+static void check_notify(struct mr_config_slot *cs,
                          struct mr_rules_slot *rules, struct mr_log *log)
 {
+    struct mr_config_ref *cref = mr_config_slot_acquire(cs);
     struct mr_rules_ref *ref = mr_rules_slot_acquire(rules);
-    if (ref)
-        (void)mr_notify_check_rules(cfg, mr_rules_ref_get(ref), warn_line,
-                                    log);
+    if (ref && cref)
+        (void)mr_notify_check_rules(mr_config_ref_get(cref),
+                                    mr_rules_ref_get(ref), warn_line, log);
     mr_rules_slot_release(rules, ref);
+    mr_config_slot_release(cs, cref);
+}
+
+/* SIGHUP: the configuration file again (its integrations and webhooks);
+ * what is in force stays when it has an error. */
+static void reload_config(struct mr_config_reloader *cr, struct mr_log *log)
+{
+    const char *path = mr_config_reloader_path(cr);
+    if (!path)
+        return;
+    struct mr_config_diags diags = {0};
+    struct mr_error err = {0};
+    struct mr_config_reload_result res;
+    if (mr_config_reload(cr, &res, &diags, &err) == MR_OK) {
+        mr_logf(log, MR_LOG_INFO, "serve",
+                "SIGHUP: configuration reloaded from %s: %zu integrations, "
+                "%zu webhooks applied",
+                path, res.nintegrations, res.nwebhooks);
+        for (size_t i = 0; i < res.nrestart; i++)
+            mr_logf(log, MR_LOG_WARN, "serve",
+                    "SIGHUP: '%s' changed in %s; it needs a restart and "
+                    "the running value stays",
+                    res.restart[i], path);
+    } else {
+        mr_logf(log, MR_LOG_ERROR, "serve",
+                "SIGHUP: configuration not reloaded, the integrations and "
+                "webhooks in force stay: %s",
+                err.msg);
+        for (size_t i = 0; i < diags.n; i++)
+            mr_logf(log, MR_LOG_ERROR, "serve", "%s:%d:%d: %s", path,
+                    diags.items[i].line, diags.items[i].column,
+                    diags.items[i].msg);
+    }
+    mr_config_diags_free(&diags);
 }
 
 /* SIGHUP: the rules file again; the rules in force stay when it has an
  * error. */
-static void reload_rules(const struct mr_config *cfg,
+static void reload_rules(struct mr_config_slot *cs,
                          struct mr_rules_slot *rules, struct mr_log *log)
 {
     const char *path = mr_rules_slot_path(rules);
@@ -159,7 +198,7 @@ static void reload_rules(const struct mr_config *cfg,
         mr_logf(log, MR_LOG_INFO, "serve",
                 "SIGHUP: rules reloaded from %s (%zu tenants, %zu rules)",
                 path, nt, nr);
-        check_notify(cfg, rules, log);
+        check_notify(cs, rules, log);
     } else {
         mr_logf(log, MR_LOG_ERROR, "serve",
                 "SIGHUP: %s has errors, the previous rules stay: %s", path,
@@ -289,6 +328,13 @@ int mr_cli_serve(int argc, char **argv)
         }
     }
 
+    /* The integrations in force start as the running config's; a reload
+     * swaps in the file's again (the running config is never changed). */
+    struct mr_config_slot *cslot = mr_config_slot_new(cfg);
+    struct mr_config_reloader *creload =
+        mr_config_reloader_new(cfg, cslot, inst.store,
+                               mr_dispatch_sync_config);
+
     struct mr_metrics metrics;
     memset(&metrics, 0, sizeof metrics);
     struct mr_error err = {0};
@@ -318,9 +364,9 @@ int mr_cli_serve(int argc, char **argv)
     if (mr_mail_sender_start(cfg, inst.store, &log, &metrics, &mail_sender,
                              &err) != MR_OK)
         goto fail;
-    check_notify(cfg, rules, &log);
-    if (mr_notify_start(cfg, inst.store, &log, &metrics, &notify, &err) !=
-        MR_OK)
+    check_notify(cslot, rules, &log);
+    if (mr_notify_start_slot(cfg, cslot, inst.store, &log, &metrics, &notify,
+                             &err) != MR_OK)
         goto fail;
     if (mr_scanner_start(cfg, inst.store, inst.blob, &log, &metrics, &scanner,
                          &err) != MR_OK)
@@ -363,6 +409,7 @@ int mr_cli_serve(int argc, char **argv)
             .intake = intake,
             .metrics = &metrics,
             .rules = rules,
+            .config_reload = creload,
             .scanner = scanner,
             .log = http_log,
             .log_ctx = &log,
@@ -386,7 +433,8 @@ int mr_cli_serve(int argc, char **argv)
             continue;
         if (sig != SIGHUP)
             break;
-        reload_rules(cfg, rules, &log);
+        reload_config(creload, &log);
+        reload_rules(cslot, rules, &log);
     }
     mr_logf(&log, MR_LOG_INFO, "serve", "signal %d: shutting down", sig);
     status = MR_EXIT_OK;
@@ -405,6 +453,9 @@ stop:
     mr_notify_stop(notify);
     mr_scanner_stop(scanner);
     mr_rules_slot_free(&rules);
+    /* After every thread that reads them (HTTP, notify) has stopped. */
+    mr_config_reloader_free(&creload);
+    mr_config_slot_free(&cslot);
     mr_intake_free(intake);
     mr_instance_close(&inst);
     mr_logf(&log, MR_LOG_INFO, "serve", "stopped");

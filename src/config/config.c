@@ -1614,16 +1614,114 @@ struct mr_config *mr_config_default(const char *data_dir)
     return cfg;
 }
 
+static const char *const top_keys[MR_CONFIG_TOP_KEYS + 1] = {
+    "hostname", "data_dir", "storage", "listen",  "tls",
+    "limits",   "workers",  "webhook", "tenants", "attachments",
+    "rules",    "webhooks_allow_private", "webhook_retry_scale",
+    "outbound", "webhook_concurrency", "webhook_timeout", "ticket_url",
+    "clamd",
+    NULL};
+
+const char *mr_config_top_key(size_t i)
+{
+    return i < MR_CONFIG_TOP_KEYS ? top_keys[i] : NULL;
+}
+
+/* ---- fingerprints (mr_config_changed) ---- */
+
+static uint64_t fp_mix(uint64_t h, uint64_t v)
+{
+    /* splitmix64's finaliser over h ^ v: every input bit reaches every
+     * output bit, which FNV alone does not give sums of hashes. */
+    uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fp_bytes(uint64_t h, const char *p, size_t n)
+{
+    uint64_t f = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        f = (f ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return fp_mix(h, fp_mix(f, n));
+}
+
+static bool key_is(const struct mr__cfg_node *k, const char *name)
+{
+    return k->kind == MR__CFG_SCALAR && k->len == strlen(name) &&
+           memcmp(k->str, name, k->len) == 0;
+}
+
+/* skip_reloaded: n is a tenant; its integrations and webhooks do not
+ * count. The tree is bounded (MR__CFG_MAX_DEPTH, MR__CFG_MAX_NODES). */
+static uint64_t fp_node(const struct mr__cfg_node *n, bool skip_reloaded)
+{
+    if (n == NULL)
+        return 1;
+    uint64_t h = fp_mix(0, (uint64_t)n->kind + 2);
+    switch (n->kind) {
+    case MR__CFG_SCALAR:
+        return fp_bytes(fp_mix(h, n->plain), n->str ? n->str : "", n->len);
+    case MR__CFG_SEQ:
+        for (size_t i = 0; i < n->n; i++)
+            h = fp_mix(h, fp_node(n->items[i], false));
+        return h;
+    case MR__CFG_MAP: {
+        /* A sum, so that the order of the keys does not matter. */
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n->n; i++) {
+            const struct mr__cfg_node *k = n->items[2 * i];
+            if (skip_reloaded &&
+                (key_is(k, "integrations") || key_is(k, "webhooks")))
+                continue;
+            sum += fp_mix(fp_node(k, false), fp_node(n->items[2 * i + 1],
+                                                     false));
+        }
+        return fp_mix(h, sum);
+    }
+    }
+    return h;
+}
+
+static void fingerprint(const struct mr__cfg_node *root, struct mr_config *cfg)
+{
+    if (root == NULL || root->kind != MR__CFG_MAP)
+        return;
+    for (size_t k = 0; k < MR_CONFIG_TOP_KEYS; k++) {
+        const struct mr__cfg_node *v = get(root, top_keys[k]);
+        if (v == NULL)
+            continue;
+        uint64_t h;
+        if (strcmp(top_keys[k], "tenants") == 0 && v->kind == MR__CFG_SEQ) {
+            h = fp_mix(0, MR__CFG_SEQ + 2);
+            for (size_t i = 0; i < v->n; i++)
+                h = fp_mix(h, fp_node(v->items[i], true));
+        } else {
+            h = fp_node(v, false);
+        }
+        cfg->fingerprint[k] = h ? h : 1;
+    }
+}
+
+size_t mr_config_changed(const struct mr_config *a, const struct mr_config *b,
+                         const char **names, size_t cap)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < MR_CONFIG_TOP_KEYS; k++) {
+        if (a->fingerprint[k] == b->fingerprint[k])
+            continue;
+        if (n < cap)
+            names[n] = top_keys[k];
+        n++;
+    }
+    return n;
+}
+
 static void read_root(struct mr__cfg_ctx *ctx, const struct mr__cfg_node *root,
                       struct mr_config *cfg)
 {
-    static const char *const keys[] = {
-        "hostname", "data_dir", "storage", "listen",  "tls",
-        "limits",   "workers",  "webhook", "tenants", "attachments",
-        "rules",    "webhooks_allow_private", "webhook_retry_scale",
-        "outbound", "webhook_concurrency", "webhook_timeout", "ticket_url",
-        "clamd",
-        NULL};
+    const char *const *keys = top_keys;
     const struct mr__cfg_node *v, *webhook_tenant = NULL;
     if (root == NULL) {
         mr__config_diag(
@@ -1723,8 +1821,10 @@ int mr_config_load(const char *path, const char *data_dir,
         mr__config_diag(&ctx, 0, 0, "the file is larger than %u MiB",
                         MR__CFG_MAX_FILE >> 20);
     else if (mr__config_yaml_read(&ctx, text.p ? text.p : "", text.len,
-                                  &root) == 0)
+                                  &root) == 0) {
         read_root(&ctx, root, cfg);
+        fingerprint(root, cfg);
+    }
     mr_buf_release(&text);
     mr_arena_free(&ctx.arena);
 

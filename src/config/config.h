@@ -92,6 +92,9 @@ struct mr_listen {
     char *addr;             /* "127.0.0.1:2525", "[::1]:2525"; NULL = off */
 };
 
+/* The keys the top level of the file may have (mr_config_top_key). */
+#define MR_CONFIG_TOP_KEYS 18
+
 /* The largest storage.inline_max accepted. */
 #define MR_CONFIG_INLINE_MAX_CAP (16u * 1024 * 1024)
 
@@ -203,6 +206,13 @@ struct mr_config {
     struct mr_tenant *tenants;
     size_t ntenants;
     bool zero_config;       /* no file: loopback only, one accept-all tenant */
+
+    /* A hash of each top-level key's value as the file wrote it, indexed
+     * like mr_config_top_key (0: the key is absent), so that a reload can
+     * tell which keys changed (mr_config_changed). `tenants` leaves out
+     * each tenant's `integrations` and `webhooks`, which a reload applies.
+     * Mappings hash the same in any key order. */
+    uint64_t fingerprint[MR_CONFIG_TOP_KEYS];
 };
 
 /* One problem found while loading. */
@@ -228,6 +238,15 @@ int mr_config_load(const char *path, const char *data_dir,
  * recipient. data_dir NULL means "./mailroom-data". */
 struct mr_config *mr_config_default(const char *data_dir);
 void mr_config_free(struct mr_config *cfg);
+
+/* The name of top-level key i (< MR_CONFIG_TOP_KEYS): "listen", ... */
+const char *mr_config_top_key(size_t i);
+/* The top-level keys whose value differs between the files a and b were
+ * loaded from (their fingerprints), in file-schema order: up to cap names
+ * (static strings) into names; returns how many differ. Values given on
+ * the command line (serve --http ...) do not count: only the files. */
+size_t mr_config_changed(const struct mr_config *a, const struct mr_config *b,
+                         const char **names, size_t cap);
 
 /* Where a recipient goes. Strings point into cfg (or into tag_buf). */
 struct mr_route {

@@ -36,6 +36,7 @@
 #include "util/metrics.h"
 
 struct mr_rules_slot; /* ticket/rules_slot.h */
+struct mr_config_reloader; /* outbound/config_reload.h */
 struct mr_scanner;    /* scan/scanner.h */
 
 #define MR_HTTP_THREADS_DEFAULT 8
@@ -49,6 +50,8 @@ struct mr_http_deps {
     struct mr_intake *intake;    /* required */
     struct mr_metrics *metrics;  /* may be NULL: nothing counted */
     struct mr_rules_slot *rules; /* may be NULL: reload answers 409 */
+    /* May be NULL: the admin reload does the rules only (no file). */
+    struct mr_config_reloader *config_reload;
     struct mr_scanner *scanner;  /* may be NULL: no counters in health */
     int64_t (*now_ms)(void);     /* Unix ms; NULL = the real clock */
     int threads; /* daemon threads; 0 = MR_HTTP_THREADS_DEFAULT */

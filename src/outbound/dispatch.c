@@ -679,10 +679,8 @@ static void dispatch_free(struct mr_dispatch *d)
     free(d);
 }
 
-/* Writes the configuration's subscriptions into the store (source
- * 'config'); *any gets whether one of them is active. */
-static int sync_config(const struct mr_config *cfg, struct mr_store *st,
-                       bool *any, struct mr_error *err)
+int mr_dispatch_sync_config(const struct mr_config *cfg, struct mr_store *st,
+                            bool *any, struct mr_error *err)
 {
     size_t n = 0;
     for (size_t t = 0; t < cfg->ntenants; t++)
@@ -717,7 +715,7 @@ int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
 {
     *out = NULL;
     bool any = false;
-    int rc = sync_config(cfg, st, &any, err);
+    int rc = mr_dispatch_sync_config(cfg, st, &any, err);
     if (rc != MR_OK)
         return rc;
     struct mr_dispatch *d = mr_xcalloc(1, sizeof *d);

@@ -32,6 +32,14 @@ struct mr_dispatch;
 int mr_dispatch_start(const struct mr_config *cfg, struct mr_store *st,
                       struct mr_log *log, struct mr_metrics *metrics,
                       struct mr_dispatch **out, struct mr_error *err);
+/* Writes cfg's subscriptions into the store (source 'config'; those the
+ * file no longer has become inactive); *any gets whether one of them is
+ * active. Called by mr_dispatch_start and by a configuration reload: a
+ * running dispatcher sees the store's webhook counter move and reads the
+ * subscriptions again. */
+int mr_dispatch_sync_config(const struct mr_config *cfg, struct mr_store *st,
+                            bool *any, struct mr_error *err);
+
 /* NULL is a no-op. */
 void mr_dispatch_stop(struct mr_dispatch *d);
 

@@ -36,6 +36,7 @@
 
 struct mr_notify {
     const struct mr_config *cfg;
+    struct mr_config_slot *slot; /* NULL: integrations from cfg */
     struct mr_store *st;
     struct mr_log *log;
     struct mr_metrics *metrics; /* may be NULL */
@@ -105,12 +106,13 @@ static void wait_for_store(struct mr_notify *d, int rounds)
 }
 
 /* *made gets the link recorded on the ticket, if any (caller frees). */
-static void send_one(struct mr_notify *d, const struct mr_notification *n,
-                     char **made)
+/* xcfg: the config whose integrations are in force this round. */
+static void send_one(struct mr_notify *d, const struct mr_config *xcfg,
+                     const struct mr_notification *n, char **made)
 {
     struct mr_notify_result r = {.id = n->id, .attempts = n->attempts};
     const struct mr_integration *x =
-        mr_config_integration(d->cfg, n->tenant, n->integration);
+        mr_config_integration(xcfg, n->tenant, n->integration);
     char why[400];
     if (x == NULL) {
         snprintf(why, sizeof why, "notify_unknown: tenant '%s' has no "
@@ -136,8 +138,20 @@ static void send_one(struct mr_notify *d, const struct mr_notification *n,
             return;
         }
     }
-    if (d->http == NULL) /* cannot happen: x exists, so http was opened */
-        return;
+    if (d->http == NULL) {
+        /* The integration came with a reload: no tenant had one at start,
+         * so the HTTP client was not opened then. */
+        struct mr_error oerr = {0};
+        if (mr_http_out_open(d->cfg->webhooks_allow_private, &d->http,
+                             &oerr) != MR_OK) {
+            d->http = NULL;
+            snprintf(why, sizeof why, "cannot send: %s", oerr.msg);
+            r.state = "dead";
+            r.last_error = why;
+            record(d, &r);
+            return;
+        }
+    }
 
     struct mr_buf link;
     mr_buf_init(&link, 0);
@@ -280,13 +294,18 @@ static void *run(void *arg)
         struct mr_error err = {0};
         if (mr_store_notify_due(d->st, mr_clock_wall_ms(), DUE_MAX, &due, &n, &err) < 0)
             mr_logf(d->log, MR_LOG_ERROR, "notify", "%s", err.msg);
+        /* One reference per round: a reload in the middle of it frees
+         * nothing this round still reads. */
+        struct mr_config_ref *ref = mr_config_slot_acquire(d->slot);
+        const struct mr_config *xcfg = ref ? mr_config_ref_get(ref) : d->cfg;
         for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++) {
             char *made = NULL;
-            send_one(d, &due[i], &made);
+            send_one(d, xcfg, &due[i], &made);
             if (made)
                 note_link(due, n, i, made);
             free(made);
         }
+        mr_config_slot_release(d->slot, ref);
         mr_notification_list_free(due, n);
         if (d->unrecorded != unrecorded) {
             wait_for_store(d, ++stuck);
@@ -305,6 +324,14 @@ int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
                     struct mr_log *log, struct mr_metrics *metrics,
                     struct mr_notify **out, struct mr_error *err)
 {
+    return mr_notify_start_slot(cfg, NULL, st, log, metrics, out, err);
+}
+
+int mr_notify_start_slot(const struct mr_config *cfg,
+                         struct mr_config_slot *slot, struct mr_store *st,
+                         struct mr_log *log, struct mr_metrics *metrics,
+                         struct mr_notify **out, struct mr_error *err)
+{
     *out = NULL;
     bool any = false;
     for (size_t t = 0; t < cfg->ntenants; t++)
@@ -316,6 +343,7 @@ int mr_notify_start(const struct mr_config *cfg, struct mr_store *st,
         return MR_EIO;
     }
     d->cfg = cfg;
+    d->slot = slot;
     d->st = st;
     d->log = log;
     d->metrics = metrics;
