@@ -461,7 +461,9 @@ static bool sub_full(const struct mr_dispatch *d,
 }
 
 /* Reads the due list again into d->due: up to DUE_PER_SLOT per slot, so
- * that one query serves the starts of several rounds. It leaves out the
+ * that one query serves the starts of several rounds. The store takes the
+ * subscriptions in turns, so the slots sub_full leaves free find another
+ * subscription's rows in the list even behind one's large backlog. It leaves out the
  * rows in flight and those whose outcome is not written yet (both still
  * pending in the store). What the list held and was not started is
  * dropped: the new one has it again if it is still due. */

@@ -800,7 +800,12 @@ void mr_webhook_delivery_clear(struct mr_webhook_delivery *d);
 void mr_webhook_delivery_list_free(struct mr_webhook_delivery *d, size_t n);
 
 /* Up to max pending deliveries due at now (next_attempt_at <= now) of
- * subscriptions active and not disabled, oldest due first, leaving out the
+ * subscriptions active and not disabled, fair between subscriptions: each
+ * one's oldest due rows taken rank by rank (every subscription's oldest,
+ * then every one's second, ...; oldest due first within a rank), so one
+ * subscription's backlog never fills the list while another has rows due
+ * (a lone one gets all max). Cost bounded by max rows per active
+ * subscription whatever the backlog. Leaves out the
  * nskip (at most MR_WEBHOOK_DUE_SKIP_MAX) delivery ids in skip (may be
  * NULL): the dispatcher's in flight, or sent and not yet recorded, which
  * are still pending. Per-ticket order: a delivery is returned only when no

@@ -101,16 +101,30 @@ static const char SQL_SUB_MOVE[] =
     " coalesce(d.ticket_id, 0), d.event_type, d.state, d.next_attempt_at,"     \
     " d.last_error, d.created_at, d.updated_at"
 
+/* Fair between subscriptions (see mr_store_webhook_due): each active
+ * subscription's own oldest due rows, at most ?2 of them, found by its
+ * partial index (webhook_id, next_attempt_at) with the scan stopping at
+ * the limit, so a backlog of any size costs ?2 rows; then ranked within
+ * the subscription and the window taken rank by rank. CROSS JOIN keeps
+ * the subscriptions the outer loop: the planner would otherwise scan
+ * every delivery row and test each against the subquery. */
 static const char SQL_DUE[] =
-    "SELECT " DELIVERY_COLS " FROM webhook_deliveries d"
+    "WITH cand AS (SELECT d.id AS id, ROW_NUMBER() OVER (PARTITION BY"
+    "  d.webhook_id ORDER BY d.next_attempt_at, d.id) AS rn"
+    "  FROM webhook_subs s CROSS JOIN webhook_deliveries d"
+    "  WHERE s.active = 1 AND s.disabled_at IS NULL AND d.id IN ("
+    "   SELECT p.id FROM webhook_deliveries p WHERE p.webhook_id = s.id"
+    "   AND p.state = 'pending' AND p.next_attempt_at <= ?1"
+    "   AND p.id NOT IN (SELECT value FROM json_each(?3))"
+    "   AND (p.ticket_id IS NULL OR NOT EXISTS (SELECT 1"
+    "    FROM webhook_deliveries q WHERE q.webhook_id = p.webhook_id"
+    "    AND q.ticket_id = p.ticket_id AND q.state = 'pending'"
+    "    AND q.seq < p.seq))"
+    "   ORDER BY p.next_attempt_at, p.id LIMIT ?2))"
+    " SELECT " DELIVERY_COLS " FROM cand c"
+    " JOIN webhook_deliveries d ON d.id = c.id"
     " JOIN webhook_subs s ON s.id = d.webhook_id"
-    " WHERE d.state = 'pending' AND d.next_attempt_at <= ?1"
-    " AND s.active = 1 AND s.disabled_at IS NULL"
-    " AND d.id NOT IN (SELECT value FROM json_each(?3))"
-    " AND (d.ticket_id IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries"
-    "  p WHERE p.webhook_id = d.webhook_id AND p.ticket_id = d.ticket_id"
-    "  AND p.state = 'pending' AND p.seq < d.seq))"
-    " ORDER BY d.next_attempt_at, d.id LIMIT ?2";
+    " ORDER BY c.rn, d.next_attempt_at, d.id LIMIT ?2";
 static const char SQL_DELIVERY_LIST[] =
     "SELECT " DELIVERY_COLS " FROM webhook_deliveries d"
     " JOIN webhook_subs s ON s.id = d.webhook_id"

@@ -371,3 +371,55 @@ def test_kill9_while_delivering_loses_nothing(tmpdir_path):
     finally:
         assert s.stop() in (0, None)
         rcv.close()
+
+
+def pending_of(server, url):
+    return sum(1 for r in db_rows(server, url) if r[1] == "pending")
+
+
+def test_a_backlog_does_not_starve_another_subscription(tmpdir_path):
+    """A slow receiver with a backlog of hundreds of due deliveries (more
+    than the sender reads at a time), then a second subscription: its new
+    events arrive within a second or two while the first one drains,
+    instead of waiting behind the whole backlog. docs/webhooks.md,
+    "Concurrency, ordering, waking"."""
+    slow = Receiver(lambda n, h, b: ("hang", 0.5))
+    fast = Receiver()
+    s = configure(tmpdir_path, [(slow.url, None)],
+                  top="webhook_concurrency: 4\nwebhook_timeout: 5s\n"
+                      "webhook_retry_scale: 0.001\n").start()
+    try:
+        ingest, reader = s.token(role="ingest"), s.token(role="read")
+        send(s, ingest, 120, "backlog")
+        # a message's events are one ticket's, sent in turn: one due
+        # delivery per ticket, far more than the sender's window of 16
+        assert wait(lambda: pending_of(s, slow.url) >= 200, 30, 0.1), \
+            pending_of(s, slow.url)
+        st, _, doc = s.http_call(
+            "POST", "/api/v1/webhooks",
+            json.dumps({"url": fast.url,
+                        "secrets": [SECRET, OLD]}).encode(),
+            s.token(role="admin"), {"Content-Type": "application/json"})
+        assert st == 201, doc
+        fresh = set()
+        for i in range(3):
+            before = set(events(s, reader))
+            t0 = time.time()
+            send(s, ingest, 1, "fresh%d" % i)
+
+            def arrived():
+                new = set(events(s, reader)) - before
+                return new and new <= set(delivered(fast))
+            assert wait(arrived, 30.0, 0.02)
+            took = time.time() - t0
+            assert took < 2.0, "the fast receiver waited %.2fs" % took
+            fresh |= set(events(s, reader)) - before
+        # the slow one was still draining its backlog meanwhile
+        assert pending_of(s, slow.url) >= 100, pending_of(s, slow.url)
+        # the new subscription got exactly the events written after it
+        assert set(delivered(fast)) == fresh, (sorted(delivered(fast)),
+                                               sorted(fresh))
+    finally:
+        assert s.stop() in (0, None)
+        slow.close()
+        fast.close()

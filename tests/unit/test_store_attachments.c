@@ -230,7 +230,8 @@ static void migrate_from_version_3(void **state)
     mr_store_close(f->st);
     f->st = NULL;
     /* Back to version 3: what migration 4 adds is taken out again. */
-    store_fx_exec(f->path, "ALTER TABLE attachments DROP COLUMN scan_previous;"
+    store_fx_exec(f->path, "DROP INDEX webhook_deliveries_sub_due;"
+                      "ALTER TABLE attachments DROP COLUMN scan_previous;"
                       "ALTER TABLE attachments DROP COLUMN scan_rescan_at;"
                       "DROP INDEX attachments_scan_error;"
                       "DROP INDEX attachments_scan_pending;"

@@ -450,10 +450,15 @@ static void redrive_and_list(void **state)
     int64_t seq[32], ids[32];
     size_t n = due(f, 5000, seq, ids);
     assert_int_equal(n, 6);
-    int64_t dead = ids[0];
+    /* the list takes the subscriptions in turns: acme's, other's, acme's */
+    int64_t dead = ids[0], pending = ids[2];
+    assert_int_equal(dead, sql_int(f, "SELECT min(id) FROM webhook_deliveries"
+                                      " WHERE tenant = 'acme'"));
+    assert_int_equal(ids[1], sql_int(f, "SELECT id FROM webhook_deliveries"
+                                        " WHERE tenant = 'other'"));
     assert_int_equal(
         mr_store_webhook_result(f->st, dead, "dead", 8, 0, "timeout", &err), 0);
-    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", ids[1], &err),
+    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", pending, &err),
                      MR_ECONFLICT);
     assert_int_equal(mr_store_delivery_redrive(f->st, "other", dead, &err),
                      MR_ENOTFOUND);
@@ -587,6 +592,104 @@ static void migrate_from_10(void **state)
     mr_webhook_clear(&w);
 }
 
+/* The due list of a window of max at now=10,000 with skip (nskip ids):
+ * how many of it are subscription b's; a's seqs in *aseq (max of them),
+ * in list order. */
+static size_t due_split(struct fx *f, int max, const int64_t *skip,
+                        size_t nskip, int64_t b, int64_t *aseq, size_t *na)
+{
+    struct mr_webhook_delivery *d = NULL;
+    size_t n = 0, nb = 0;
+    struct mr_error err = {0};
+    assert_int_equal(mr_store_webhook_due(f->st, 10000, max, skip, nskip, &d,
+                                          &n, &err),
+                     0);
+    assert_true(n <= (size_t)max);
+    *na = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].webhook_id == b)
+            nb++;
+        else
+            aseq[(*na)++] = d[i].seq;
+    }
+    mr_webhook_delivery_list_free(d, n);
+    return nb;
+}
+
+/* Fairness: subscription a has 5,000 due deliveries, older than b's 3;
+ * a small window still holds b's, rank by rank (each subscription's
+ * oldest first), while every other rule holds: the skip list, per-ticket
+ * order, paused subscriptions left out, and a lone subscription gets the
+ * whole window. */
+static void due_fair_between_subs(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = create(f, "acme", "https://a.test/", NULL, 0);
+    int64_t b = create(f, "acme", "https://b.test/", NULL, 0);
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+             " WHERE i < 5000) INSERT INTO webhook_deliveries (tenant,"
+             " webhook_id, seq, event_type, ticket_id, next_attempt_at,"
+             " created_at, updated_at) SELECT 'acme', %lld, i,"
+             " 'ticket.created', i, i, 1, 1 FROM n;"
+             "INSERT INTO webhook_deliveries (tenant, webhook_id, seq,"
+             " event_type, next_attempt_at, created_at, updated_at) VALUES"
+             " ('acme', %lld, 1, 'bounce.unmatched', 9000, 1, 1),"
+             " ('acme', %lld, 2, 'bounce.unmatched', 9001, 1, 1),"
+             " ('acme', %lld, 3, 'bounce.unmatched', 9002, 1, 1);",
+             (long long)a, (long long)b, (long long)b, (long long)b);
+    store_fx_exec(f->path, sql);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM webhook_deliveries"
+                                " WHERE state = 'pending'"),
+                     5003);
+
+    int64_t aseq[16];
+    size_t na = 0;
+    /* b's three are in a window of 8; a's five are its oldest, in order */
+    assert_int_equal(due_split(f, 8, NULL, 0, b, aseq, &na), 3);
+    assert_int_equal(na, 5);
+    for (size_t i = 0; i < na; i++)
+        assert_int_equal(aseq[i], (int64_t)i + 1);
+    /* a window of 2: one each */
+    assert_int_equal(due_split(f, 2, NULL, 0, b, aseq, &na), 1);
+    assert_int_equal(na, 1);
+    assert_int_equal(aseq[0], 1);
+
+    /* a's two oldest in flight: a's next ones, b's still there */
+    int64_t skip[] = {delivery_of(f, a, 1), delivery_of(f, a, 2)};
+    assert_int_equal(due_split(f, 8, skip, 2, b, aseq, &na), 3);
+    assert_int_equal(na, 5);
+    assert_int_equal(aseq[0], 3);
+    assert_int_equal(aseq[4], 7);
+
+    /* b's three of one ticket: only the first is due */
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_deliveries SET ticket_id = 7 WHERE webhook_id"
+             " = %lld",
+             (long long)b);
+    store_fx_exec(f->path, sql);
+    assert_int_equal(due_split(f, 8, NULL, 0, b, aseq, &na), 1);
+    assert_int_equal(na, 7);
+
+    /* b paused: a alone fills the window */
+    snprintf(sql, sizeof sql, "UPDATE webhook_subs SET active = 0 WHERE id"
+             " = %lld", (long long)b);
+    store_fx_exec(f->path, sql);
+    assert_int_equal(due_split(f, 16, NULL, 0, b, aseq, &na), 0);
+    assert_int_equal(na, 16);
+    assert_int_equal(aseq[15], 16);
+
+    /* b active again, a disabled: only b's (first of its ticket) */
+    snprintf(sql, sizeof sql,
+             "UPDATE webhook_subs SET active = 1 WHERE id = %lld;"
+             "UPDATE webhook_subs SET disabled_at = 5 WHERE id = %lld;",
+             (long long)b, (long long)a);
+    store_fx_exec(f->path, sql);
+    assert_int_equal(due_split(f, 8, NULL, 0, b, aseq, &na), 1);
+    assert_int_equal(na, 0);
+}
+
 static void event_types(void **state)
 {
     (void)state;
@@ -604,6 +707,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(config_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(ticket_order, setup, teardown),
         cmocka_unit_test_setup_teardown(due_skip_and_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(due_fair_between_subs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(failed_event_no_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(redrive_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(migrate_from_10, setup, teardown),
