@@ -129,8 +129,8 @@ static int list_notifications(struct mr_store *st, const char *tenant,
 static int put_back(const struct queue *q, struct mr_store *st, int64_t id)
 {
     struct mr_error err = {0};
-    int rc = q == &mail_q ? mr_store_outbound_retry(st, NULL, id, &err)
-                          : mr_store_notify_redrive(st, NULL, id, &err);
+    int rc = q == &mail_q ? mr_store_outbound_retry(st, NULL, id, NULL, &err)
+                          : mr_store_notify_redrive(st, NULL, id, NULL, &err);
     if (rc == MR_ENOTFOUND || rc == MR_ECONFLICT) {
         fprintf(stderr, "mailroom %s %s: %s\n", q->cmd, q->verb, err.msg);
         return MR_EXIT_DATAERR;

@@ -152,7 +152,7 @@ static int list(struct mr_store *st, const char *tenant, const char *state,
 static int redrive(struct mr_store *st, int64_t id)
 {
     struct mr_error err = {0};
-    int rc = mr_store_delivery_redrive(st, NULL, id, &err);
+    int rc = mr_store_delivery_redrive(st, NULL, id, NULL, &err);
     if (rc == MR_ENOTFOUND || rc == MR_ECONFLICT) {
         fprintf(stderr, "mailroom deliveries redrive: %s\n", err.msg);
         return MR_EXIT_DATAERR;

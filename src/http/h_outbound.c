@@ -117,9 +117,7 @@ void mr__http_retry_outbound_mail(const struct mr__http_ctx *ctx,
     struct mr_error err = {0};
     struct mr_outbound_mail m;
     if (mr_store_outbound_retry(ctx->deps.store, req->principal.tenant, id,
-                                &err) < 0 ||
-        mr_store_outbound_get(ctx->deps.store, req->principal.tenant, id, &m,
-                              &err) < 0) {
+                                &m, &err) < 0) {
         mr__http_problem_err(ctx, resp, &err);
         return;
     }
@@ -203,9 +201,7 @@ void mr__http_redrive_notification(const struct mr__http_ctx *ctx,
     struct mr_error err = {0};
     struct mr_notification_state x;
     if (mr_store_notify_redrive(ctx->deps.store, req->principal.tenant, id,
-                                &err) < 0 ||
-        mr_store_notify_get(ctx->deps.store, req->principal.tenant, id, &x,
-                            &err) < 0) {
+                                &x, &err) < 0) {
         mr__http_problem_err(ctx, resp, &err);
         return;
     }

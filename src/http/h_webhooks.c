@@ -533,12 +533,14 @@ void mr__http_redrive_delivery(const struct mr__http_ctx *ctx,
     if (!mr__http_path_id(req, resp, &id))
         return;
     struct mr_error err = {0};
+    struct mr_webhook_delivery d;
     if (mr_store_delivery_redrive(ctx->deps.store, req->principal.tenant, id,
-                                  &err) < 0) {
+                                  &d, &err) < 0) {
         mr__http_problem_err(ctx, resp, &err);
         return;
     }
-    mr__http_get_delivery(ctx, req, resp);
-    if (resp->status == 200)
-        resp->status = 202;
+    struct mr_json j;
+    mr__http_json(resp, 202, &j);
+    delivery_json(&j, &d);
+    mr_webhook_delivery_clear(&d);
 }

@@ -323,6 +323,7 @@ struct redrive_arg {
     const char *tenant;
     int64_t id;
     int64_t now;
+    struct mr_notification_state *out; /* may be NULL */
 };
 
 static int op_redrive(struct mr__conn *c, void *arg, struct mr_error *err)
@@ -348,12 +349,21 @@ static int op_redrive(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     sqlite3_bind_int64(s, 1, a->id);
     sqlite3_bind_int64(s, 2, a->now);
-    return mr__stmt_exec(c, s, "cannot redrive a notification", err);
+    if ((rc = mr__stmt_exec(c, s, "cannot redrive a notification", err)) < 0)
+        return rc;
+    /* As this transaction left it: the sender may try it at once. */
+    return a->out ? get_state(c, NULL, a->id, a->out, err) : 0;
 }
 
 int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err)
+                            int64_t id, struct mr_notification_state *out,
+                            struct mr_error *err)
 {
-    struct redrive_arg a = {tenant, id, mr__store_now_ms()};
-    return mr__store_write(st, op_redrive, &a, err);
+    if (out)
+        memset(out, 0, sizeof *out);
+    struct redrive_arg a = {tenant, id, mr__store_now_ms(), out};
+    int rc = mr__store_write(st, op_redrive, &a, err);
+    if (rc < 0 && out)
+        mr_notification_state_clear(out);
+    return rc;
 }

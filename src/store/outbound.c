@@ -382,6 +382,7 @@ struct retry_arg {
     const char *tenant;
     int64_t id;
     int64_t now;
+    struct mr_outbound_mail *out; /* may be NULL */
 };
 
 static int op_retry(struct mr__conn *c, void *arg, struct mr_error *err)
@@ -408,13 +409,22 @@ static int op_retry(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     sqlite3_bind_int64(s, 1, a->id);
     sqlite3_bind_int64(s, 2, a->now);
-    return mr__stmt_exec(c, s, "cannot retry outbound mail", err);
+    if ((rc = mr__stmt_exec(c, s, "cannot retry outbound mail", err)) < 0)
+        return rc;
+    /* As this transaction left it: the sender may take it at once. */
+    return a->out ? get_row(c, NULL, a->id, a->out, err) : 0;
 }
 
 int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err)
+                            int64_t id, struct mr_outbound_mail *out,
+                            struct mr_error *err)
 {
-    struct retry_arg a = {tenant, id, mr__store_now_ms()};
+    if (out)
+        memset(out, 0, sizeof *out);
+    struct retry_arg a = {tenant, id, mr__store_now_ms(), out};
     /* Durable, as every change an operator asked for and was told of. */
-    return mr__store_write(st, op_retry, &a, err);
+    int rc = mr__store_write(st, op_retry, &a, err);
+    if (rc < 0 && out)
+        mr_outbound_mail_clear(out);
+    return rc;
 }

@@ -904,9 +904,12 @@ int mr_store_outbound_list(struct mr_store *st,
 int mr_store_outbound_get(struct mr_store *st, const char *tenant, int64_t id,
                           struct mr_outbound_mail *out, struct mr_error *err);
 /* A failed row back to pending, due now, attempts 0 (the same message and
- * Message-ID). MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND. */
+ * Message-ID). MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND.
+ * out (may be NULL; the caller clears it) gets the row as the retry left
+ * it, before the sender takes it. */
 int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err);
+                            int64_t id, struct mr_outbound_mail *out,
+                            struct mr_error *err);
 
 /* ---- integrations' notifications (src/store/notifications.c) ---------- */
 
@@ -980,9 +983,11 @@ int mr_store_notify_get(struct mr_store *st, const char *tenant, int64_t id,
                         struct mr_notification_state *out,
                         struct mr_error *err);
 /* A dead notification back to pending, due now, attempts 0.
- * MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND. */
+ * MR_ECONFLICT when it is pending or sent, MR_ENOTFOUND. out (may be
+ * NULL; the caller clears it) gets the row as the redrive left it. */
 int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err);
+                            int64_t id, struct mr_notification_state *out,
+                            struct mr_error *err);
 
 /* ---- antivirus scanning (src/store/scan.c) ------------------------------ */
 
@@ -1118,9 +1123,11 @@ int mr_store_delivery_get(struct mr_store *st, const char *tenant, int64_t id,
                           struct mr_error *err);
 /* A dead or delivered delivery back to pending, due now, attempts 0
  * (the same event, so the same webhook-id). MR_ECONFLICT when it is
- * pending already, MR_ENOTFOUND. */
+ * pending already, MR_ENOTFOUND. out (may be NULL; the caller clears it)
+ * gets the row as the redrive left it, before any new attempt. */
 int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
-                              int64_t id, struct mr_error *err);
+                              int64_t id, struct mr_webhook_delivery *out,
+                              struct mr_error *err);
 
 /* ---- numbers for /metrics --------------------------------------------- */
 

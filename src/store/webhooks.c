@@ -831,26 +831,34 @@ int mr_store_delivery_list(struct mr_store *st,
     return rc;
 }
 
+/* Delivery id (of tenant, unless NULL) on connection c into *out. */
+static int delivery_read(struct mr__conn *c, const char *tenant, int64_t id,
+                         struct mr_webhook_delivery *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    int rc = mr__stmt(c, SQL_DELIVERY_GET, &s, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    mr__bind_str(s, 2, tenant);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        read_delivery(s, out);
+    else if (r == SQLITE_DONE)
+        rc = mr_error_set(err, MR_ENOTFOUND, "no delivery %lld",
+                          (long long)id);
+    else
+        rc = mr__sqlerr(c, r, "cannot read a delivery", err);
+    mr__stmt_done(s);
+    return rc;
+}
+
 int mr_store_delivery_get(struct mr_store *st, const char *tenant, int64_t id,
                           struct mr_webhook_delivery *out, struct mr_error *err)
 {
-    memset(out, 0, sizeof *out);
     struct mr__conn *c = mr__store_read_acquire(st);
-    sqlite3_stmt *s;
-    int rc = mr__stmt(c, SQL_DELIVERY_GET, &s, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(s, 1, id);
-        mr__bind_str(s, 2, tenant);
-        int r = sqlite3_step(s);
-        if (r == SQLITE_ROW)
-            read_delivery(s, out);
-        else if (r == SQLITE_DONE)
-            rc = mr_error_set(err, MR_ENOTFOUND, "no delivery %lld",
-                              (long long)id);
-        else
-            rc = mr__sqlerr(c, r, "cannot read a delivery", err);
-        mr__stmt_done(s);
-    }
+    int rc = delivery_read(c, tenant, id, out, err);
     mr__store_read_release(st, c);
     return rc;
 }
@@ -1014,6 +1022,7 @@ struct redrive_arg {
     const char *tenant;
     int64_t id;
     int64_t now;
+    struct mr_webhook_delivery *out; /* may be NULL */
 };
 
 static int op_redrive(struct mr__conn *c, void *arg, struct mr_error *err)
@@ -1044,12 +1053,22 @@ static int op_redrive(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     sqlite3_bind_int64(s, 1, a->id);
     sqlite3_bind_int64(s, 2, a->now);
-    return mr__stmt_exec(c, s, "cannot redrive a delivery", err);
+    if ((rc = mr__stmt_exec(c, s, "cannot redrive a delivery", err)) < 0)
+        return rc;
+    /* The row as this transaction left it: the dispatcher, woken by the
+     * commit, may have delivered it again before the caller could look. */
+    return a->out ? delivery_read(c, NULL, a->id, a->out, err) : 0;
 }
 
 int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
-                              int64_t id, struct mr_error *err)
+                              int64_t id, struct mr_webhook_delivery *out,
+                              struct mr_error *err)
 {
-    struct redrive_arg a = {tenant, id, mr__store_now_ms()};
-    return mr__store_write(st, op_redrive, &a, err);
+    if (out)
+        memset(out, 0, sizeof *out);
+    struct redrive_arg a = {tenant, id, mr__store_now_ms(), out};
+    int rc = mr__store_write(st, op_redrive, &a, err);
+    if (rc < 0 && out)
+        mr_webhook_delivery_clear(out);
+    return rc;
 }

@@ -886,9 +886,10 @@ int mr_store_delivery_get(struct mr_store *st, const char *tenant, int64_t id,
     return mr_error_set(err, MR_ENOTFOUND, "no delivery");
 }
 int mr_store_delivery_redrive(struct mr_store *st, const char *tenant,
-                              int64_t id, struct mr_error *err)
+                              int64_t id, struct mr_webhook_delivery *out,
+                              struct mr_error *err)
 {
-    (void)st, (void)tenant, (void)id;
+    (void)st, (void)tenant, (void)id, (void)out;
     return mr_error_set(err, MR_ENOTFOUND, "no delivery");
 }
 
@@ -910,9 +911,10 @@ int mr_store_outbound_get(struct mr_store *st, const char *tenant, int64_t id,
     return mr_error_set(err, MR_ENOTFOUND, "no outbound mail");
 }
 int mr_store_outbound_retry(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err)
+                            int64_t id, struct mr_outbound_mail *out,
+                            struct mr_error *err)
 {
-    (void)st, (void)tenant, (void)id;
+    (void)st, (void)tenant, (void)id, (void)out;
     return mr_error_set(err, MR_ENOTFOUND, "no outbound mail");
 }
 void mr_outbound_mail_clear(struct mr_outbound_mail *m)
@@ -940,9 +942,10 @@ int mr_store_notify_get(struct mr_store *st, const char *tenant, int64_t id,
     return mr_error_set(err, MR_ENOTFOUND, "no notification");
 }
 int mr_store_notify_redrive(struct mr_store *st, const char *tenant,
-                            int64_t id, struct mr_error *err)
+                            int64_t id, struct mr_notification_state *out,
+                            struct mr_error *err)
 {
-    (void)st, (void)tenant, (void)id;
+    (void)st, (void)tenant, (void)id, (void)out;
     return mr_error_set(err, MR_ENOTFOUND, "no notification");
 }
 void mr_notification_state_clear(struct mr_notification_state *x)

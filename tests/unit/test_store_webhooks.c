@@ -428,7 +428,7 @@ static void failed_event_no_chain(void **state)
                      1);
     assert_int_equal(scan(f, id), 0);
     /* dead again after a redrive: another failure event (a new death) */
-    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", d1, &err), 0);
+    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", d1, NULL, &err), 0);
     assert_int_equal(
         mr_store_webhook_result(f->st, d1, "dead", 8, 0, "HTTP 502", &err), 0);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM events"
@@ -458,11 +458,11 @@ static void redrive_and_list(void **state)
                                         " WHERE tenant = 'other'"));
     assert_int_equal(
         mr_store_webhook_result(f->st, dead, "dead", 8, 0, "timeout", &err), 0);
-    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", pending, &err),
+    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", pending, NULL, &err),
                      MR_ECONFLICT);
-    assert_int_equal(mr_store_delivery_redrive(f->st, "other", dead, &err),
+    assert_int_equal(mr_store_delivery_redrive(f->st, "other", dead, NULL, &err),
                      MR_ENOTFOUND);
-    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", 999999, &err),
+    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", 999999, NULL, &err),
                      MR_ENOTFOUND);
 
     struct mr_delivery_filter flt = {
@@ -475,8 +475,14 @@ static void redrive_and_list(void **state)
     assert_string_equal(d[0].last_error, "timeout");
     mr_webhook_delivery_list_free(d, n);
 
-    assert_int_equal(mr_store_delivery_redrive(f->st, "acme", dead, &err), 0);
+    /* The redrive hands back the row as it left it. */
     struct mr_webhook_delivery one;
+    assert_int_equal(
+        mr_store_delivery_redrive(f->st, "acme", dead, &one, &err), 0);
+    assert_int_equal(one.id, dead);
+    assert_string_equal(one.state, "pending");
+    assert_int_equal(one.attempts, 0);
+    mr_webhook_delivery_clear(&one);
     assert_int_equal(mr_store_delivery_get(f->st, "acme", dead, &one, &err), 0);
     assert_string_equal(one.state, "pending");
     assert_int_equal(one.attempts, 0);
