@@ -604,7 +604,13 @@ static void *scan_main(void *arg)
     bool moved = true;
     while (!atomic_load(&d->stopping)) {
         load_subs(d, &v);
-        if (scan_subs(d, &v) || moved)
+        /* Without an active subscription a commit cannot make anything
+         * due: the sender's own tick is enough, and the ingest's commits
+         * do not each cost it a due query. */
+        bool any = false;
+        for (size_t i = 0; i < v.nsubs && !any; i++)
+            any = v.subs[i].active && v.subs[i].disabled_at == 0;
+        if (scan_subs(d, &v) || (moved && any))
             mr_http_out_multi_wakeup(d->multi);
         uint64_t now = mr_store_commit_wait(d->st, gen, ROUND_MS);
         moved = now != gen;

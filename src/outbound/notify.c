@@ -31,6 +31,7 @@
 #include "util/clock.h"
 
 #define WAIT_MS 250
+#define IDLE_MS 1000
 #define DUE_MAX 32
 #define STUCK_MAX_MS 60000
 
@@ -103,6 +104,25 @@ static void wait_for_store(struct mr_notify *d, int rounds)
     int64_t until = mr_clock_wall_ms() + mr_backoff_ms(rounds, WAIT_MS, STUCK_MAX_MS);
     while (!atomic_load(&d->stopping) && mr_clock_wall_ms() < until)
         (void)mr_store_commit_wait(d->st, mr_store_commit_gen(d->st), WAIT_MS);
+}
+
+/* Whether any tenant of cfg has an integration. */
+static bool has_integrations(const struct mr_config *cfg)
+{
+    for (size_t t = 0; t < cfg->ntenants; t++)
+        if (cfg->tenants[t].nintegrations > 0)
+            return true;
+    return false;
+}
+
+/* Sleeps ms, or less when stopped; commits do not wake it. */
+static void nap(struct mr_notify *d, int64_t ms)
+{
+    int64_t until = mr_clock_mono_ms() + ms;
+    while (!atomic_load(&d->stopping) && mr_clock_mono_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* *made gets the link recorded on the ticket, if any (caller frees). */
@@ -298,6 +318,7 @@ static void *run(void *arg)
          * nothing this round still reads. */
         struct mr_config_ref *ref = mr_config_slot_acquire(d->slot);
         const struct mr_config *xcfg = ref ? mr_config_ref_get(ref) : d->cfg;
+        bool idle = !has_integrations(xcfg);
         for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++) {
             char *made = NULL;
             send_one(d, xcfg, &due[i], &made);
@@ -315,6 +336,15 @@ static void *run(void *arg)
         stuck = 0;
         if (n == DUE_MAX)
             continue; /* more are waiting */
+        if (idle) {
+            /* Without integrations a notification can only name an
+             * unknown one, to be recorded dead: no need to read the queue
+             * after every commit of the ingest (measured: the reads and
+             * wake-ups were part of 8% more server CPU per message). */
+            nap(d, IDLE_MS);
+            seen = mr_store_commit_gen(d->st);
+            continue;
+        }
         seen = mr_store_commit_wait(d->st, seen, WAIT_MS);
     }
     return NULL;
