@@ -33,10 +33,22 @@ load_test = pytest.mark.skipif(
     reason="load test: runs in the normal build, not under the sanitizers")
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, and never one this process gave
+    out before: the kernel may hand the same free port to two binds in a
+    row, and a server's SMTP and LMTP listeners must differ (CI saw
+    `listen.lmtp: same address as listen.smtp`)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    raise RuntimeError("no free loopback port in 100 tries")
 
 
 def wait_port(port, timeout=10.0):
