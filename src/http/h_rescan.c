@@ -55,9 +55,7 @@ void mr__http_rescan_attachment(const struct mr__http_ctx *ctx,
     struct mr_error err = {0};
     struct mr_attachment_view a;
     if (mr_store_scan_rescan(ctx->deps.store, req->principal.tenant, id,
-                             mr__http_now_ms(ctx), &err) < 0 ||
-        mr_store_get_attachment(ctx->deps.store, req->principal.tenant, id, &a,
-                                &err) < 0) {
+                             mr__http_now_ms(ctx), &a, &err) < 0) {
         mr__http_problem_err(ctx, resp, &err);
         return;
     }

@@ -392,6 +392,7 @@ struct rescan_arg {
     const char *tenant;
     int64_t id;
     int64_t now;
+    struct mr_attachment_view *out; /* may be NULL */
 };
 
 static int op_rescan(struct mr__conn *c, void *arg, struct mr_error *err)
@@ -419,16 +420,26 @@ static int op_rescan(struct mr__conn *c, void *arg, struct mr_error *err)
         return rc;
     sqlite3_bind_int64(s, 1, a->now);
     sqlite3_bind_int64(s, 2, a->id);
-    return mr__stmt_exec(c, s, "cannot queue a rescan", err);
+    if ((rc = mr__stmt_exec(c, s, "cannot queue a rescan", err)) < 0)
+        return rc;
+    /* As this transaction left it: the scanner, woken by the commit, may
+     * record a verdict before the caller could look. */
+    return a->out ? mr__attachment_read(c, a->tenant, a->id, a->out, err) : 0;
 }
 
 int mr_store_scan_rescan(struct mr_store *st, const char *tenant, int64_t id,
-                         int64_t now, struct mr_error *err)
+                         int64_t now, struct mr_attachment_view *out,
+                         struct mr_error *err)
 {
+    if (out)
+        memset(out, 0, sizeof *out);
     if (tenant == NULL)
         return mr_error_set(err, MR_EINVAL, "rescan: no tenant");
-    struct rescan_arg a = {tenant, id, now};
-    return mr__store_write(st, op_rescan, &a, err);
+    struct rescan_arg a = {tenant, id, now, out};
+    int rc = mr__store_write(st, op_rescan, &a, err);
+    if (rc < 0 && out)
+        mr_attachment_view_clear(out);
+    return rc;
 }
 
 struct rescan_many_arg {

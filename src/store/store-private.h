@@ -249,6 +249,13 @@ int mr__notify_insert_in_tx(struct mr__conn *c, const char *tenant,
                             int64_t ticket_id, int64_t message_row,
                             int64_t now, struct mr_error *err);
 
+/* ---- tickets.c: one attachment, inside a transaction --------------------- */
+
+/* What mr_store_get_attachment gives, on the caller's connection (so a
+ * write op can answer with the row it just changed). MR_ENOTFOUND. */
+int mr__attachment_read(struct mr__conn *c, const char *tenant, int64_t id,
+                        struct mr_attachment_view *out, struct mr_error *err);
+
 /* ---- migrations.c -------------------------------------------------------- */
 
 /* The newest schema version this binary knows. */

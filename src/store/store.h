@@ -1070,9 +1070,11 @@ int mr_store_scan_known(struct mr_store *st, const char *tenant,
  * the scanner asks clamd again. blocked is untouched: a clean file stays
  * served and an infected one blocked while it waits. MR_ENOTFOUND when
  * missing or in another tenant; MR_ECONFLICT when it has no bytes
- * (truncated, or a provider's attachment). */
+ * (truncated, or a provider's attachment). out (may be NULL; the caller
+ * clears it) gets the attachment as the rescan left it. */
 int mr_store_scan_rescan(struct mr_store *st, const char *tenant, int64_t id,
-                         int64_t now, struct mr_error *err);
+                         int64_t now, struct mr_attachment_view *out,
+                         struct mr_error *err);
 
 /* Many rescans: the attachments with bytes that match, queued like
  * mr_store_scan_rescan in transactions of at most `batch` rows (a listing

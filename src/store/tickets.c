@@ -1817,6 +1817,16 @@ int mr_store_get_message(struct mr_store *st, const char *tenant, int64_t id,
     return rc;
 }
 
+int mr__attachment_read(struct mr__conn *c, const char *tenant, int64_t id,
+                        struct mr_attachment_view *out, struct mr_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (tenant == NULL)
+        return mr_error_set(err, MR_EINVAL, "no tenant");
+    return get_by_id(c, SQL_GET_ATTACHMENT, id, tenant, read_attachment_row,
+                     out, "attachment", err);
+}
+
 int mr_store_get_attachment(struct mr_store *st, const char *tenant,
                             int64_t id, struct mr_attachment_view *out,
                             struct mr_error *err)
@@ -1825,8 +1835,7 @@ int mr_store_get_attachment(struct mr_store *st, const char *tenant,
     if (tenant == NULL)
         return mr_error_set(err, MR_EINVAL, "no tenant");
     struct mr__conn *c = mr__store_read_acquire(st);
-    int rc = get_by_id(c, SQL_GET_ATTACHMENT, id, tenant, read_attachment_row,
-                       out, "attachment", err);
+    int rc = mr__attachment_read(c, tenant, id, out, err);
     mr__store_read_release(st, c);
     return rc;
 }

@@ -369,7 +369,7 @@ static void rescan_asks_clamd_again(void **state)
         json_object_get(json_array_get(all, 1), "attachment_id"));
     json_decref(all);
     assert_int_equal(mr_store_scan_rescan(e.f->st, "acme", id,
-                                          mr_clock_wall_ms(), &err),
+                                          mr_clock_wall_ms(), NULL, &err),
                      0);
     assert_int_equal(wait_events(e.f->st, 3), 3);
     mr_scanner_stop(sc);

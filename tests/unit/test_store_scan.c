@@ -299,7 +299,7 @@ static int rescan(struct mr_store *st, const char *tenant, int64_t id,
                   int64_t now)
 {
     struct mr_error err = {0};
-    return mr_store_scan_rescan(st, tenant, id, now, &err);
+    return mr_store_scan_rescan(st, tenant, id, now, NULL, &err);
 }
 
 /* The attachment.scanned payloads of acme, oldest first (caller decrefs). */
@@ -348,7 +348,16 @@ static void rescan_keeps_what_is_served(void **state)
     /* Back to pending: the clean one stays served, the infected one
      * blocked, each with the verdict it had. */
     assert_int_equal(rescan(f->st, "acme", good, 30000), 0);
-    assert_int_equal(rescan(f->st, "acme", bad, 30000), 0);
+    /* The rescan hands back the attachment as it left it. */
+    struct mr_attachment_view av;
+    struct mr_error aerr = {0};
+    assert_int_equal(
+        mr_store_scan_rescan(f->st, "acme", bad, 30000, &av, &aerr), 0);
+    assert_int_equal(av.id, bad);
+    assert_string_equal(av.scan, "pending");
+    assert_string_equal(av.scan_previous, "infected");
+    assert_true(av.blocked);
+    mr_attachment_view_clear(&av);
     assert_state(f->st, good, "pending|clean|0|-");
     assert_state(f->st, bad, "pending|infected|1|infected: Test.EICAR");
     int64_t at = 0;
