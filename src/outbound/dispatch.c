@@ -54,6 +54,7 @@
 
 #include "http/ticket_json.h"
 #include "http/webhook_sig.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -145,10 +146,6 @@ int64_t mr_dispatch_retry_delay_ms(int attempts, double scale, double rnd)
                      (1.0 + 0.2 * rnd));
 }
 
-double mr_dispatch_jitter(void)
-{
-    return (double)(arc4random() & 0xffffff) / 16777216.0;
-}
 
 /* Reads the subscriptions again when they may have changed; what each was
  * scanned up to carries over by id. On failure the old list stays. */
@@ -282,7 +279,7 @@ static void judge(struct mr_dispatch *d, const struct mr_webhook_delivery *w,
                 w->tenant);
     } else {
         int64_t delay = mr_dispatch_retry_delay_ms(
-            attempts, d->cfg->webhook_retry_scale, mr_dispatch_jitter());
+            attempts, d->cfg->webhook_retry_scale, mr_backoff_rnd());
         if (delay < 0)
             state = "dead";
         else if ((status == 429 || status == 503) && retry_after > 0)
@@ -607,10 +604,7 @@ static void *scan_main(void *arg)
         /* Without an active subscription a commit cannot make anything
          * due: the sender's own tick is enough, and the ingest's commits
          * do not each cost it a due query. */
-        bool any = false;
-        for (size_t i = 0; i < v.nsubs && !any; i++)
-            any = v.subs[i].active && v.subs[i].disabled_at == 0;
-        if (scan_subs(d, &v) || (moved && any))
+        if (scan_subs(d, &v) || (moved && v.nactive > 0))
             mr_http_out_multi_wakeup(d->multi);
         uint64_t now = mr_store_commit_wait(d->st, gen, ROUND_MS);
         moved = now != gen;

@@ -47,10 +47,8 @@ void mr_dispatch_stop(struct mr_dispatch *d);
  * before the next: the schedule's wait (docs/webhooks.md) plus up to a
  * fifth of it by rnd, a random value in [0, 1), so that deliveries that
  * failed together (a receiver's outage) do not all come back at once;
- * scaled. -1 when the delivery is dead. */
+ * scaled. -1 when the delivery is dead. rnd: mr_backoff_rnd(). */
 int64_t mr_dispatch_retry_delay_ms(int attempts, double scale, double rnd);
 
-/* A random value in [0, 1) for the above. */
-double mr_dispatch_jitter(void);
 
 #endif

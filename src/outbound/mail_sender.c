@@ -142,13 +142,7 @@ static void *run(void *arg)
     struct mr_mail_sender *s = arg;
     while (!atomic_load(&s->stopping)) {
         round_once(s);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += ROUND_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = mr_clock_deadline(CLOCK_REALTIME, ROUND_MS);
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&s->stopping))
             (void)pthread_cond_timedwait(&s->cv, &s->mu, &until);

@@ -244,7 +244,7 @@ static void send_one(struct mr_notify *d, const struct mr_config *xcfg,
         r.last_error = why;
     } else {
         int64_t delay = mr_dispatch_retry_delay_ms(
-            r.attempts, d->cfg->webhook_retry_scale, mr_dispatch_jitter());
+            r.attempts, d->cfg->webhook_retry_scale, mr_backoff_rnd());
         r.state = delay < 0 ? "dead" : "pending";
         if ((res.status == 429 || res.status == 503) &&
             res.retry_after_s > 0 && delay >= 0)

@@ -35,14 +35,7 @@
 /* Sleeps ms unless stopped first. */
 static void nap(struct mr_scanner *sc, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mr_clock_deadline(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&sc->mu);
     if (!atomic_load(&sc->stopping))
         (void)pthread_cond_timedwait(&sc->cv, &sc->mu, &until);

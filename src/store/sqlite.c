@@ -804,16 +804,7 @@ uint64_t mr_store_commit_gen(struct mr_store *st)
 uint64_t mr_store_commit_wait(struct mr_store *st, uint64_t seen,
                               int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mr_clock_deadline(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&st->cmu);
     /* Bounded: every wake re-checks, and the deadline ends the loop. */
     while (st->cgen == seen &&

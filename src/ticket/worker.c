@@ -1030,7 +1030,7 @@ static void job_failed(const struct mr_worker_deps *d, const struct mr_job *job,
                 (job->attempts >= max_attempts(d) && !temporary(rc));
     int64_t retry_at = -1;
     if (!dead) {
-        double rnd = (double)(arc4random() & 0xffffff) / 16777216.0;
+        double rnd = mr_backoff_rnd();
         retry_at = mr_clock_wall_ms() + mr_worker_backoff_ms(job->attempts,
                                                    d->cfg->workers.backoff_base_ms,
                                                    d->cfg->workers.backoff_max_ms,
@@ -1157,14 +1157,7 @@ int mr_worker_run_job(const struct mr_worker_deps *d, const struct mr_job *job,
 /* Waits up to ms for a wake-up or stop; true when stopping. */
 static bool idle_wait(struct mr_workers *p, uint64_t seen, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mr_clock_deadline(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&p->mu);
     while (!p->stopping && p->wakeups == seen) {
         if (pthread_cond_timedwait(&p->cond, &p->mu, &until) != 0)

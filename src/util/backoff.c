@@ -4,6 +4,8 @@
  */
 #include "util/backoff.h"
 
+#include <stdlib.h>
+
 int64_t mr_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms)
 {
     int64_t d = base_ms > 0 ? base_ms : 1;
@@ -24,4 +26,9 @@ int64_t mr_backoff_jitter(int64_t ms, double rnd)
     if (rnd >= 1.0)
         rnd = 0.999999;
     return (int64_t)((double)ms * (0.5 + rnd * 0.5));
+}
+
+double mr_backoff_rnd(void)
+{
+    return (double)(arc4random() & 0xffffff) / 16777216.0;
 }

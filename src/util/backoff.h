@@ -23,4 +23,8 @@ int64_t mr_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms);
  * a burst that failed together do not all come back at once. */
 int64_t mr_backoff_jitter(int64_t ms, double rnd);
 
+/* A random value in [0, 1) for the rnd arguments here and in
+ * mr_dispatch_retry_delay_ms (arc4random: no seed, no shared state). */
+double mr_backoff_rnd(void);
+
 #endif

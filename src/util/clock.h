@@ -34,4 +34,21 @@ static inline int64_t mr_clock_mono_ms(void)
     return mr__clock_ms(CLOCK_MONOTONIC);
 }
 
+/* The absolute time ms from now on clock id, for pthread_cond_timedwait
+ * (whose condition variable must use the same clock). */
+static inline struct timespec mr_clock_deadline(clockid_t id, int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    if (ms < 0)
+        ms = 0;
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 #endif

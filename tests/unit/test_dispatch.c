@@ -12,6 +12,7 @@
 
 #include "http/webhook_sig.h"
 #include "outbound/dispatch.h"
+#include "util/backoff.h"
 
 static void std_vector(void **state)
 {
@@ -68,7 +69,7 @@ static void schedule(void **state)
     /* The random values are spread over [0, 1). */
     double lo = 1.0, hi = 0.0;
     for (int i = 0; i < 1000; i++) {
-        double r = mr_dispatch_jitter();
+        double r = mr_backoff_rnd();
         assert_true(r >= 0.0 && r < 1.0);
         lo = r < lo ? r : lo;
         hi = r > hi ? r : hi;
